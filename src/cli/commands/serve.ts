@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { Option, type Command } from 'commander';
+import { numberArgument } from '../arguments.js';
+import { ExitCode, ExitError } from '../../core/errors.js';
+import { loadServerConfig, PASSWORD_ENV, type ServeFlags } from '../../config/loader.js';
+import type { ServerConfig } from '../../config/schema.js';
+import { createLogger } from '../../log/logger.js';
+import { hashPassword, type ResolvedAccount } from '../../server/accounts.js';
+import { FirmwareServer, StartError } from '../../server/server.js';
+
+export interface ServeOptions extends ServeFlags {
+  config?: string;
+}
+
+/** Hashes every account's password; an unset env password is generated and printed once. */
+async function resolveAccounts(config: ServerConfig, env: NodeJS.ProcessEnv, print: (line: string) => void): Promise<ResolvedAccount[]> {
+  return Promise.all(
+    config.accounts.map(async (account) => {
+      if (account.passwordHash) return { account, passwordHash: account.passwordHash };
+      const envName = account.passwordEnv ?? PASSWORD_ENV;
+      let password = env[envName];
+      if (!password) {
+        password = randomBytes(12).toString('base64url');
+        print(`${envName} is not set: generated password for account "${account.user}": ${password}`);
+      }
+      return { account, passwordHash: await hashPassword(password) };
+    }),
+  );
+}
+
+/** `swfw serve`: runs until SIGINT/SIGTERM, then stops gracefully. */
+export async function serveCommand(options: ServeOptions): Promise<void> {
+  const { config: configFile, ...flags } = options;
+  const config = loadServerConfig({ configFile, flags });
+  const logger = createLogger({ level: config.logLevel, logFile: config.logFile });
+  const accounts = await resolveAccounts(config, process.env, (line) => process.stdout.write(`${line}\n`));
+  const server = new FirmwareServer({ config, accounts, logger });
+  try {
+    await server.start();
+  } catch (err) {
+    await logger.close();
+    if (err instanceof StartError) throw new ExitError(ExitCode.USAGE, err.message);
+    throw err;
+  }
+  const { address, port } = server.address();
+  process.stdout.write(`swfw serving ${config.images} on ${address}:${port}, passive ${config.pasvRange.min}-${config.pasvRange.max}\n`);
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn('second signal: stopping now', { signal });
+        void server.stop(0);
+        return;
+      }
+      stopping = true;
+      logger.info('stopping: no new connections; running transfers get a grace period', { signal });
+      void server.stop().then(async () => {
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+        await logger.close();
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the firmware repository read-only over FTP (defaults: config/default.json)')
+    .option('--config <file>', 'config file layered over config/default.json')
+    .option('--host <addr>', 'bind address (default 0.0.0.0)')
+    .option('--port <n>', 'control port (default 21; 0 picks a free port)', numberArgument)
+    .option('--pasv-range <min-max>', 'passive port range (default 63006-63010)')
+    .option('--pasv-address <ip>', 'IPv4 address put in PASV replies (default: local address of the control connection)')
+    .option('--images <dir>', 'firmware repository (default fixtures/images)')
+    .option('--user <name>', 'the one account; its password comes from SWFW_PASSWORD')
+    .option('--anonymous', 'allow anonymous read-only login (default off)')
+    .option('--active-mode', 'allow PORT/EPRT, to the control peer only, ports >= 1024 (default off)')
+    .option('--pasv-wait <s>', 'how long a PASV waits for a free passive port (default 20)', numberArgument)
+    .option('--idle-timeout <s>', 'idle control connection timeout (default 300)', numberArgument)
+    .option('--data-timeout <s>', 'no data progress for this long: 426 and the port is freed (default 60)', numberArgument)
+    .option('--max-per-ip <n>', 'connections per client address (default 8)', numberArgument)
+    .option('--max-connections <n>', 'total connections (default 64)', numberArgument)
+    .option('--tls-cert <file>', 'certificate for explicit FTPS (AUTH TLS)')
+    .option('--tls-key <file>', 'private key for explicit FTPS')
+    .option('--require-tls', 'refuse plaintext logins and data connections')
+    .addOption(new Option('--no-hash-sent-bytes', 'skip the SHA-256 of sent bytes in the audit log (default: hash)'))
+    .option('--log-file <file>', 'JSON-lines log file')
+    .addOption(new Option('--log-level <level>', 'console and file log level').choices(['error', 'warn', 'info', 'debug']))
+    .action(async (options: Record<string, string | boolean | undefined>) => {
+      // Commander sets hashSentBytes=true when --no-hash-sent-bytes is absent; only pass it when given.
+      if (options['hashSentBytes'] === true) delete options['hashSentBytes'];
+      await serveCommand(options);
+    });
+}

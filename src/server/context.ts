@@ -1,0 +1,51 @@
+import type { EventEmitter } from 'node:events';
+import type { SecureContext } from 'node:tls';
+import type { ServerConfig } from '../config/schema.js';
+import type { Logger } from '../core/logger.js';
+import type { Authenticator } from './accounts.js';
+import type { RepositoryJail } from './jail.js';
+import type { PassivePorts } from './passivePorts.js';
+import type { BufferPool } from './sendFile.js';
+
+/** One audit record per RETR: what was sent, to whom, and the SHA-256 of the bytes sent. */
+export interface TransferRecord {
+  session: string;
+  client: string;
+  user: string;
+  path: string;
+  offset: number;
+  /** Bytes the file had to send from `offset` when the transfer started. */
+  expectedBytes: number;
+  bytes: number;
+  durationMs: number;
+  /** The final reply: 226 complete, 426 aborted, 425 no data connection. */
+  code: number;
+  result: 'complete' | 'aborted';
+  reason?: string;
+  /** SHA-256 of exactly the bytes written to the data connection; null if hashing is off. */
+  sha256: string | null;
+}
+
+/** Progress of a running transfer, for rollout progress displays. */
+export interface TransferProgress {
+  session: string;
+  client: string;
+  path: string;
+  bytes: number;
+  expectedBytes: number;
+}
+
+/** Everything a session needs from its server; built once at start. */
+export interface ServerContext {
+  readonly config: ServerConfig;
+  readonly jail: RepositoryJail;
+  readonly ports: PassivePorts;
+  readonly auth: Authenticator;
+  readonly secureContext: SecureContext | null;
+  readonly pool: BufferPool;
+  readonly logger: Logger;
+  /** Emits 'transfer-start' (TransferProgress), 'transfer-progress' (TransferProgress), 'transfer' (TransferRecord). */
+  readonly events: EventEmitter;
+  /** True once shutdown started: new PASV and logins are refused with 421. */
+  isShuttingDown(): boolean;
+}

@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { Limits } from '../core/limits.js';
+import { ReplyCode } from '../core/replyCodes.js';
+import { canonicalAddress } from '../core/address.js';
+import type { Logger } from '../core/logger.js';
+import type { ServerConfig } from '../config/schema.js';
+import { toBunyanShape } from '../log/bunyanAdapter.js';
+import { Authenticator, type ResolvedAccount } from './accounts.js';
+import type { ServerContext, TransferProgress, TransferRecord } from './context.js';
+import { ControlListener } from './ftpSrv.js';
+import { RepositoryJail } from './jail.js';
+import { PassivePorts } from './passivePorts.js';
+import { BufferPool } from './sendFile.js';
+import { Session } from './session.js';
+
+/** Read buffers kept for reuse across transfers (each Limits.RETR_READ_BYTES). */
+const POOLED_READ_BUFFERS = 32;
+
+/** Why the server could not start, in a form the CLI can print as one line. */
+export class StartError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'privileged-port' | 'port-in-use' | 'address-unavailable' | 'images' | 'tls' | 'other',
+  ) {
+    super(message);
+    this.name = 'StartError';
+  }
+}
+
+export interface FirmwareServerOptions {
+  config: ServerConfig;
+  /** Accounts with their password hashes already resolved. */
+  accounts: ResolvedAccount[];
+  logger: Logger;
+}
+
+export interface FirmwareServerEvents {
+  'transfer-start': [TransferProgress];
+  'transfer-progress': [TransferProgress];
+  transfer: [TransferRecord];
+}
+
+/**
+ * `swfw serve`: the read-only firmware FTP server. `start()` binds the control port and every
+ * passive port; `stop()` stops accepting, lets running transfers finish for a grace period and
+ * then closes every session, leaving no socket or timer behind.
+ */
+export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
+  private readonly sessions = new Map<string, Session>();
+  private readonly perAddress = new Map<string, number>();
+  private listener: ControlListener | null = null;
+  private ports: PassivePorts | null = null;
+  private shuttingDown = false;
+  private stopping: Promise<void> | null = null;
+
+  constructor(private readonly options: FirmwareServerOptions) {
+    super();
+  }
+
+  /** The bound control address (the real port when the config asked for port 0). */
+  address(): { address: string; port: number } {
+    if (!this.listener) throw new Error('server not started');
+    return this.listener.address();
+  }
+
+  /** Passive ports bound by this server (ports held by other processes are missing). */
+  passivePorts(): number[] {
+    return this.ports?.boundPorts() ?? [];
+  }
+
+  sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async start(): Promise<void> {
+    const { config, logger } = this.options;
+    const jail = await RepositoryJail.open(config.images).catch((err: NodeJS.ErrnoException) => {
+      throw new StartError(`images directory ${config.images} is not usable (${err.code ?? err.message})`, 'images');
+    });
+    const secureContext = this.loadTls();
+    const ports = new PassivePorts({
+      range: config.pasvRange,
+      host: config.host,
+      logger: logger.child({ component: 'pasv' }),
+      acceptTimeoutMs: config.dataTimeoutMs,
+    });
+    const context: ServerContext = {
+      config,
+      jail,
+      ports,
+      auth: await Authenticator.create(this.options.accounts),
+      secureContext,
+      pool: new BufferPool(Limits.RETR_READ_BYTES, POOLED_READ_BUFFERS),
+      logger,
+      events: this,
+      isShuttingDown: () => this.shuttingDown,
+    };
+    const listener = new ControlListener({
+      host: config.host,
+      port: config.port,
+      logger: toBunyanShape(logger.child({ component: 'ftp-srv' })),
+      admit: (socket) => this.admit(canonicalAddress(socket.remoteAddress)),
+      onConnection: (connection) => {
+        const session = new Session(connection.id || randomUUID(), connection.commandSocket, context);
+        connection.swfwOnData = (chunk) => session.onPlainData(chunk);
+        this.track(session);
+      },
+    });
+    try {
+      await listener.listen();
+    } catch (err) {
+      listener.dispose();
+      throw this.describeListenError(err as NodeJS.ErrnoException);
+    }
+    this.listener = listener;
+    this.ports = ports;
+    await ports.start();
+    const { address, port } = listener.address();
+    logger.info('serving firmware images read-only', {
+      address,
+      port,
+      pasvRange: `${config.pasvRange.min}-${config.pasvRange.max}`,
+      passivePortsBound: ports.boundPorts().length,
+      images: config.images,
+      tls: secureContext ? (config.requireTls ? 'required' : 'optional') : 'off',
+      anonymous: config.anonymous,
+      activeMode: config.activeMode,
+    });
+  }
+
+  /**
+   * Graceful stop: refuse new connections and logins at once, wait up to `graceMs` for running
+   * transfers, then close every session with 421 and release every port.
+   */
+  stop(graceMs: number = Limits.SHUTDOWN_GRACE_MS): Promise<void> {
+    this.stopping ??= this.shutdown(graceMs);
+    return this.stopping;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.shuttingDown = true;
+    const listener = this.listener;
+    const allClosed = listener?.stopAccepting() ?? Promise.resolve();
+    await this.waitForTransfers(graceMs);
+    for (const session of this.sessions.values()) {
+      session.closeWith(ReplyCode.SERVICE_NOT_AVAILABLE, 'Server shutting down');
+    }
+    await this.ports?.stop();
+    await allClosed;
+    listener?.dispose();
+    this.options.logger.info('server stopped');
+  }
+
+  private waitForTransfers(graceMs: number): Promise<void> {
+    const busy = () => [...this.sessions.values()].some((s) => s.transfer !== null);
+    if (!busy()) return Promise.resolve();
+    this.options.logger.info('waiting for running transfers before stopping', { graceMs });
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.removeListener('transfer', check);
+        resolve();
+      };
+      const check = () => setImmediate(() => busy() || done());
+      const timer = setTimeout(done, graceMs);
+      this.on('transfer', check);
+    });
+  }
+
+  private admit(address: string): string | null {
+    const { maxConnections, maxPerIp } = this.options.config;
+    if (this.shuttingDown) return 'Server shutting down';
+    if (this.sessions.size >= maxConnections) return `Too many connections (server limit ${maxConnections})`;
+    if ((this.perAddress.get(address) ?? 0) >= maxPerIp) return `Too many connections from your address (limit ${maxPerIp})`;
+    return null;
+  }
+
+  private track(session: Session): void {
+    this.sessions.set(session.id, session);
+    this.perAddress.set(session.peerAddress, (this.perAddress.get(session.peerAddress) ?? 0) + 1);
+    session.lifetime.signal.addEventListener('abort', () => {
+      this.sessions.delete(session.id);
+      const left = (this.perAddress.get(session.peerAddress) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(session.peerAddress, left);
+      else this.perAddress.delete(session.peerAddress);
+    });
+  }
+
+  private loadTls(): SecureContext | null {
+    const { tlsCert, tlsKey } = this.options.config;
+    if (!tlsCert || !tlsKey) return null;
+    try {
+      return createSecureContext({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), minVersion: 'TLSv1.2' });
+    } catch (err) {
+      throw new StartError(`TLS certificate or key cannot be used: ${(err as Error).message}`, 'tls');
+    }
+  }
+
+  private describeListenError(err: NodeJS.ErrnoException): StartError {
+    const { host, port } = this.options.config;
+    if (err.code === 'EACCES') {
+      return new StartError(
+        `port ${port} needs privilege: run as root, grant it with \`setcap cap_net_bind_service=+ep $(command -v node)\`, or use --port 2121`,
+        'privileged-port',
+      );
+    }
+    if (err.code === 'EADDRINUSE') return new StartError(`port ${port} on ${host} is already in use by another process`, 'port-in-use');
+    if (err.code === 'EADDRNOTAVAIL') return new StartError(`address ${host} is not an address of this host`, 'address-unavailable');
+    return new StartError(`cannot listen on ${host}:${port}: ${err.message}`, 'other');
+  }
+}

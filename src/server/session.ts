@@ -1,0 +1,274 @@
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Limits } from '../core/limits.js';
+import { ReplyCode } from '../core/replyCodes.js';
+import { FtpReplyError, describeError } from '../core/errors.js';
+import { canonicalAddress } from '../core/address.js';
+import type { Logger } from '../core/logger.js';
+import type { ServerContext } from './context.js';
+import type { DataChannel } from './dataChannel.js';
+import { COMMANDS, type CommandSpec } from './commands.js';
+
+/** Pipelined commands queued before the session stops reading its socket (back-pressure). */
+const MAX_QUEUED_COMMANDS = 32;
+/** After a closing reply, how long the peer gets to close before the socket is destroyed. */
+const CLOSE_LINGER_MS = 2000;
+/** Commands a session that must use TLS may send before AUTH TLS. */
+const ALLOWED_BEFORE_TLS: ReadonlySet<string> = new Set(['AUTH', 'FEAT', 'QUIT', 'NOOP', 'HELP', 'SYST']);
+const TELNET_IAC = 0xff;
+const LF = 0x0a;
+
+/**
+ * One control connection. It owns the line buffer, the command queue, the idle timer and every
+ * resource the session holds; closing the control connection frees all of them.
+ *
+ * ftp-srv handed each TCP segment to its parser as-is (defect 5): a command split across segments
+ * ran as two commands and lines had no length limit. Here bytes are buffered to LF, a line longer
+ * than Limits.MAX_COMMAND_LINE_BYTES gets 500 and the session is cut, and commands run one at a
+ * time in order (RFC 959 §5.4: the server answers commands in sequence).
+ */
+export class Session {
+  readonly peerAddress: string;
+  readonly logger: Logger;
+  /** Aborted when the session ends: cancels PASV waits, login delays and transfers. */
+  readonly lifetime = new AbortController();
+
+  socket: Socket;
+  tlsActive = false;
+  pendingUser: string | null = null;
+  user: string | null = null;
+  failedLogins = 0;
+  cwd = '/';
+  restOffset = 0;
+  protectData = false;
+  pbszReceived = false;
+  /** RFC 2428 §4: after EPSV ALL only EPSV may set up data connections. */
+  epsvAll = false;
+  channel: DataChannel | null = null;
+  /** The running transfer, if any; ABOR aborts it. */
+  transfer: AbortController | null = null;
+
+  private partialLine: Buffer | null = null;
+  private readonly queue: string[] = [];
+  private running = false;
+  private closing = false;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private lingerTimer: NodeJS.Timeout | null = null;
+  private disposed = false;
+
+  constructor(
+    readonly id: string,
+    socket: Socket,
+    readonly context: ServerContext,
+  ) {
+    this.socket = socket;
+    this.peerAddress = canonicalAddress(socket.remoteAddress);
+    this.logger = context.logger.child({ session: id.slice(0, 8), client: this.peerAddress });
+    socket.on('error', (err) => this.logger.debug('control connection error', { error: err.message }));
+    socket.once('close', () => this.dispose());
+    this.armIdleTimer();
+  }
+
+  get authenticated(): boolean {
+    return this.user !== null;
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Raw bytes from the plaintext control socket (before AUTH TLS). */
+  onPlainData(chunk: Buffer): void {
+    if (!this.tlsActive) this.onData(chunk);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    const data = this.partialLine ? Buffer.concat([this.partialLine, chunk]) : chunk;
+    let start = 0;
+    for (let newline = data.indexOf(LF, start); newline !== -1; newline = data.indexOf(LF, start)) {
+      if (newline - start > Limits.MAX_COMMAND_LINE_BYTES) return this.lineTooLong();
+      this.enqueue(decodeLine(data.subarray(start, newline)));
+      start = newline + 1;
+      if (this.closing) return;
+    }
+    if (data.length - start > Limits.MAX_COMMAND_LINE_BYTES) return this.lineTooLong();
+    // Copy the tail so one long-lived partial line does not pin a large socket chunk.
+    this.partialLine = start < data.length ? Buffer.from(data.subarray(start)) : null;
+    void this.runQueue();
+  }
+
+  private lineTooLong(): void {
+    this.logger.warn('command line too long; closing session', { limit: Limits.MAX_COMMAND_LINE_BYTES });
+    this.partialLine = null;
+    this.queue.length = 0;
+    this.closeWith(ReplyCode.SYNTAX_ERROR, `Command line too long (limit ${Limits.MAX_COMMAND_LINE_BYTES} bytes)`);
+  }
+
+  private enqueue(line: string): void {
+    // ABOR must reach a running transfer, so it jumps the queue (RFC 959 §4.1.3).
+    if (this.transfer && /^abor\s*$/i.test(line)) {
+      this.transfer.abort();
+      return;
+    }
+    this.queue.push(line);
+    if (this.queue.length > MAX_QUEUED_COMMANDS) this.socket.pause();
+  }
+
+  private async runQueue(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0 && !this.closing) {
+        const line = this.queue.shift()!;
+        if (this.queue.length <= MAX_QUEUED_COMMANDS / 2 && this.socket.isPaused()) this.socket.resume();
+        this.clearIdleTimer();
+        await this.execute(line);
+      }
+    } finally {
+      this.running = false;
+      this.armIdleTimer();
+    }
+  }
+
+  /** The gatekeeper: every command passes login, TLS and argument checks here before its handler. */
+  private async execute(line: string): Promise<void> {
+    const space = line.indexOf(' ');
+    const verb = (space === -1 ? line : line.slice(0, space)).trim().toUpperCase();
+    const argument = space === -1 ? '' : line.slice(space + 1);
+    if (verb === '') return;
+    const spec: CommandSpec | undefined = COMMANDS.get(verb);
+    if (!spec) {
+      this.reply(ReplyCode.SYNTAX_ERROR, 'Unknown command');
+      return;
+    }
+    this.logger.debug('command', { verb, argument: spec.secretArgument ? '[redacted]' : argument.slice(0, 256) });
+    if (this.context.config.requireTls && !this.tlsActive && !ALLOWED_BEFORE_TLS.has(verb)) {
+      this.reply(ReplyCode.NOT_LOGGED_IN, 'TLS required: send AUTH TLS first');
+      return;
+    }
+    if (spec.needsLogin && !this.authenticated) {
+      this.reply(ReplyCode.NOT_LOGGED_IN, 'Please login with USER and PASS');
+      return;
+    }
+    if (spec.argument === 'required' && argument.trim() === '') {
+      this.reply(ReplyCode.SYNTAX_ERROR_IN_ARGUMENTS, `${verb} needs an argument`);
+      return;
+    }
+    if (spec.argument === 'none' && argument.trim() !== '') {
+      this.reply(ReplyCode.SYNTAX_ERROR_IN_ARGUMENTS, `${verb} takes no argument`);
+      return;
+    }
+    try {
+      await spec.handler(this, argument, verb);
+    } catch (err) {
+      if (err instanceof FtpReplyError) {
+        this.reply(err.replyCode, err.message);
+        if (err.replyCode === ReplyCode.SERVICE_NOT_AVAILABLE) this.closeWith(null);
+      } else if (!this.closing) {
+        this.logger.error('command failed', { verb, error: describeError(err) });
+        this.reply(ReplyCode.LOCAL_ERROR, 'Local error; action aborted');
+      }
+    }
+  }
+
+  /** Writes a reply; an array of lines becomes a multi-line reply (RFC 959 §4.2). */
+  reply(code: number, text: string | string[]): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    const lines = Array.isArray(text) ? text : [text];
+    const last = lines.length - 1;
+    const wire = lines.map((l, i) => (i === last ? `${code} ${l}` : i === 0 ? `${code}-${l}` : ` ${l}`)).join('\r\n');
+    this.socket.write(`${wire}\r\n`);
+  }
+
+  /** Sends a final reply (if any), then closes the control connection gracefully. */
+  closeWith(code: number | null, text = ''): void {
+    if (this.closing) return;
+    if (code !== null) this.reply(code, text);
+    this.closing = true;
+    this.clearIdleTimer();
+    this.queue.length = 0;
+    const socket = this.socket;
+    // Half-close and keep reading: destroying with unread input would send RST, and the client
+    // could lose the reply we just wrote.
+    socket.end();
+    socket.resume();
+    this.lingerTimer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS);
+  }
+
+  /** Waits for a failed-login delay; rejects if the session ends first (no stray timer). */
+  async pause(ms: number): Promise<void> {
+    await delay(ms, undefined, { signal: this.lifetime.signal });
+  }
+
+  /** Upgrades the control connection to TLS after the 234 reply (RFC 4217 §4). */
+  startTls(): void {
+    // Anything pipelined after AUTH TLS arrived in plaintext and must not be executed
+    // (the STARTTLS command-injection class, CVE-2011-0411).
+    this.queue.length = 0;
+    this.partialLine = null;
+    const secureSocket = new TLSSocket(this.socket, { isServer: true, secureContext: this.context.secureContext! });
+    this.tlsActive = true;
+    this.socket = secureSocket;
+    secureSocket.on('data', (chunk: Buffer) => this.onData(chunk));
+    secureSocket.once('close', () => this.dispose());
+    secureSocket.on('error', (err) => {
+      this.logger.warn('TLS error on control connection', { error: err.message });
+      secureSocket.destroy();
+    });
+  }
+
+  /** The idle timer never runs during a transfer: a long RETR is not idleness (ftp-srv defect 6). */
+  setTransfer(transfer: AbortController | null): void {
+    this.transfer = transfer;
+    if (transfer) this.clearIdleTimer();
+  }
+
+  private armIdleTimer(): void {
+    this.clearIdleTimer();
+    if (this.closing || this.transfer || this.running) return;
+    this.idleTimer = setTimeout(() => {
+      this.logger.info('idle timeout; closing session');
+      this.closeWith(ReplyCode.SERVICE_NOT_AVAILABLE, 'Timeout: closing control connection');
+    }, this.context.config.idleTimeoutMs);
+  }
+
+  private clearIdleTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  /** Frees everything the session holds. Runs once, when the control socket closes. */
+  private dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.closing = true;
+    this.clearIdleTimer();
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lifetime.abort();
+    this.transfer?.abort();
+    this.channel?.close();
+    this.channel = null;
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+}
+
+/** Bytes of one line to text: drops the CR and Telnet IAC sequences (RFC 959 §4.1.3, RFC 854). */
+function decodeLine(bytes: Buffer): string {
+  let end = bytes.length;
+  if (end > 0 && bytes[end - 1] === 0x0d) end--;
+  let view = bytes.subarray(0, end);
+  if (view.includes(TELNET_IAC)) {
+    const kept: number[] = [];
+    for (let i = 0; i < view.length; i++) {
+      if (view[i] === TELNET_IAC) {
+        i++; // skip the command byte (IP, DM, ...) that follows IAC
+        continue;
+      }
+      kept.push(view[i]!);
+    }
+    view = Buffer.from(kept);
+  }
+  return view.toString('utf8');
+}

@@ -1,0 +1,140 @@
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
+
+/** One FTP reply: its code and every line of text (multi-line replies keep all lines). */
+export interface FtpReply {
+  code: number;
+  lines: string[];
+  text: string;
+}
+
+/**
+ * A minimal scripted FTP control client over a real TCP socket, for hostile and edge-case tests
+ * that real clients refuse to produce (split commands, oversized lines, theft, pipelining).
+ * It parses replies per RFC 959 §4.2, including multi-line ones.
+ */
+export class FtpControl {
+  private buffer = '';
+  private readonly replies: FtpReply[] = [];
+  private waiters: Array<(reply: FtpReply | null) => void> = [];
+  private pending: string[] = [];
+  private ended = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.ended = true;
+      for (const waiter of this.waiters.splice(0)) waiter(null);
+    });
+  }
+
+  static async connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<FtpControl> {
+    const socket = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
+    await once(socket, 'connect');
+    return new FtpControl(socket);
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  private onData(chunk: string): void {
+    this.buffer += chunk;
+    let newline: number;
+    while ((newline = this.buffer.indexOf('\n')) !== -1) {
+      const line = this.buffer.slice(0, newline).replace(/\r$/, '');
+      this.buffer = this.buffer.slice(newline + 1);
+      this.pending.push(line);
+      const first = this.pending[0]!;
+      const code = first.slice(0, 3);
+      const multi = first[3] === '-';
+      if (!multi || (line.startsWith(code) && line[3] === ' ')) {
+        const lines = this.pending;
+        this.pending = [];
+        const reply = { code: Number(code), lines, text: lines.join('\n') };
+        const waiter = this.waiters.shift();
+        if (waiter) waiter(reply);
+        else this.replies.push(reply);
+      }
+    }
+  }
+
+  /** The next reply, or null if the server closed the connection first. Fails after `timeoutMs`. */
+  read(timeoutMs = 10_000): Promise<FtpReply | null> {
+    const queued = this.replies.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`no FTP reply within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter = (reply: FtpReply | null) => {
+        clearTimeout(timer);
+        resolve(reply);
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Writes raw bytes (no CRLF added). */
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Sends one command line and returns its reply. */
+  async send(line: string, timeoutMs?: number): Promise<FtpReply> {
+    this.socket.write(`${line}\r\n`);
+    const reply = await this.read(timeoutMs);
+    if (!reply) throw new Error(`connection closed before a reply to ${line.split(' ')[0]}`);
+    return reply;
+  }
+
+  /** Reads the 220 greeting, then USER/PASS. Returns the PASS reply. */
+  async login(user: string, password: string): Promise<FtpReply> {
+    const greeting = await this.read();
+    if (greeting?.code !== 220) throw new Error(`expected 220 greeting, got ${greeting?.text}`);
+    const userReply = await this.send(`USER ${user}`);
+    if (userReply.code !== 331) return userReply;
+    return this.send(`PASS ${password}`);
+  }
+
+  /** Resolves when the server has closed the connection. */
+  async waitClosed(timeoutMs = 10_000): Promise<void> {
+    if (this.ended) return;
+    await Promise.race([
+      once(this.socket, 'close'),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('server did not close the connection')), timeoutMs).unref()),
+    ]);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Parses a 227 reply into host and port. */
+export function parsePasv(reply: FtpReply): { host: string; port: number } {
+  const match = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(reply.text);
+  if (!match) throw new Error(`not a 227 reply: ${reply.text}`);
+  const n = match.slice(1).map(Number);
+  return { host: n.slice(0, 4).join('.'), port: n[4]! * 256 + n[5]! };
+}
+
+/** Parses a 229 reply into the port. */
+export function parseEpsv(reply: FtpReply): number {
+  const match = /\(\|\|\|(\d+)\|\)/.exec(reply.text);
+  if (!match) throw new Error(`not a 229 reply: ${reply.text}`);
+  return Number(match[1]);
+}
+
+/** Opens a data connection and collects everything until the server closes it. */
+export async function readDataConnection(port: number, host = '127.0.0.1', localAddress?: string): Promise<Buffer> {
+  const socket = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await once(socket, 'close');
+  return Buffer.concat(chunks);
+}
