@@ -232,15 +232,21 @@ const retr: CommandHandler = async (session, argument) => {
   const channel = takeChannel(session);
   let opened;
   try {
+    if (!channel.usable) reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'No data connection arrived in time; send PASV again');
     opened = await jail.openFile(virtualPath);
+    if (offset > opened.entry.stats.size) {
+      await opened.handle.close();
+      reject(ReplyCode.FILE_UNAVAILABLE, 'Restart offset is beyond the end of the file');
+    }
   } catch (err) {
     channel.close();
     throw err;
   }
   const { handle, entry } = opened;
-  const abort = new AbortController();
+  const expectedBytes = entry.stats.size - offset;
+  const progress = { session: session.id, client: session.peerAddress, path: virtualPath, bytes: 0, expectedBytes };
   const started = Date.now();
-  const expectedBytes = Math.max(0, entry.stats.size - offset);
+  const finalReplies: Array<[number, string]> = [];
   const record: TransferRecord = {
     session: session.id,
     client: session.peerAddress,
@@ -252,23 +258,21 @@ const retr: CommandHandler = async (session, argument) => {
     durationMs: 0,
     code: ReplyCode.CANT_OPEN_DATA_CONNECTION,
     result: 'aborted',
+    reason: 'no data connection',
     sha256: null,
   };
   try {
-    if (offset > entry.stats.size) {
-      channel.close();
-      return reject(ReplyCode.FILE_UNAVAILABLE, 'Restart offset is beyond the end of the file');
-    }
     session.reply(ReplyCode.FILE_STATUS_OK_OPENING_DATA, `Opening BINARY mode data connection for ${virtualPath} (${expectedBytes} bytes)`);
     let socket: Socket;
     try {
       socket = await connectData(channel);
     } catch (err) {
-      record.reason = 'no data connection';
-      throw err;
+      const failure = err instanceof FtpReplyError ? err : new FtpReplyError(ReplyCode.CANT_OPEN_DATA_CONNECTION, "Can't open data connection");
+      finalReplies.push([failure.replyCode, failure.message]);
+      return;
     }
+    const abort = new AbortController();
     session.setTransfer(abort);
-    const progress = { session: session.id, client: session.peerAddress, path: virtualPath, bytes: 0, expectedBytes };
     events.emit('transfer-start', progress);
     const outcome = await sendFile({
       handle,
@@ -287,7 +291,8 @@ const retr: CommandHandler = async (session, argument) => {
       closeDataSocket(socket);
       record.code = ReplyCode.TRANSFER_COMPLETE;
       record.result = 'complete';
-      session.reply(ReplyCode.TRANSFER_COMPLETE, 'Transfer complete');
+      delete record.reason;
+      finalReplies.push([ReplyCode.TRANSFER_COMPLETE, 'Transfer complete']);
     } else {
       record.code = ReplyCode.TRANSFER_ABORTED;
       record.reason = outcome.reason;
@@ -297,19 +302,19 @@ const retr: CommandHandler = async (session, argument) => {
           : outcome.reason === 'aborted'
             ? 'Transfer aborted'
             : 'Data connection closed; transfer aborted';
-      session.reply(ReplyCode.TRANSFER_ABORTED, why);
-      if (outcome.reason === 'aborted' && !session.lifetime.signal.aborted) {
-        session.reply(ReplyCode.TRANSFER_COMPLETE, 'ABOR successful');
-      }
+      finalReplies.push([ReplyCode.TRANSFER_ABORTED, why]);
+      // RFC 959 §4.1.3: ABOR of a running transfer gets 426 for the transfer, then 226 for ABOR.
+      if (outcome.reason === 'aborted' && !session.lifetime.signal.aborted) finalReplies.push([ReplyCode.TRANSFER_COMPLETE, 'ABOR successful']);
     }
   } finally {
     session.setTransfer(null);
     await handle.close().catch(() => {});
-    if (record.result === 'complete' || record.bytes > 0 || record.reason) {
-      record.durationMs = Date.now() - started;
-      logger.info('transfer', { ...record });
-      events.emit('transfer', record);
-    }
+    // The audit record exists before the client sees the final reply, so whoever reads 226
+    // can already find the server's evidence of what it sent.
+    record.durationMs = Date.now() - started;
+    logger.info('transfer', { ...record });
+    events.emit('transfer', record);
+    for (const [code, text] of finalReplies) session.reply(code, text);
   }
 };
 

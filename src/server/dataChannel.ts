@@ -7,6 +7,8 @@ import type { PassivePorts, Reservation } from './passivePorts.js';
 
 /** A data connection source: a PASV/EPSV reservation or an active-mode target. */
 export interface DataChannel {
+  /** False once the channel can no longer produce a connection (expired or closed). */
+  readonly usable: boolean;
   /** Resolves with the ready (TLS-negotiated when protected) data socket. */
   waitForConnection(): Promise<Socket>;
   /** Destroys the data socket and frees the passive port. Idempotent. */
@@ -59,6 +61,7 @@ export class PassiveDataChannel implements DataChannel {
   private ready: Promise<Socket>;
   private settle!: { resolve(socket: Socket): void; reject(err: Error): void };
   private closed = false;
+  private failed = false;
   private unusedTimer: NodeJS.Timeout | null = null;
   private taken = false;
 
@@ -109,7 +112,12 @@ export class PassiveDataChannel implements DataChannel {
     this.fail(new FtpReplyError(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'Data connection closed'));
   }
 
+  get usable(): boolean {
+    return !this.closed && !this.failed;
+  }
+
   private fail(err: Error): void {
+    if (!this.socket) this.failed = true;
     this.settle.reject(err);
   }
 
@@ -142,6 +150,10 @@ export class PassiveDataChannel implements DataChannel {
 export class ActiveDataChannel implements DataChannel {
   private socket: Socket | null = null;
   private closed = false;
+
+  get usable(): boolean {
+    return !this.closed;
+  }
 
   constructor(
     private readonly host: string,

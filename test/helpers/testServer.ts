@@ -30,6 +30,8 @@ export interface TestServerOptions {
   flags?: ServeFlags;
   /** Serve a private temporary copy of fixtures/images (for tests that add symlinks or files). */
   copyImages?: boolean;
+  /** A config file layered over config/default.json, as `--config` would be. */
+  configFile?: string;
   logger?: Logger;
 }
 
@@ -47,6 +49,7 @@ export async function startTestServer(pasvRange: string, options: TestServerOpti
   }
   const config = loadServerConfig({
     env: {},
+    ...(options.configFile ? { configFile: options.configFile } : {}),
     flags: { host: '127.0.0.1', port: '0', pasvRange, images, logLevel: 'error', ...options.flags },
   });
   const accounts = await Promise.all(

@@ -1,0 +1,156 @@
+import { expect } from 'chai';
+import { createServer, connect, type Server } from 'node:net';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
+import { FtpControl, parseEpsv, parsePasv } from '../helpers/ftpControl.js';
+import { RecordingLogger } from '../helpers/recordingLogger.js';
+
+/** Opens a logged-in control session. */
+async function session(server: TestServer): Promise<FtpControl> {
+  const control = await FtpControl.connect(server.port);
+  const reply = await control.login(TEST_USER, TEST_PASSWORD);
+  expect(reply.code).to.equal(230);
+  return control;
+}
+
+describe('passive range contract', function () {
+  const controls: FtpControl[] = [];
+  let server: TestServer | null = null;
+  const open = async (s: TestServer, n = 1) => {
+    const made: FtpControl[] = [];
+    for (let i = 0; i < n; i++) made.push(await session(s));
+    controls.push(...made);
+    return made;
+  };
+
+  afterEach(async function () {
+    for (const c of controls.splice(0)) c.close();
+    await server?.stop();
+    server = null;
+  });
+
+  it('every PASV and EPSV port is inside the range', async function () {
+    server = await startTestServer('40000-40004');
+    const [a, b] = await open(server, 2);
+    for (let i = 0; i < 12; i++) {
+      const control = i % 2 ? a! : b!;
+      const reply = await control.send(i % 3 ? 'PASV' : 'EPSV');
+      const port = reply.code === 227 ? parsePasv(reply).port : parseEpsv(reply);
+      expect(port).to.be.within(40000, 40004);
+    }
+  });
+
+  it('PASV reply carries the control connection local address, or --pasv-address', async function () {
+    server = await startTestServer('40000-40004');
+    const [a] = await open(server);
+    expect(parsePasv(await a!.send('PASV')).host).to.equal('127.0.0.1');
+    await server.stop();
+    server = await startTestServer('40000-40004', { flags: { pasvAddress: '192.0.2.10' } });
+    const [b] = await open(server);
+    expect(parsePasv(await b!.send('PASV')).host).to.equal('192.0.2.10');
+  });
+
+  it('a full pool makes PASV wait, then 425, and the session stays usable', async function () {
+    server = await startTestServer('40010-40014', { flags: { pasvWait: '1' } });
+    const holders = await open(server, 5);
+    for (const h of holders) expect((await h.send('PASV')).code).to.equal(227);
+    const [late] = await open(server);
+    const started = Date.now();
+    const reply = await late!.send('PASV');
+    expect(reply.code).to.equal(425);
+    expect(Date.now() - started).to.be.at.least(900);
+    expect((await late!.send('NOOP')).code).to.equal(200);
+    holders[0]!.close();
+    const again = await late!.send('PASV');
+    expect(again.code).to.equal(227);
+    expect(parsePasv(again).port).to.be.within(40010, 40014);
+  });
+
+  it('waiting PASVs are served first come, first served', async function () {
+    server = await startTestServer('40020-40021', { flags: { pasvWait: '10' } });
+    const holders = await open(server, 2);
+    for (const h of holders) expect((await h.send('PASV')).code).to.equal(227);
+    const [first, second] = await open(server, 2);
+    const order: string[] = [];
+    const firstReply = first!.send('PASV').then((r) => (order.push('first'), r));
+    await new Promise((r) => setTimeout(r, 100));
+    const secondReply = second!.send('PASV').then((r) => (order.push('second'), r));
+    await new Promise((r) => setTimeout(r, 100));
+    holders[0]!.close();
+    expect((await firstReply).code).to.equal(227);
+    holders[1]!.close();
+    expect((await secondReply).code).to.equal(227);
+    expect(order).to.deep.equal(['first', 'second']);
+  });
+
+  it("a session's repeated PASV frees its previous port", async function () {
+    server = await startTestServer('40030-40034', { flags: { pasvWait: '0.5' } });
+    const [repeater] = await open(server);
+    for (let i = 0; i < 10; i++) expect((await repeater!.send(i % 2 ? 'EPSV' : 'PASV')).code).to.be.oneOf([227, 229]);
+    // If the repeats had leaked, the pool would be empty now and these would wait and get 425.
+    const others = await open(server, 4);
+    for (const other of others) expect((await other.send('PASV')).code).to.equal(227);
+  });
+
+  it('a PASV nobody connects to frees its port after the data timeout', async function () {
+    server = await startTestServer('40040-40041', { flags: { pasvWait: '5', dataTimeout: '1' } });
+    const holders = await open(server, 2);
+    for (const h of holders) expect((await h.send('PASV')).code).to.equal(227);
+    const [late] = await open(server);
+    const started = Date.now();
+    expect((await late!.send('PASV')).code).to.equal(227);
+    expect(Date.now() - started).to.be.within(700, 3000);
+    // The expired session's RETR gets 425 rather than hanging.
+    const retr = await holders[0]!.send('RETR /dell/OS10_10.5.6.0.bin');
+    expect(retr.code).to.equal(425);
+  });
+
+  it('closing the control connection frees its port at once', async function () {
+    server = await startTestServer('40050-40051', { flags: { pasvWait: '5', dataTimeout: '30' } });
+    const holders = await open(server, 2);
+    for (const h of holders) expect((await h.send('PASV')).code).to.equal(227);
+    const [late] = await open(server);
+    const pending = late!.send('PASV');
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    holders[1]!.close();
+    expect((await pending).code).to.equal(227);
+    expect(Date.now() - started).to.be.below(1000);
+  });
+
+  it('a stalled reader gets 426 after the data timeout and holds no port', async function () {
+    server = await startTestServer('40060-40060', { copyImages: true, flags: { dataTimeout: '1', pasvWait: '1' } });
+    writeFileSync(join(server.images, 'big.bin'), Buffer.alloc(64 * 1024 * 1024, 1));
+    const [reader, other] = await open(server, 2);
+    const { port } = parsePasv(await reader!.send('PASV'));
+    const data = connect({ port, host: '127.0.0.1' });
+    await once(data, 'connect');
+    data.pause(); // never read: the server's writes stall once the socket buffers fill
+    expect((await reader!.send('RETR /big.bin')).code).to.equal(150);
+    // The only passive port is free again while the stalled transfer still runs.
+    expect((await other!.send('PASV')).code).to.equal(227);
+    const aborted = await reader!.read(10_000);
+    expect(aborted?.code).to.equal(426);
+    data.destroy();
+    expect(server.transfers.at(-1)).to.include({ result: 'aborted', reason: 'stalled', code: 426 });
+    expect((await reader!.send('NOOP')).code).to.equal(200);
+  });
+
+  it('skips a passive port held by another process, with a warning', async function () {
+    const squatter: Server = createServer();
+    await new Promise<void>((resolve) => squatter.listen(40072, '127.0.0.1', resolve));
+    const logger = new RecordingLogger();
+    try {
+      server = await startTestServer('40070-40074', { logger });
+      expect(server.server.passivePorts()).to.deep.equal([40070, 40071, 40073, 40074]);
+      const warning = logger.records.find((r) => r.level === 'warn' && r.fields['port'] === 40072);
+      expect(warning?.message).to.match(/held by another process/);
+      const [a] = await open(server);
+      for (let i = 0; i < 8; i++) expect(parsePasv(await a!.send('PASV')).port).to.not.equal(40072);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+});
