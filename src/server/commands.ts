@@ -226,12 +226,14 @@ const port: CommandHandler = (session, argument, verb) => {
 const retr: CommandHandler = async (session, argument) => {
   requireProtectedData(session);
   const { jail, config, pool, events, logger } = session.context;
-  const virtualPath = toVirtualPath(session.cwd, argument);
   const offset = session.restOffset;
   session.restOffset = 0;
+  // Taken first: a RETR that fails for any reason also ends the data connection it was given.
   const channel = takeChannel(session);
   let opened;
+  let virtualPath: string;
   try {
+    virtualPath = toVirtualPath(session.cwd, argument);
     if (!channel.usable) reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'No data connection arrived in time; send PASV again');
     opened = await jail.openFile(virtualPath);
     if (offset > opened.entry.stats.size) {
@@ -324,10 +326,10 @@ async function listing(session: Session, argument: string, style: ListStyle): Pr
   requireProtectedData(session);
   // LIST accepts ls flags like "-la" from many clients; they are ignored.
   const pathArgument = argument.replace(/^(\s*-[a-zA-Z]+)+\s*/, '');
-  const virtualPath = toVirtualPath(session.cwd, pathArgument);
   const channel = takeChannel(session);
   let rows;
   try {
+    const virtualPath = toVirtualPath(session.cwd, pathArgument);
     rows = await session.context.jail.list(virtualPath);
   } catch (err) {
     channel.close();

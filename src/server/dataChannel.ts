@@ -169,6 +169,7 @@ export class ActiveDataChannel implements DataChannel {
       const timer = setTimeout(() => socket.destroy(new Error('connect timed out')), this.options.dataTimeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
+        socket.setNoDelay(true);
         socket.removeListener('error', onError);
         socket.on('error', () => {});
         socket.pause();

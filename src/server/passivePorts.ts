@@ -264,6 +264,8 @@ export class PassivePorts {
       return;
     }
     reservation.release();
+    // The last short segment of a file must not wait for a delayed ACK (Nagle).
+    socket.setNoDelay(true);
     reservation.owner.onConnection(socket);
   }
 }
