@@ -26,4 +26,22 @@ export const Limits = {
   SCRYPT_P: 1,
   SCRYPT_KEY_BYTES: 32,
   SCRYPT_SALT_BYTES: 16,
+  /** Pull: batch size for writes and hashing; large writes keep syscalls and worker messages few. */
+  PULL_BATCH_BYTES: 4 * 1024 * 1024,
+  /** Pull: batches in flight between the socket, the disk and the hash worker (memory = this x batch). */
+  PULL_BATCHES_IN_FLIGHT: 4,
+  /** Pull: bytes written between background fdatasync calls, so the final fsync has little left to flush. */
+  PULL_SYNC_EVERY_BYTES: 64 * 1024 * 1024,
+  /** Pull: default retries after a transient failure (421 425 426 450, socket errors, timeouts). */
+  PULL_DEFAULT_RETRIES: 3,
+  /** Pull: first backoff delay; doubles per consecutive failure, with jitter. */
+  PULL_BACKOFF_BASE_MS: 500,
+  /** Pull: the longest backoff delay. */
+  PULL_BACKOFF_MAX_MS: 30_000,
+  /** Pull: no progress on the control or data connection for this long is a timeout (basic-ftp watchdog). */
+  PULL_TIMEOUT_MS: 30_000,
+  /** Pull: resumes that made progress reset the retry count; this caps them so a flapping link still ends. */
+  PULL_MAX_RESUMES: 100,
+  /** Hashing a file (verify, catalog): read size per batch. */
+  HASH_READ_BYTES: 4 * 1024 * 1024,
 } as const;

@@ -99,7 +99,9 @@ export class Session {
     if (data.length - start > Limits.MAX_COMMAND_LINE_BYTES) return this.lineTooLong();
     // Copy the tail so one long-lived partial line does not pin a large socket chunk.
     this.partialLine = start < data.length ? Buffer.from(data.subarray(start)) : null;
-    void this.runQueue();
+    // Only complete commands count as activity: a trickle of bytes (slowloris) must not
+    // keep re-arming the idle timer.
+    if (this.queue.length > 0) void this.runQueue();
   }
 
   private lineTooLong(): void {
