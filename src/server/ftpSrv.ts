@@ -91,6 +91,12 @@ export class ControlListener {
     };
     this.ftpSrv.on('connect', ({ connection }) => options.onConnection(connection));
     const netServer = this.ftpSrv.server;
+    // ftp-srv logs every listener error, including EACCES/EADDRINUSE at listen, which the CLI
+    // already turns into one clear line; only errors after listening are worth a log record.
+    netServer.removeAllListeners('error');
+    netServer.on('error', (err) => {
+      if (netServer.listening) options.logger.error({ err: err.message }, 'control listener error');
+    });
     const [greet] = netServer.listeners('connection') as Array<(socket: Socket) => void>;
     netServer.removeAllListeners('connection');
     netServer.on('connection', (socket: Socket) => {

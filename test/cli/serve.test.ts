@@ -1,0 +1,168 @@
+import { expect } from 'chai';
+import { createServer, connect, type Server } from 'node:net';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { runCli, startCli, type CliProcess } from '../helpers/cli.js';
+import { FtpControl, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
+import { FIXTURE_IMAGES } from '../helpers/testServer.js';
+
+/** A free TCP port on 127.0.0.1 (bound and released). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const PASSWORD = 'cli-test-password';
+
+describe('swfw serve (CLI)', function () {
+  let running: CliProcess | null = null;
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'swfw-cli-'))));
+  afterEach(async function () {
+    await running?.stop('SIGKILL');
+    running = null;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const serve = (port: number, extra: string[] = [], env: NodeJS.ProcessEnv = { SWFW_PASSWORD: PASSWORD }) =>
+    startCli(['serve', '--host', '127.0.0.1', '--port', String(port), '--pasv-range', '40500-40504', ...extra], { env });
+
+  it('a bad config gets one line per problem, each with its path, and exit 2', async function () {
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ port: 21, pasvRange: '63010-63006', colour: 'red', accounts: [{ user: 'x' }] }));
+    const result = await runCli(['serve', '--config', join(dir, 'bad.json'), '--idle-timeout', '0']);
+    expect(result.code).to.equal(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).to.have.length(4);
+    expect(result.stderr).to.include('bad.json: colour: unknown key');
+    expect(result.stderr).to.include('bad.json: pasvRange: range 63010-63006 is reversed');
+    expect(result.stderr).to.include('bad.json: accounts[0]: needs exactly one of passwordEnv');
+    expect(result.stderr).to.include('--idle-timeout: must be at least 1');
+  });
+
+  it('refuses passive ranges outside 1024-65535 or overlapping the control port', async function () {
+    const low = await runCli(['serve', '--pasv-range', '1000-1004']);
+    expect(low.code).to.equal(2);
+    expect(low.stderr).to.include('outside 1024-65535');
+    const overlap = await runCli(['serve', '--port', '63007']);
+    expect(overlap.code).to.equal(2);
+    expect(overlap.stderr).to.include('overlaps the control port 63007');
+    const nonsense = await runCli(['serve', '--pasv-range', 'lots']);
+    expect(nonsense.stderr).to.include('is not a port range');
+  });
+
+  it('a port in use gets one clear line naming it, and exit 2', async function () {
+    const squatter: Server = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const port = (squatter.address() as { port: number }).port;
+    try {
+      const result = await runCli(['serve', '--host', '127.0.0.1', '--port', String(port), '--pasv-range', '40500-40504'], {
+        env: { SWFW_PASSWORD: PASSWORD },
+      });
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.include(`swfw: port ${port} on 127.0.0.1 is already in use by another process`);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
+  it('port 21 without privilege says how to fix it, and exits 2', async function () {
+    if (process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).status !== 0) {
+      this.skip(); // needs root to drop CAP_NET_BIND_SERVICE with setpriv; CI runs as root
+    }
+    const result = await runCli(['serve', '--host', '127.0.0.1', '--port', '21', '--pasv-range', '40500-40504'], {
+      env: { SWFW_PASSWORD: PASSWORD },
+      wrapper: ['setpriv', '--inh-caps=-net_bind_service', '--bounding-set=-net_bind_service'],
+    });
+    expect(result.code).to.equal(2);
+    const line = result.stderr.trim();
+    expect(line.split('\n')).to.have.length(1);
+    expect(line).to.match(/port 21 needs privilege: run as root.*setcap cap_net_bind_service.*--port 2121/);
+  });
+
+  it('generates and prints a password once when SWFW_PASSWORD is unset, and it works', async function () {
+    const port = await freePort();
+    running = serve(port, [], {});
+    const [, password] = await running.waitFor(/generated password for account "switch": (\S+)/);
+    await running.waitFor(/swfw serving/);
+    const control = await FtpControl.connect(port);
+    try {
+      expect((await control.login('switch', password!)).code).to.equal(230);
+    } finally {
+      control.close();
+    }
+    expect(running.stdout.match(/generated password/g)).to.have.length(1);
+  });
+
+  it('writes JSON-lines logs with the transfer audit and never the password', async function () {
+    const port = await freePort();
+    const logFile = join(dir, 'swfw.log');
+    running = serve(port, ['--log-file', logFile]);
+    await running.waitFor(/swfw serving/);
+    expect(running.stdout).to.not.include('generated password');
+    const control = await FtpControl.connect(port);
+    try {
+      await control.login('switch', 'not-the-password');
+      await control.send('USER switch');
+      expect((await control.send(`PASS ${PASSWORD}`)).code).to.equal(230);
+      const { port: dataPort } = parsePasv(await control.send('PASV'));
+      const data = readDataConnection(dataPort);
+      expect((await control.send('RETR dell/OS10_10.5.6.0.bin')).code).to.equal(150);
+      expect((await control.read())?.code).to.equal(226);
+      await data;
+    } finally {
+      control.close();
+    }
+    const result = await running.stop('SIGTERM');
+    expect(result.code).to.equal(0);
+    const records = readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const audit = records.find((r) => r['message'] === 'transfer');
+    const expected = spawnSync('sha256sum', [join(FIXTURE_IMAGES, 'dell/OS10_10.5.6.0.bin')]).stdout.toString().split(' ')[0];
+    expect(audit).to.include({ path: '/dell/OS10_10.5.6.0.bin', user: 'switch', offset: 0, bytes: 262151, code: 226, sha256: expected, client: '127.0.0.1' });
+    expect(audit).to.have.property('durationMs');
+    const text = readFileSync(logFile, 'utf8');
+    expect(text).to.not.include(PASSWORD);
+    expect(text).to.not.include('not-the-password');
+  });
+
+  it('SIGTERM lets a running transfer finish, refuses new connections, then exits 0', async function () {
+    const images = join(dir, 'images');
+    mkdirSync(images);
+    writeFileSync(join(images, 'big.bin'), Buffer.alloc(32 * 1024 * 1024, 9));
+    const port = await freePort();
+    running = serve(port, ['--images', images]);
+    await running.waitFor(/swfw serving/);
+    const control = await FtpControl.connect(port);
+    try {
+      expect((await control.login('switch', PASSWORD)).code).to.equal(230);
+      const { port: dataPort } = parsePasv(await control.send('PASV'));
+      const data = connect({ port: dataPort, host: '127.0.0.1' });
+      await once(data, 'connect');
+      data.pause();
+      let received = 0;
+      data.on('data', (chunk: Buffer) => (received += chunk.length));
+      expect((await control.send('RETR big.bin')).code).to.equal(150);
+      running.child.kill('SIGTERM');
+      await running.waitFor(/stopping/);
+      // New connections are refused while the transfer drains.
+      const refused = connect({ port, host: '127.0.0.1' });
+      const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+      expect(err.code).to.equal('ECONNREFUSED');
+      data.resume();
+      expect((await control.read())?.code).to.equal(226);
+      expect((await control.read())?.code).to.equal(421);
+      await once(data, 'close');
+      expect(received).to.equal(32 * 1024 * 1024);
+      const result = await running.exited;
+      expect(result.code).to.equal(0);
+      expect(result.stderr).to.include('server stopped');
+    } finally {
+      control.close();
+    }
+  });
+});
