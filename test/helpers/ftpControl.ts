@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { connect as tlsConnect } from 'node:tls';
 
 /** One FTP reply: its code and every line of text (multi-line replies keep all lines). */
 export interface FtpReply {
@@ -34,6 +35,19 @@ export class FtpControl {
     const socket = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     await once(socket, 'connect');
     return new FtpControl(socket);
+  }
+
+  /**
+   * Sends AUTH TLS, expects 234, and returns a new FtpControl speaking over TLS on the same
+   * connection (RFC 4217 §4). Certificates are not verified: the tests use a self-signed one.
+   */
+  async startTls(): Promise<FtpControl> {
+    const reply = await this.send('AUTH TLS');
+    if (reply.code !== 234) throw new Error(`AUTH TLS refused: ${reply.text}`);
+    this.socket.removeAllListeners('data');
+    const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
+    await once(secure, 'secureConnect');
+    return new FtpControl(secure);
   }
 
   get closed(): boolean {
@@ -131,8 +145,10 @@ export function parseEpsv(reply: FtpReply): number {
 }
 
 /** Opens a data connection and collects everything until the server closes it. */
-export async function readDataConnection(port: number, host = '127.0.0.1', localAddress?: string): Promise<Buffer> {
-  const socket = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
+export async function readDataConnection(port: number, host = '127.0.0.1', localAddress?: string, tls = false): Promise<Buffer> {
+  const plain = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
+  const socket = tls ? tlsConnect({ socket: plain, rejectUnauthorized: false }) : plain;
+  socket.on('error', () => {});
   const chunks: Buffer[] = [];
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
   await once(socket, 'close');
