@@ -226,7 +226,8 @@ function validate(values: Record<string, unknown>, value: <T>(key: string) => T,
   const tlsCert = value<string | null>('tlsCert');
   const tlsKey = value<string | null>('tlsKey');
   if ((tlsCert === null) !== (tlsKey === null)) {
-    problems.push({ path: tlsCert === null ? 'tlsCert' : 'tlsKey', message: 'tlsCert and tlsKey go together' });
+    // Point at the one that was given: that is the line the admin wrote.
+    problems.push(tlsCert === null ? { path: 'tlsKey', message: 'needs tlsCert too' } : { path: 'tlsCert', message: 'needs tlsKey too' });
   }
   if (value<boolean>('requireTls') === true && tlsCert === null) {
     problems.push({ path: 'requireTls', message: 'needs tlsCert and tlsKey' });
