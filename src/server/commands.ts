@@ -460,7 +460,8 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, Comman
   ['NOOP', entry((s) => s.reply(ReplyCode.COMMAND_OK, 'NOOP ok'), false, 'none')],
   ['HELP', entry((s) => s.reply(ReplyCode.HELP, ['Commands:', ` ${[...COMMANDS.keys()].sort().join(' ')}`, 'Help OK']), false)],
   ['QUIT', entry(quit, false, 'none')],
-  ['OPTS', entry(opts, true, 'required')],
+  // Clients such as lftp send OPTS UTF8 ON before logging in; vsftpd answers it too.
+  ['OPTS', entry(opts, false, 'required')],
   ['TYPE', entry(type, true, 'required')],
   ['MODE', entry(onlyParameter('S', 'MODE S'), true, 'required')],
   ['STRU', entry(onlyParameter('F', 'STRU F'), true, 'required')],
