@@ -225,7 +225,7 @@ const port: CommandHandler = (session, argument, verb) => {
 
 const retr: CommandHandler = async (session, argument) => {
   requireProtectedData(session);
-  const { jail, config, pool, events, logger } = session.context;
+  const { jail, config, pool, hashing, events, logger } = session.context;
   const offset = session.restOffset;
   session.restOffset = 0;
   // Taken first: a RETR that fails for any reason also ends the data connection it was given.
@@ -282,7 +282,7 @@ const retr: CommandHandler = async (session, argument) => {
       length: expectedBytes,
       socket,
       dataTimeoutMs: config.dataTimeoutMs,
-      hashSentBytes: config.hashSentBytes,
+      hash: hashing.open(expectedBytes),
       pool,
       signal: AbortSignal.any([abort.signal, session.lifetime.signal]),
       onProgress: (bytes) => events.emit('transfer-progress', { ...progress, bytes }),

@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger.js';
 import type { Authenticator } from './accounts.js';
 import type { RepositoryJail } from './jail.js';
 import type { PassivePorts } from './passivePorts.js';
-import type { BufferPool } from './sendFile.js';
+import type { BufferPool, SentBytesHashing } from './sentBytesHash.js';
 
 /** One audit record per RETR: what was sent, to whom, and the SHA-256 of the bytes sent. */
 export interface TransferRecord {
@@ -43,6 +43,8 @@ export interface ServerContext {
   readonly auth: Authenticator;
   readonly secureContext: SecureContext | null;
   readonly pool: BufferPool;
+  /** Hashers for the audit's SHA-256 of sent bytes (none when hashSentBytes is off). */
+  readonly hashing: SentBytesHashing;
   readonly logger: Logger;
   /** Emits 'transfer-start' (TransferProgress), 'transfer-progress' (TransferProgress), 'transfer' (TransferRecord). */
   readonly events: EventEmitter;

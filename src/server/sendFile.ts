@@ -1,21 +1,6 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { BufferPool, PooledBuffer, SentBytesHash } from './sentBytesHash.js';
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-
-/** Reusable read buffers, so a 1 GiB RETR does not map and fault 1024 fresh 1 MiB buffers. */
-export class BufferPool {
-  private readonly free: Buffer[] = [];
-  constructor(
-    readonly bufferBytes: number,
-    private readonly maxPooled: number,
-  ) {}
-  take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.bufferBytes);
-  }
-  give(buffer: Buffer): void {
-    if (this.free.length < this.maxPooled) this.free.push(buffer);
-  }
-}
 
 /** Buffers one transfer may have between disk and socket: enough to keep both busy, bounded memory. */
 const MAX_BUFFERS_IN_FLIGHT = 4;
@@ -33,8 +18,8 @@ export interface SendFileOptions {
   socket: Socket;
   /** No progress on the socket for this long aborts the transfer ("stalled reader"). */
   dataTimeoutMs: number;
-  /** Compute the SHA-256 of exactly the bytes written to the socket. */
-  hashSentBytes: boolean;
+  /** Hashes exactly the bytes the socket accepted, in order; null: no hash. */
+  hash: SentBytesHash | null;
   pool: BufferPool;
   /** Aborts the transfer (ABOR, shutdown). */
   signal?: AbortSignal;
@@ -50,7 +35,7 @@ export interface SendFileOptions {
  */
 export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
   const { handle, socket, pool } = options;
-  const hash: Hash | null = options.hashSentBytes ? createHash('sha256') : null;
+  const hash = options.hash;
   let position = options.offset;
   let remaining = options.length;
   let sentBytes = 0;
@@ -58,21 +43,31 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
   let finished = false;
   let reading = false;
   let ending = false;
+  let finishing = false;
+  let hashing = 0;
+  let hashDrained: (() => void) | null = null;
 
   return new Promise<SendOutcome>((resolve) => {
     // Callers build the outcome (and so the digest) only after checking `finished`.
     const finish = (outcome: SendOutcome) => {
+      if (finished) return;
       finished = true;
       socket.setTimeout(0);
       socket.removeListener('timeout', onStall);
       socket.removeListener('close', onClose);
       options.signal?.removeEventListener('abort', onAbort);
-      if (!outcome.ok) socket.destroy();
       resolve(outcome);
     };
-    const digest = () => (hash ? hash.digest('hex') : null);
+    // Resolves once every buffer handed to the hasher was hashed: the digest covers them all.
+    const digest = async () => {
+      while (hashing > 0) await new Promise<void>((resolve) => (hashDrained = resolve));
+      return hash ? hash.digest() : null;
+    };
     const fail = (reason: 'stalled' | 'closed' | 'aborted' | 'read-error') => {
-      if (!finished) finish({ ok: false, bytes: sentBytes, sha256: digest(), reason });
+      if (finished || finishing) return;
+      finishing = true;
+      socket.destroy();
+      void digest().then((sha256) => finish({ ok: false, bytes: sentBytes, sha256, reason }));
     };
     const onStall = () => fail('stalled');
     const onClose = () => fail('closed');
@@ -85,22 +80,36 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
     if (options.signal?.aborted) return onAbort();
 
     const endWhenDrained = () => {
-      if (remaining > 0 || inFlight > 0 || finished || ending) return;
+      if (remaining > 0 || inFlight > 0 || finished || finishing || ending) return;
       ending = true;
       socket.end(() => {
-        if (!finished) finish({ ok: true, bytes: sentBytes, sha256: digest() });
+        if (finished || finishing) return;
+        finishing = true;
+        void digest().then((sha256) => finish({ ok: true, bytes: sentBytes, sha256 }));
       });
     };
 
+    /** A buffer goes back to the pool once the socket and the hasher are both done with it. */
+    const settle = (buffer: PooledBuffer, users: number) => {
+      let left = users;
+      return () => {
+        if (--left > 0) return;
+        inFlight--;
+        pool.give(buffer);
+        void pump();
+        endWhenDrained();
+      };
+    };
+
     const pump = async () => {
-      if (reading || finished) return;
+      if (reading || finished || finishing) return;
       reading = true;
       try {
-        while (!finished && remaining > 0 && inFlight < MAX_BUFFERS_IN_FLIGHT) {
+        while (!finished && !finishing && remaining > 0 && inFlight < MAX_BUFFERS_IN_FLIGHT) {
           const buffer = pool.take();
-          const want = Math.min(remaining, buffer.length);
-          const { bytesRead } = await handle.read(buffer, 0, want, position);
-          if (finished) {
+          const want = Math.min(remaining, buffer.bytes.length);
+          const { bytesRead } = await handle.read(buffer.bytes, 0, want, position);
+          if (finished || finishing) {
             pool.give(buffer);
             return;
           }
@@ -112,17 +121,24 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
           }
           position += bytesRead;
           remaining -= bytesRead;
-          const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
-          hash?.update(chunk);
           inFlight++;
-          socket.write(chunk, (err) => {
-            inFlight--;
-            pool.give(buffer);
-            if (err || finished) return;
-            sentBytes += bytesRead;
-            options.onProgress?.(sentBytes);
-            void pump();
-            endWhenDrained();
+          const done = settle(buffer, 2);
+          socket.write(buffer.bytes.subarray(0, bytesRead), (err) => {
+            const accepted = !err && !finished && !finishing;
+            if (accepted) {
+              sentBytes += bytesRead;
+              options.onProgress?.(sentBytes);
+            }
+            if (accepted && hash) {
+              // Hashed after the socket accepted it: the digest covers exactly the bytes sent.
+              hashing++;
+              hash.update(buffer, bytesRead, () => {
+                hashing--;
+                if (hashing === 0) hashDrained?.();
+                done();
+              });
+            } else done();
+            done(); // the socket is done with the buffer
           });
         }
       } catch {

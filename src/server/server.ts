@@ -13,7 +13,7 @@ import type { ServerContext, TransferProgress, TransferRecord } from './context.
 import { ControlListener } from './ftpSrv.js';
 import { RepositoryJail } from './jail.js';
 import { PassivePorts } from './passivePorts.js';
-import { BufferPool } from './sendFile.js';
+import { BufferPool, SentBytesHashing } from './sentBytesHash.js';
 import { Session } from './session.js';
 
 /** Read buffers kept for reuse across transfers (each Limits.RETR_READ_BYTES). */
@@ -53,6 +53,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
   private readonly perAddress = new Map<string, number>();
   private listener: ControlListener | null = null;
   private ports: PassivePorts | null = null;
+  private hashing: SentBytesHashing | null = null;
   private shuttingDown = false;
   private stopping: Promise<void> | null = null;
 
@@ -81,6 +82,8 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
       throw new StartError(`images directory ${config.images} is not usable (${err.code ?? err.message})`, 'images');
     });
     const secureContext = this.loadTls();
+    const hashing = new SentBytesHashing(config.hashSentBytes);
+    this.hashing = hashing;
     const ports = new PassivePorts({
       range: config.pasvRange,
       host: config.host,
@@ -94,6 +97,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
       auth: await Authenticator.create(this.options.accounts),
       secureContext,
       pool: new BufferPool(Limits.RETR_READ_BYTES, POOLED_READ_BUFFERS),
+      hashing,
       logger,
       events: this,
       isShuttingDown: () => this.shuttingDown,
@@ -113,6 +117,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
       await listener.listen();
     } catch (err) {
       listener.dispose();
+      await hashing.stop();
       throw this.describeListenError(err as NodeJS.ErrnoException);
     }
     this.listener = listener;
@@ -150,6 +155,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     }
     await this.ports?.stop();
     await allClosed;
+    await this.hashing?.stop();
     listener?.dispose();
     this.options.logger.info('server stopped');
   }
