@@ -166,3 +166,32 @@ describe('swfw serve (CLI)', function () {
     }
   });
 });
+
+describe('npm start', function () {
+  it('builds if needed and serves fixtures/images on the configured ports', async function () {
+    // Detached, so the whole npm → sh → node group can be stopped by its process-group id.
+    const { spawn } = await import('node:child_process');
+    const { CliProcess } = await import('../helpers/cli.js');
+    const child = spawn('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--pasv-range', '40690-40694'], {
+      cwd: join(FIXTURE_IMAGES, '..', '..'),
+      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], SWFW_PASSWORD: PASSWORD },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const npm = new CliProcess(child);
+    try {
+      const [, images, port] = await npm.waitFor(/swfw serving (\S+) on 127\.0\.0\.1:(\d+), passive 40690-40694/, 60_000);
+      expect(images).to.equal(FIXTURE_IMAGES);
+      const control = await FtpControl.connect(Number(port));
+      try {
+        expect((await control.login('switch', PASSWORD)).code).to.equal(230);
+        expect((await control.send('SIZE /dell/OS10_10.5.6.0.bin')).text).to.equal('213 262151');
+      } finally {
+        control.close();
+      }
+    } finally {
+      process.kill(-child.pid!, 'SIGTERM');
+      await npm.exited;
+    }
+  });
+});
