@@ -142,7 +142,7 @@ const prot: CommandHandler = (session, argument) => {
 
 // --- data connections ----------------------------------------------------------------------
 
-async function openPassive(session: Session): Promise<number> {
+async function openPassive(session: Session, pinnedPort: number | null = null): Promise<number> {
   requireProtectedData(session);
   if (session.context.isShuttingDown()) reject(ReplyCode.SERVICE_NOT_AVAILABLE, 'Server shutting down');
   replaceChannel(session, null); // a repeated PASV frees the previous port first (ftp-srv leaked it)
@@ -153,6 +153,7 @@ async function openPassive(session: Session): Promise<number> {
     config.pasvWaitMs,
     session.lifetime.signal,
     channelOptions(session),
+    pinnedPort,
   );
   if (session.isClosing) {
     channel.close();
@@ -166,7 +167,7 @@ const pasv: CommandHandler = async (session) => {
   if (session.epsvAll) return reject(ReplyCode.BAD_SEQUENCE, 'EPSV ALL is in effect; use EPSV');
   const address = session.context.config.pasvAddress ?? localIPv4(session);
   if (!address) return reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'PASV needs IPv4; use EPSV');
-  const port = await openPassive(session);
+  const port = await openPassive(session, takePin(session));
   const [p1, p2] = [Math.floor(port / 256), port % 256];
   session.reply(ReplyCode.ENTERING_PASSIVE, `Entering Passive Mode (${address.split('.').join(',')},${p1},${p2}).`);
 };
@@ -186,8 +187,38 @@ const epsv: CommandHandler = async (session, argument) => {
   if (protocol !== '' && protocol !== '1' && protocol !== '2') {
     return reject(ReplyCode.PROTECTION_REQUIRED, 'Network protocol not supported, use (1,2)');
   }
-  const port = await openPassive(session);
+  const port = await openPassive(session, takePin(session));
   session.reply(ReplyCode.ENTERING_EXTENDED_PASSIVE, `Entering Extended Passive Mode (|||${port}|)`);
+};
+
+function takePin(session: Session): number | null {
+  const pin = session.pinnedPort;
+  session.pinnedPort = null;
+  return pin;
+}
+
+/**
+ * SITE PROBE <port> and SITE PIN <port>: the server half of `swfw check-ports`, which must test
+ * every port of the range exactly once, deterministically (authenticated users only).
+ * - PIN makes the next PASV/EPSV use that port, so the reply passes through firewalls and their
+ *   FTP helpers exactly as a switch's would.
+ * - PROBE reserves the port at once and answers in a form no FTP helper (nf_conntrack_ftp) or ALG
+ *   recognises, so a connection that still gets through proves the firewall itself is open, not
+ *   just a helper's temporary expectation. A port busy with another session waits like a PASV.
+ * Every other SITE command is refused: the repository is read-only.
+ */
+const site: CommandHandler = async (session, argument) => {
+  const match = /^(PROBE|PIN)\s+(\d{1,5})\s*$/i.exec(argument.trim());
+  if (!match) return reject(ReplyCode.FILE_UNAVAILABLE, READ_ONLY_MESSAGE);
+  const port = Number(match[2]);
+  const { min, max } = session.context.config.pasvRange;
+  if (port < min || port > max) return reject(ReplyCode.SYNTAX_ERROR_IN_ARGUMENTS, `Port ${port} is not in the passive range ${min}-${max}`);
+  if (match[1]!.toUpperCase() === 'PIN') {
+    session.pinnedPort = port;
+    return session.reply(ReplyCode.COMMAND_OK, `Next passive port will be ${port}`);
+  }
+  await openPassive(session, port);
+  session.reply(ReplyCode.COMMAND_OK, `Probe listening on port ${port}`);
 };
 
 /** PORT h1,h2,h3,h4,p1,p2 (RFC 959) or EPRT |af|addr|port| (RFC 2428). */
@@ -486,7 +517,8 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, Comman
   ['MLSD', entry((s, a) => listing(s, a, 'MLSD'), true)],
   ['STAT', entry(stat, true)],
   ['ABOR', entry(abor, true, 'none')],
-  ...['STOR', 'APPE', 'STOU', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'SITE', 'MFMT', 'MFCT', 'MFF'].map(
+  ['SITE', entry(site, true, 'required')],
+  ...['STOR', 'APPE', 'STOU', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'MFMT', 'MFCT', 'MFF'].map(
     (verb): [string, CommandSpec] => [verb, entry(readOnly, true)],
   ),
 ]);

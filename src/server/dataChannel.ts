@@ -80,6 +80,7 @@ export class PassiveDataChannel implements DataChannel {
     waitMs: number,
     signal: AbortSignal,
     options: ChannelOptions,
+    pinnedPort: number | null = null,
   ): Promise<{ channel: PassiveDataChannel; port: number }> {
     const channel = new PassiveDataChannel(options);
     const reservation = await ports.reserve(
@@ -90,6 +91,7 @@ export class PassiveDataChannel implements DataChannel {
       },
       waitMs,
       signal,
+      pinnedPort,
     );
     channel.reservation = reservation;
     return { channel, port: reservation.port };

@@ -48,6 +48,8 @@ interface ActiveReservation extends Reservation {
 
 interface Waiter {
   owner: ReservationOwner;
+  /** A specific port (check-ports' pinned probe), or null for any. */
+  port: number | null;
   resolve(reservation: Reservation): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
@@ -105,15 +107,22 @@ export class PassivePorts {
    * Reserves a port for `owner`, waiting up to `waitMs` (first come, first served) when every port
    * is reserved. Rejects with a 425 FtpReplyError when none frees up in time.
    */
-  reserve(owner: ReservationOwner, waitMs: number, signal?: AbortSignal): Promise<Reservation> {
+  reserve(owner: ReservationOwner, waitMs: number, signal?: AbortSignal, port: number | null = null): Promise<Reservation> {
     if (this.stopped) return Promise.reject(new FtpReplyError(ReplyCode.SERVICE_NOT_AVAILABLE, 'Server shutting down'));
-    if (this.waiters.length === 0) {
-      const reservation = this.tryReserve(owner);
+    if (port !== null) {
+      const state = this.ports.find((p) => p.port === port);
+      if (!state) return Promise.reject(new FtpReplyError(ReplyCode.SYNTAX_ERROR_IN_ARGUMENTS, `Port ${port} is not in the passive range`));
+      if (!state.listener) return Promise.reject(new FtpReplyError(ReplyCode.CANT_OPEN_DATA_CONNECTION, `Port ${port} is held by another process on the server`));
+    }
+    // Pinned requests only compete for their own port, so they may go ahead of waiters for any port.
+    if (this.waiters.length === 0 || port !== null) {
+      const reservation = this.tryReserve(owner, port);
       if (reservation) return Promise.resolve(reservation);
     }
     return new Promise<Reservation>((resolve, reject) => {
       const waiter: Waiter = {
         owner,
+        port,
         resolve,
         reject,
         signal,
@@ -201,7 +210,11 @@ export class PassivePorts {
     this.recheckTimer.unref();
   }
 
-  private tryReserve(owner: ReservationOwner): Reservation | null {
+  private tryReserve(owner: ReservationOwner, port: number | null = null): Reservation | null {
+    if (port !== null) {
+      const state = this.ports.find((p) => p.port === port);
+      return state?.listener && !state.reservation ? this.hold(state, owner) : null;
+    }
     // Round robin, so consecutive PASVs land on different ports and a port that a firewall
     // blocks shows up quickly in the logs instead of being hidden behind one busy port.
     for (let i = 0; i < this.ports.length; i++) {
@@ -233,11 +246,14 @@ export class PassivePorts {
     return reservation;
   }
 
+  /** First come, first served: each waiter in arrival order gets a port if one it accepts is free. */
   private serveWaiters(): void {
-    while (this.waiters.length > 0) {
-      const reservation = this.tryReserve(this.waiters[0]!.owner);
-      if (!reservation) return;
-      const waiter = this.waiters.shift()!;
+    for (const waiter of [...this.waiters]) {
+      const reservation = this.tryReserve(waiter.owner, waiter.port);
+      if (!reservation) {
+        if (waiter.port === null) return; // nothing free for later any-port waiters either
+        continue;
+      }
       this.removeWaiter(waiter);
       waiter.resolve(reservation);
     }

@@ -46,6 +46,8 @@ export class Session {
   /** RFC 2428 §4: after EPSV ALL only EPSV may set up data connections. */
   epsvAll = false;
   channel: DataChannel | null = null;
+  /** `SITE PIN`: the port the next PASV/EPSV must use (check-ports tests each port once). */
+  pinnedPort: number | null = null;
   /** The running transfer, if any; ABOR aborts it. */
   transfer: AbortController | null = null;
 
