@@ -1,6 +1,6 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { Limits } from '../core/limits.js';
-import { cidrContains } from '../core/address.js';
+import { canonicalAddress, cidrContains, sameAddress } from '../core/address.js';
 import { PASSWORD_HASH_FORMAT, type Account } from '../config/schema.js';
 
 function scryptAsync(password: string, salt: Buffer, keyLength: number, options: ScryptOptions): Promise<Buffer> {
@@ -38,11 +38,35 @@ export interface ResolvedAccount {
 }
 
 /**
- * Decides logins. Unknown user, wrong password and a disallowed source address all return the
- * same `false` after the same scrypt work, so neither the reply nor its timing tells them apart.
+ * A one-time account for one switch in a rollout: read-only, valid only for one image, only from
+ * the switch's own address, only until it expires or is revoked. No standing password ever ends
+ * up in a switch's command history or config.
+ */
+export interface OneTimeGrant {
+  readonly user: string;
+  /** SHA-256 of the random token: the token has 128 bits of entropy, so no slow hash is needed. */
+  readonly tokenDigest: Buffer;
+  readonly sourceAddress: string;
+  /** The virtual path (e.g. /cisco/c9300.bin) that is the only file this account may read. */
+  readonly imagePath: string;
+  readonly expiresAt: number;
+}
+
+/** Who logged in, and the one path they are limited to (one-time grants), if any. */
+export interface Login {
+  readonly user: string;
+  readonly onlyPath: string | null;
+}
+
+const digestToken = (token: string) => createHash('sha256').update(token).digest();
+
+/**
+ * Decides logins. Unknown user, wrong password and a disallowed source address all return null
+ * after the same scrypt work, so neither the reply nor its timing tells them apart.
  */
 export class Authenticator {
   private readonly byUser: Map<string, ResolvedAccount>;
+  private readonly grants = new Map<string, OneTimeGrant>();
 
   private constructor(
     accounts: ResolvedAccount[],
@@ -55,11 +79,39 @@ export class Authenticator {
     return new Authenticator(accounts, await hashPassword(randomBytes(16).toString('hex')));
   }
 
-  async check(user: string, password: string, peerAddress: string): Promise<boolean> {
+  /** Creates a one-time account; returns its user name and password (shown once, never logged). */
+  grant(options: { sourceAddress: string; imagePath: string; expiresAt: number }): { user: string; password: string } {
+    let user: string;
+    do user = `sw-${randomBytes(6).toString('hex')}`;
+    while (this.byUser.has(user) || this.grants.has(user));
+    const password = randomBytes(16).toString('base64url');
+    this.grants.set(user, {
+      user,
+      tokenDigest: digestToken(password),
+      sourceAddress: canonicalAddress(options.sourceAddress),
+      imagePath: options.imagePath,
+      expiresAt: options.expiresAt,
+    });
+    return { user, password };
+  }
+
+  revoke(user: string): void {
+    this.grants.delete(user);
+  }
+
+  async check(user: string, password: string, peerAddress: string, now = Date.now()): Promise<Login | null> {
+    const grant = this.grants.get(user);
+    if (grant) {
+      if (grant.expiresAt <= now) this.grants.delete(user);
+      const valid =
+        timingSafeEqual(digestToken(password), grant.tokenDigest) && grant.expiresAt > now && sameAddress(peerAddress, grant.sourceAddress);
+      return valid ? { user, onlyPath: grant.imagePath } : null;
+    }
     const entry = this.byUser.get(user);
     const matches = await verifyPassword(password, entry?.passwordHash ?? this.decoyHash);
-    if (!entry || !matches) return false;
+    if (!entry || !matches) return null;
     const cidrs = entry.account.allowFrom;
-    return cidrs.length === 0 || cidrs.some((cidr) => cidrContains(cidr, peerAddress));
+    const allowed = cidrs.length === 0 || cidrs.some((cidr) => cidrContains(cidr, peerAddress));
+    return allowed ? { user, onlyPath: null } : null;
   }
 }

@@ -4,7 +4,7 @@ import { ReplyCode } from '../core/replyCodes.js';
 import { FtpReplyError } from '../core/errors.js';
 import { sameAddress } from '../core/address.js';
 import type { Session } from './session.js';
-import { toVirtualPath } from './jail.js';
+import { NOT_FOUND_MESSAGE, toVirtualPath } from './jail.js';
 import { ActiveDataChannel, PassiveDataChannel, type ChannelOptions, type DataChannel } from './dataChannel.js';
 import { lsLine, mlsxFacts, timeVal } from './listing.js';
 import { sendFile } from './sendFile.js';
@@ -43,6 +43,21 @@ function requireProtectedData(session: Session): void {
   if (session.context.config.requireTls && !session.protectData) {
     reject(ReplyCode.PROTECTION_REQUIRED, 'Data connections must be encrypted: send PBSZ 0 and PROT P');
   }
+}
+
+/**
+ * Resolves a path argument for a file command. A one-time rollout account may name only its own
+ * image; anything else looks exactly like a missing file.
+ */
+function filePath(session: Session, argument: string): string {
+  const virtualPath = toVirtualPath(session.cwd, argument);
+  if (session.onlyPath !== null && virtualPath !== session.onlyPath) reject(ReplyCode.FILE_UNAVAILABLE, NOT_FOUND_MESSAGE);
+  return virtualPath;
+}
+
+/** Listings are refused to one-time accounts: a switch pulling its image has nothing to browse. */
+function refuseListingForGrants(session: Session): void {
+  if (session.onlyPath !== null) reject(ReplyCode.FILE_UNAVAILABLE, 'Listing is not available to this account');
 }
 
 function replaceChannel(session: Session, channel: DataChannel | null): void {
@@ -91,9 +106,10 @@ const pass: CommandHandler = async (session, argument) => {
   session.pendingUser = null;
   const { config, auth } = session.context;
   const anonymous = config.anonymous && ANONYMOUS_USERS.has(name.toLowerCase());
-  const accepted = anonymous || (await auth.check(name, argument, session.peerAddress));
-  if (accepted) {
-    session.user = anonymous ? 'anonymous' : name;
+  const login = anonymous ? { user: 'anonymous', onlyPath: null } : await auth.check(name, argument, session.peerAddress);
+  if (login) {
+    session.user = login.user;
+    session.onlyPath = login.onlyPath;
     session.logger.info('login', { user: session.user });
     return session.reply(ReplyCode.LOGGED_IN, 'Login successful');
   }
@@ -264,7 +280,7 @@ const retr: CommandHandler = async (session, argument) => {
   let opened;
   let virtualPath: string;
   try {
-    virtualPath = toVirtualPath(session.cwd, argument);
+    virtualPath = filePath(session, argument);
     if (!channel.usable) reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'No data connection arrived in time; send PASV again');
     opened = await jail.openFile(virtualPath);
     if (offset > opened.entry.stats.size) {
@@ -360,6 +376,7 @@ async function listing(session: Session, argument: string, style: ListStyle): Pr
   const channel = takeChannel(session);
   let rows;
   try {
+    refuseListingForGrants(session);
     const virtualPath = toVirtualPath(session.cwd, pathArgument);
     rows = await session.context.jail.list(virtualPath);
   } catch (err) {
@@ -382,18 +399,21 @@ async function listing(session: Session, argument: string, style: ListStyle): Pr
 }
 
 const size: CommandHandler = async (session, argument) => {
-  const entry = await session.context.jail.resolve(toVirtualPath(session.cwd, argument));
+  const entry = await session.context.jail.resolve(filePath(session, argument));
   if (!entry.stats.isFile()) return reject(ReplyCode.FILE_UNAVAILABLE, 'Not a plain file');
   session.reply(ReplyCode.FILE_STATUS, String(entry.stats.size));
 };
 
 const mdtm: CommandHandler = async (session, argument) => {
-  const entry = await session.context.jail.resolve(toVirtualPath(session.cwd, argument));
+  const entry = await session.context.jail.resolve(filePath(session, argument));
   session.reply(ReplyCode.FILE_STATUS, timeVal(entry.stats.mtime));
 };
 
 const cwd: CommandHandler = async (session, argument, verb) => {
   const target = toVirtualPath(session.cwd, /CDUP|XCUP/.test(verb) ? '..' : argument);
+  // A one-time account may walk only the directories on the way to its image.
+  const onTheWay = session.onlyPath === null || target === '/' || session.onlyPath.startsWith(`${target}/`);
+  if (!onTheWay) reject(ReplyCode.FILE_UNAVAILABLE, NOT_FOUND_MESSAGE);
   const entry = await session.context.jail.resolve(target);
   if (!entry.stats.isDirectory()) return reject(ReplyCode.FILE_UNAVAILABLE, 'Not a directory');
   session.cwd = target;
@@ -405,7 +425,7 @@ const pwd: CommandHandler = (session) => {
 };
 
 const mlst: CommandHandler = async (session, argument) => {
-  const target = toVirtualPath(session.cwd, argument);
+  const target = filePath(session, argument);
   const entry = await session.context.jail.resolve(target);
   session.reply(ReplyCode.FILE_ACTION_OK, ['Listing', ` ${mlsxFacts(target, entry.stats)}`, 'End']);
 };
@@ -457,6 +477,7 @@ const stat: CommandHandler = async (session, argument) => {
       'End of status',
     ]);
   }
+  refuseListingForGrants(session);
   const target = toVirtualPath(session.cwd, argument);
   const rows = await session.context.jail.list(target);
   const now = Date.now();

@@ -11,13 +11,23 @@ import { toBunyanShape } from '../log/bunyanAdapter.js';
 import { Authenticator, type ResolvedAccount } from './accounts.js';
 import type { ServerContext, TransferProgress, TransferRecord } from './context.js';
 import { ControlListener } from './ftpSrv.js';
-import { RepositoryJail } from './jail.js';
+import { RepositoryJail, toVirtualPath } from './jail.js';
 import { PassivePorts } from './passivePorts.js';
 import { BufferPool, SentBytesHashing } from './sentBytesHash.js';
 import { Session } from './session.js';
 
 /** Read buffers kept for reuse across transfers (each Limits.RETR_READ_BYTES). */
 const POOLED_READ_BUFFERS = 32;
+
+/** What a rollout hands one switch: its own credentials for its own image. */
+export interface OneTimeAccess {
+  user: string;
+  password: string;
+  /** The image's virtual path, e.g. /cisco/c9300.bin: the only file this account can read. */
+  path: string;
+  expiresAt: number;
+  revoke(): void;
+}
 
 /** Why the server could not start, in a form the CLI can print as one line. */
 export class StartError extends Error {
@@ -54,6 +64,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
   private listener: ControlListener | null = null;
   private ports: PassivePorts | null = null;
   private hashing: SentBytesHashing | null = null;
+  private context: ServerContext | null = null;
   private shuttingDown = false;
   private stopping: Promise<void> | null = null;
 
@@ -70,6 +81,24 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
   /** Passive ports bound by this server (ports held by other processes are missing). */
   passivePorts(): number[] {
     return this.ports?.boundPorts() ?? [];
+  }
+
+  /**
+   * A one-time FTP account for one switch's pull: read-only, only `imagePath` (relative to the
+   * repository), only from `sourceAddress`, only for `validForMs`. The password is returned
+   * once and never logged. `revoke()` ends it early (at the end of a rollout).
+   */
+  async grantOneTimeAccess(options: { sourceAddress: string; imagePath: string; validForMs: number }): Promise<OneTimeAccess> {
+    const context = this.context ?? (() => {
+      throw new Error('server not started');
+    })();
+    const virtualPath = toVirtualPath('/', options.imagePath);
+    const entry = await context.jail.resolve(virtualPath);
+    if (!entry.stats.isFile()) throw new Error(`not an image file: ${options.imagePath}`);
+    const expiresAt = Date.now() + options.validForMs;
+    const { user, password } = context.auth.grant({ sourceAddress: options.sourceAddress, imagePath: virtualPath, expiresAt });
+    this.options.logger.info('one-time access granted', { user, client: options.sourceAddress, path: virtualPath, expiresAt: new Date(expiresAt).toISOString() });
+    return { user, password, path: virtualPath, expiresAt, revoke: () => context.auth.revoke(user) };
   }
 
   sessionCount(): number {
@@ -122,6 +151,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     }
     this.listener = listener;
     this.ports = ports;
+    this.context = context;
     await ports.start();
     const { address, port } = listener.address();
     logger.info('serving firmware images read-only', {

@@ -38,6 +38,8 @@ export class Session {
   tlsActive = false;
   pendingUser: string | null = null;
   user: string | null = null;
+  /** Set for one-time rollout accounts: the only file this session may read. */
+  onlyPath: string | null = null;
   failedLogins = 0;
   cwd = '/';
   restOffset = 0;
