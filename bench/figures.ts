@@ -1,0 +1,366 @@
+import { join } from 'node:path';
+import { Targets, type BenchOptions } from './options.js';
+import type { ImageSet } from './images.js';
+import type { RunningServer } from './servers.js';
+import { curlConcurrent, curlSha256sum, curlToNull, detectSwfwPull, ftplibRetrLoop, requireOk, swfwPull, type Transfer } from './clients.js';
+import { HarnessError } from './proc.js';
+import { PeakRss, procStatusBytes, resetPeakRss } from './memory.js';
+import { mebibytes, median, pairRatios, seconds, summarize, type Summary } from './stats.js';
+
+export interface BenchContext {
+  options: BenchOptions;
+  images: ImageSet;
+  swfw: RunningServer;
+  vsftpd: RunningServer;
+  workDir: string;
+  /** swfw's resident memory right after start-up: against "idle before figure 6" it shows growth. */
+  swfwStartRssBytes: number;
+  /** Progress lines (stderr); the table goes to stdout. */
+  log: (line: string) => void;
+}
+
+/** PASS/MISS against the target; smoke runs are not judged, only checked for correctness. */
+export type Verdict = 'PASS' | 'MISS' | 'n/a' | 'info' | 'not judged (smoke)';
+
+/** One row of the results table. */
+export interface FigureRow {
+  id: string;
+  title: string;
+  /** Human form of the target, e.g. "≤ 1.15". */
+  target: string;
+  /** The judged quantity over the counted runs: a ratio, or bytes for memory rows. */
+  value: Summary | null;
+  unit: 'ratio' | 'bytes';
+  /** Medians of the absolute measurements behind the value. */
+  absolute: string;
+  verdict: Verdict;
+  note?: string;
+}
+
+const MiB = 1024 * 1024;
+/**
+ * Tries per timed run. vsftpd picks a random passive port per PASV and kills the session with
+ * "500 OOPS" when its binds collide, which happens now and then with 5 sessions on 5 ports. Such
+ * a run is not a time: it is repeated, and the row says how often. A run still failing after this
+ * many tries fails the benchmark.
+ */
+const MAX_TRIES = 3;
+
+/** Runs repeated after a failed transfer, per server, with the last client error. */
+class Repeats {
+  private readonly byServer = new Map<string, { runs: number; error: string }>();
+  record(server: string, error: string): void {
+    const entry = this.byServer.get(server) ?? { runs: 0, error };
+    entry.runs++;
+    entry.error = error;
+    this.byServer.set(server, entry);
+  }
+  /** For the row's note, e.g. "vsftpd: 1 run repeated (curl: (13) Bad PASV/EPSV response: 500)". */
+  note(): { note: string } | Record<string, never> {
+    if (this.byServer.size === 0) return {};
+    const parts = [...this.byServer].map(([server, e]) => `${server}: ${e.runs} run${e.runs > 1 ? 's' : ''} repeated after a failed transfer (${e.error})`);
+    return { note: parts.join('; ') };
+  }
+}
+
+/** Times a run whose transfers must all succeed, repeating it (up to MAX_TRIES) when one fails. */
+async function timeAllOk(what: string, server: string, repeats: Repeats, once: () => Promise<{ ms: number; transfers: Transfer[] }>): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const { ms, transfers } = await once();
+    const failed = transfers.filter((t) => !t.ok);
+    if (failed.length === 0) return ms;
+    const error = `${failed.length} of ${transfers.length} failed: ${failed[0]!.error}`;
+    if (attempt >= MAX_TRIES) throw new HarnessError(`${what}, ${server}: ${error} (${MAX_TRIES} tries)`);
+    repeats.record(server, error);
+  }
+}
+
+function judge(ctx: BenchContext, passed: boolean | null): Verdict {
+  if (passed === null) return 'n/a';
+  if (ctx.options.smoke) return 'not judged (smoke)';
+  return passed ? 'PASS' : 'MISS';
+}
+
+const sizeLabel = (bytes: number): string => (bytes >= 1024 * MiB ? `${bytes / 1024 / MiB} GiB` : bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`);
+
+/**
+ * Runs each runner once per round, in the given order (swfw first, then the reference), for the
+ * warm-up rounds and then the counted ones. Returns the counted times per runner.
+ */
+async function alternate<K extends string>(ctx: BenchContext, label: string, runners: Record<K, () => Promise<number>>): Promise<Record<K, number[]>> {
+  const names = Object.keys(runners) as K[];
+  const counted = Object.fromEntries(names.map((n) => [n, [] as number[]])) as unknown as Record<K, number[]>;
+  const { warmups, reps } = ctx.options;
+  for (let round = 0; round < warmups + reps; round++) {
+    const times: string[] = [];
+    for (const name of names) {
+      const ms = await runners[name]();
+      times.push(`${name} ${seconds(ms)}`);
+      if (round >= warmups) counted[name].push(ms);
+    }
+    ctx.log(`  ${label} ${round < warmups ? 'warm-up' : `round ${round - warmups + 1}/${reps}`}: ${times.join(', ')}`);
+  }
+  return counted;
+}
+
+/** Figure 1: one 1 GiB RETR to `curl -o /dev/null`. */
+export async function figureServeLarge(ctx: BenchContext): Promise<FigureRow> {
+  const file = ctx.images.large;
+  const repeats = new Repeats();
+  const time = (server: RunningServer) =>
+    timeAllOk('figure 1', server.endpoint.name, repeats, async () => {
+      const transfer = await curlToNull(server.endpoint, file);
+      return { ms: transfer.ms, transfers: [transfer] };
+    });
+  const times = await alternate(ctx, 'fig 1', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd) });
+  const value = summarize(pairRatios(times.swfw, times.vsftpd));
+  return {
+    id: '1',
+    title: `Serve ${sizeLabel(file.size)} to curl -o /dev/null: swfw ÷ vsftpd`,
+    target: `≤ ${Targets.serveLarge}`,
+    value,
+    unit: 'ratio',
+    absolute: `swfw ${seconds(median(times.swfw))}, vsftpd ${seconds(median(times.vsftpd))}`,
+    verdict: judge(ctx, value.median <= Targets.serveLarge),
+    ...repeats.note(),
+  };
+}
+
+/** Figure 2: 200 small RETRs on one ftplib session, only the loop timed. */
+export async function figureSmallRetrs(ctx: BenchContext): Promise<FigureRow> {
+  const files = ctx.images.small;
+  const times = await alternate(ctx, 'fig 2', {
+    swfw: () => ftplibRetrLoop(ctx.swfw.endpoint, files),
+    vsftpd: () => ftplibRetrLoop(ctx.vsftpd.endpoint, files),
+  });
+  const value = summarize(pairRatios(times.swfw, times.vsftpd));
+  return {
+    id: '2',
+    title: `${files.length} × ${sizeLabel(files[0]!.size)} RETR on one session (python ftplib): swfw ÷ vsftpd`,
+    target: `≤ ${Targets.smallRetrs}`,
+    value,
+    unit: 'ratio',
+    absolute: `swfw ${seconds(median(times.swfw))}, vsftpd ${seconds(median(times.vsftpd))}`,
+    verdict: judge(ctx, value.median <= Targets.smallRetrs),
+  };
+}
+
+/** Figure 3: as many concurrent pulls as the passive range has ports. Returns swfw's median wall too. */
+export async function figureConcurrent(ctx: BenchContext): Promise<{ row: FigureRow; swfwMedianMs: number }> {
+  const file = ctx.images.medium;
+  const count = ctx.options.sizes.concurrent;
+  const repeats = new Repeats();
+  const time = (server: RunningServer) =>
+    timeAllOk('figure 3', server.endpoint.name, repeats, async () => {
+      const { wallMs, transfers } = await curlConcurrent(server.endpoint, file, count);
+      return { ms: wallMs, transfers };
+    });
+  const times = await alternate(ctx, 'fig 3', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd) });
+  const value = summarize(pairRatios(times.swfw, times.vsftpd));
+  return {
+    swfwMedianMs: median(times.swfw),
+    row: {
+      id: '3',
+      title: `${count} concurrent ${sizeLabel(file.size)} curl pulls (whole passive range): wall swfw ÷ vsftpd`,
+      target: `≤ ${Targets.concurrentPulls}`,
+      value,
+      unit: 'ratio',
+      absolute: `swfw ${seconds(median(times.swfw))}, vsftpd ${seconds(median(times.vsftpd))}`,
+      verdict: judge(ctx, value.median <= Targets.concurrentPulls),
+      ...repeats.note(),
+    },
+  };
+}
+
+/**
+ * Figure 5: three times as many pulls as passive ports. swfw keeps one listener per port, queues
+ * PASV for a free one and frees it at accept, so all should succeed in about 3× figure 3's time.
+ * vsftpd binds a fresh listener per PASV; while five transfers hold the five ports its other
+ * sessions get "500 OOPS" (5 of 15 succeeded in every run on the development machine).
+ */
+export async function figureOversubscribed(ctx: BenchContext, figure3SwfwMs: number): Promise<FigureRow> {
+  const file = ctx.images.medium;
+  const count = ctx.options.sizes.oversubscribed;
+  const factor = count / ctx.options.sizes.concurrent;
+  const successes: Record<'swfw' | 'vsftpd', number[]> = { swfw: [], vsftpd: [] };
+  const errors = new Map<string, string>();
+  const time = async (server: RunningServer) => {
+    const { wallMs, transfers } = await curlConcurrent(server.endpoint, file, count);
+    const ok = transfers.filter((t) => t.ok).length;
+    successes[server.endpoint.name].push(ok);
+    const failed = transfers.find((t) => !t.ok);
+    if (failed?.error) errors.set(server.endpoint.name, failed.error);
+    return wallMs;
+  };
+  const times = await alternate(ctx, 'fig 5', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd) });
+  // The warm-up round's counts were pushed too; keep the counted rounds only.
+  const counted = (name: 'swfw' | 'vsftpd') => successes[name].slice(ctx.options.warmups);
+  const value = summarize(times.swfw.map((ms) => ms / (factor * figure3SwfwMs)));
+  const swfwOk = counted('swfw');
+  const vsftpdOk = counted('vsftpd');
+  const allSwfwOk = swfwOk.every((n) => n === count);
+  const okText = (runs: number[]) => `${median(runs)}/${count} ok (median; min ${Math.min(...runs)}, max ${Math.max(...runs)})`;
+  const notes = [...errors].map(([name, error]) => `${name} failure: ${error}`);
+  return {
+    id: '5',
+    title: `${count} concurrent ${sizeLabel(file.size)} pulls through ${ctx.options.sizes.concurrent} ports: wall swfw ÷ (${factor} × fig 3 swfw)`,
+    target: `≤ ${Targets.oversubscribed}, all ok`,
+    value,
+    unit: 'ratio',
+    absolute: `swfw ${seconds(median(times.swfw))}, ${okText(swfwOk)}; vsftpd ${seconds(median(times.vsftpd))}, ${okText(vsftpdOk)}`,
+    verdict: judge(ctx, value.median <= Targets.oversubscribed && allSwfwOk),
+    ...(notes.length ? { note: notes.join('; ') } : {}),
+  };
+}
+
+/** Figure 6: swfw's peak RSS while it serves as many 1 GiB pulls as it has passive ports. */
+export async function figureServerMemory(ctx: BenchContext): Promise<FigureRow> {
+  const file = ctx.images.large;
+  const count = ctx.options.sizes.concurrent;
+  const pid = ctx.swfw.pid;
+  const idle = procStatusBytes(pid, 'VmRSS') ?? Number.NaN;
+  const peaks: number[] = [];
+  let hwmReset = true;
+  for (let run = 0; run < ctx.options.rssRuns; run++) {
+    const reset = resetPeakRss(pid);
+    hwmReset &&= reset;
+    const sampler = new PeakRss(pid, reset).start();
+    const { wallMs, transfers } = await curlConcurrent(ctx.swfw.endpoint, file, count);
+    const peak = sampler.stop();
+    requireOk(transfers, 'figure 6');
+    peaks.push(peak);
+    ctx.log(`  fig 6 run ${run + 1}/${ctx.options.rssRuns}: ${count} × ${sizeLabel(file.size)} in ${seconds(wallMs)}, server peak RSS ${mebibytes(peak)}`);
+  }
+  const value = summarize(peaks);
+  return {
+    id: '6',
+    title: `swfw server peak RSS while serving ${count} × ${sizeLabel(file.size)} concurrently`,
+    target: `≤ ${Targets.serverPeakRssMiB} MiB`,
+    value,
+    unit: 'bytes',
+    absolute: `RSS after start ${mebibytes(ctx.swfwStartRssBytes)}, idle before this figure ${mebibytes(idle)}; judged on the max`,
+    // Memory is judged on the worst run: a limit is only a limit if the peak stays under it.
+    verdict: judge(ctx, value.max <= Targets.serverPeakRssMiB * MiB),
+    note: hwmReset ? 'peak = max(VmHWM after clear_refs reset, VmRSS sampled every 50 ms)' : 'VmHWM could not be reset: VmRSS sampled every 50 ms',
+  };
+}
+
+/**
+ * Figure 4: pulling 1 GiB from vsftpd with `swfw pull --sha256` against `curl -o /dev/null`, with
+ * `curl | sha256sum` (the by-hand way) beside them. Returns the ratio row, the reference row and the
+ * client-memory row.
+ */
+export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
+  const file = ctx.images.large;
+  const vsftpd = ctx.vsftpd.endpoint;
+  const support = detectSwfwPull(ctx.options.pullArgs);
+  const unavailable = support.available ? null : support.reason;
+  const clientPeaks: number[] = [];
+  const curl = async () => {
+    const transfer = await curlToNull(vsftpd, file);
+    requireOk([transfer], 'figure 4, curl -o /dev/null');
+    return transfer.ms;
+  };
+  const curlSha = async () => {
+    const transfer = await curlSha256sum(vsftpd, file);
+    requireOk([transfer], 'figure 4, curl | sha256sum');
+    return transfer.ms;
+  };
+  const scratch = join(ctx.workDir, 'pull-scratch');
+  let pullTimes: number[] | null = null;
+  let curlTimes: number[];
+  let shaTimes: number[];
+  if (!unavailable) {
+    const pull = async () => {
+      const transfer = await swfwPull(vsftpd, file, ctx.options.pullArgs, scratch);
+      clientPeaks.push(transfer.peakRssBytes);
+      return transfer.ms;
+    };
+    const times = await alternate(ctx, 'fig 4', { 'swfw pull': pull, 'curl -o /dev/null': curl, 'curl | sha256sum': curlSha });
+    pullTimes = times['swfw pull'];
+    curlTimes = times['curl -o /dev/null'];
+    shaTimes = times['curl | sha256sum'];
+    clientPeaks.splice(0, ctx.options.warmups);
+  } else {
+    ctx.log(`  fig 4: ${unavailable}; measuring curl -o /dev/null and curl | sha256sum only`);
+    const times = await alternate(ctx, 'fig 4', { 'curl -o /dev/null': curl, 'curl | sha256sum': curlSha });
+    curlTimes = times['curl -o /dev/null'];
+    shaTimes = times['curl | sha256sum'];
+  }
+  const title = `swfw pull --sha256 of ${sizeLabel(file.size)} ÷ curl -o /dev/null (both from vsftpd)`;
+  const pullRow: FigureRow = pullTimes
+    ? {
+        id: '4',
+        title,
+        target: `≤ ${Targets.pullWithHash}`,
+        value: summarize(pairRatios(pullTimes, curlTimes)),
+        unit: 'ratio',
+        absolute: `swfw pull ${seconds(median(pullTimes))}, curl ${seconds(median(curlTimes))}, curl | sha256sum ${seconds(median(shaTimes))}`,
+        verdict: judge(ctx, median(pairRatios(pullTimes, curlTimes)) <= Targets.pullWithHash),
+      }
+    : {
+        id: '4',
+        title,
+        target: `≤ ${Targets.pullWithHash}`,
+        value: null,
+        unit: 'ratio',
+        absolute: `curl ${seconds(median(curlTimes))}, curl | sha256sum ${seconds(median(shaTimes))}`,
+        verdict: 'n/a',
+        note: `n/a (${unavailable ?? 'no pull runs'})`,
+      };
+  const referenceRow: FigureRow = {
+    id: '4b',
+    title: `Reference: curl | sha256sum ÷ curl -o /dev/null (${sizeLabel(file.size)} from vsftpd)`,
+    target: '—',
+    value: summarize(pairRatios(shaTimes, curlTimes)),
+    unit: 'ratio',
+    absolute: `curl | sha256sum ${seconds(median(shaTimes))}, curl ${seconds(median(curlTimes))}`,
+    verdict: 'info',
+  };
+  const memoryRow: FigureRow = {
+    id: '6b',
+    title: `swfw pull client peak RSS, ${sizeLabel(file.size)}`,
+    target: '— (report)',
+    value: clientPeaks.length ? summarize(clientPeaks) : null,
+    unit: 'bytes',
+    absolute: clientPeaks.length ? 'VmHWM/VmRSS of the pull process, sampled every 50 ms' : '',
+    verdict: clientPeaks.length ? 'info' : 'n/a',
+    ...(clientPeaks.length ? {} : { note: `n/a (${unavailable ?? 'no sample'})` }),
+  };
+  return [pullRow, referenceRow, memoryRow];
+}
+
+/** Figure 7 has nothing to run until the rollout runner exists. */
+export function figureRollout(): FigureRow {
+  return {
+    id: '7',
+    title: 'Rollout',
+    target: '—',
+    value: null,
+    unit: 'ratio',
+    absolute: '',
+    verdict: 'n/a',
+    note: 'n/a (rollout not built yet)',
+  };
+}
+
+/** Runs every figure in an order that lets figure 5 use figure 3's result; rows come back sorted. */
+export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
+  const rows: FigureRow[] = [];
+  ctx.log('figure 1: one large RETR');
+  rows.push(await figureServeLarge(ctx));
+  ctx.log('figure 2: small RETRs on one session');
+  rows.push(await figureSmallRetrs(ctx));
+  ctx.log('figure 3: concurrent pulls over the whole passive range');
+  const concurrent = await figureConcurrent(ctx);
+  rows.push(concurrent.row);
+  ctx.log('figure 5: three times more pulls than passive ports');
+  rows.push(await figureOversubscribed(ctx, concurrent.swfwMedianMs));
+  ctx.log('figure 6: server memory under concurrent large pulls');
+  rows.push(await figureServerMemory(ctx));
+  ctx.log('figure 4: swfw pull --sha256 against curl');
+  rows.push(...(await figurePull(ctx)));
+  rows.push(figureRollout());
+  const order = (id: string) => Number.parseFloat(id) + (id.endsWith('b') ? 0.5 : 0);
+  return rows.sort((a, b) => order(a.id) - order(b.id));
+}

@@ -1,0 +1,216 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root: this file runs as dist/bench/options.js, two levels below it. */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SWFW_CLI = join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+/** Git-ignored (.gitignore: bench/work/): images, server configs, logs, smoke results. */
+export const WORK_DIR = join(PROJECT_ROOT, 'bench', 'work');
+export const RESULTS_FILE = join(PROJECT_ROOT, 'bench', 'RESULTS.md');
+/** Smoke results go under the ignored work dir so a smoke run leaves the tree clean. */
+export const SMOKE_RESULTS_FILE = join(WORK_DIR, 'RESULTS.smoke.md');
+export const VSFTPD = '/usr/sbin/vsftpd';
+/** Every byte of benchmark traffic stays on loopback. */
+export const HOST = '127.0.0.1';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** Targets from the design's performance reference. Ratios are swfw ÷ reference; lower is better. */
+export const Targets = {
+  /** Figure 1: serve 1 GiB to curl, swfw ÷ vsftpd. */
+  serveLarge: 1.15,
+  /** Figure 2: 200 × 4 KiB RETR on one session, swfw ÷ vsftpd. */
+  smallRetrs: 1.5,
+  /** Figure 3: 5 concurrent 256 MiB pulls, wall time swfw ÷ vsftpd. */
+  concurrentPulls: 1.2,
+  /** Figure 4: `swfw pull --sha256` ÷ `curl -o /dev/null`, both from vsftpd. */
+  pullWithHash: 1.3,
+  /** Figure 5: 15 pulls through 5 ports, swfw wall ÷ (3 × figure-3 swfw wall). */
+  oversubscribed: 1.1,
+  /** Figure 6: peak RSS of the server while it serves 5 × 1 GiB, in MiB. */
+  serverPeakRssMiB: 150,
+} as const;
+
+/** Image sizes and counts for one mode. */
+export interface Sizes {
+  /** Figures 1, 4 and 6 (1 GiB). */
+  largeBytes: number;
+  /** Figures 3 and 5 (256 MiB). */
+  mediumBytes: number;
+  /** Figure 2 (4 KiB). */
+  smallBytes: number;
+  /** Distinct small files, one RETR each (200). */
+  smallCount: number;
+  /** Concurrent pulls in figures 3 and 6: the size of the passive range. */
+  concurrent: number;
+  /** Concurrent pulls in figure 5: three times the passive range. */
+  oversubscribed: number;
+}
+
+export const FULL_SIZES: Sizes = {
+  largeBytes: GiB,
+  mediumBytes: 256 * MiB,
+  smallBytes: 4096,
+  smallCount: 200,
+  concurrent: 5,
+  oversubscribed: 15,
+};
+
+/** Tiny variants: same shapes (counts, concurrency), so the smoke run exercises every code path. */
+export const SMOKE_SIZES: Sizes = {
+  ...FULL_SIZES,
+  largeBytes: 4 * MiB,
+  mediumBytes: MiB,
+};
+
+export interface PortSpan {
+  min: number;
+  max: number;
+}
+
+export interface BenchOptions {
+  smoke: boolean;
+  /** Counted pairs per figure (each pair: one swfw run, then one vsftpd run). */
+  reps: number;
+  /** Pairs run first and thrown away: they fill the page cache and warm up both servers. */
+  warmups: number;
+  /** Runs of figure 6 (5 × 1 GiB with the server's RSS sampled); the peak is the max over them. */
+  rssRuns: number;
+  sizes: Sizes;
+  swfwPort: number;
+  swfwPasv: PortSpan;
+  vsftpdPort: number;
+  vsftpdPasv: PortSpan;
+  /**
+   * Raise swfw's --max-per-ip/--max-connections to match vsftpd's max_per_ip/max_clients. Every
+   * benchmark client comes from 127.0.0.1, where real switches each have an address of their own;
+   * swfw's default of 8 per address would refuse 7 of figure 5's 15 pulls with 421.
+   */
+  raiseSwfwLimits: boolean;
+  /** Arguments of the `swfw pull` run in figure 4; {url}, {out} and {sha256} are substituted. */
+  pullArgs: string;
+  /** Exit 3 when a figure misses its target (full runs only). */
+  strict: boolean;
+  resultsFile: string | null;
+}
+
+/**
+ * The pull CLI as src/cli/commands/pull.ts defines it: `--sha256 <hex>` is the expected digest, which
+ * pull verifies in the same pass as the download. Override with --pull-args if its flags change.
+ */
+export const DEFAULT_PULL_ARGS = 'pull {url} --out {out} --sha256 {sha256}';
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+Runs swfw serve and vsftpd side by side on 127.0.0.1 and writes bench/RESULTS.md.
+
+  --smoke                tiny images (4 MiB / 1 MiB / 4 KiB), 2 pairs; writes bench/work/RESULTS.smoke.md,
+                         asserts correctness only (exit 0 unless the harness or a transfer breaks)
+  --reps N               counted pairs per figure (default 5; smoke 2)
+  --warmups N            warm-up pairs, not counted (default 1)
+  --rss-runs N           runs of figure 6 (default 3; smoke 1)
+  --swfw-port N          swfw control port (default 2121)
+  --swfw-pasv A-B        swfw passive range (default 42000-42004)
+  --vsftpd-port N        vsftpd control port (default 2221)
+  --vsftpd-pasv A-B      vsftpd passive range (default 42010-42014)
+  --swfw-default-limits  keep swfw's per-address connection limit (8): figure 5 then gets 421s
+  --pull-args "ARGS"     swfw pull arguments for figure 4 (default "${DEFAULT_PULL_ARGS}")
+  --strict               exit 3 when a full run misses a target
+  --no-results           print the table only, write no results file
+  -h, --help             this text`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function parseInteger(flag: string, raw: string | undefined, min: number, max: number): number {
+  const value = Number(raw);
+  if (raw === undefined || !Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag} needs an integer from ${min} to ${max}, got ${raw ?? 'nothing'}`);
+  }
+  return value;
+}
+
+function parseSpan(flag: string, raw: string | undefined, size: number): PortSpan {
+  const match = /^(\d+)-(\d+)$/.exec(raw ?? '');
+  const min = Number(match?.[1]);
+  const max = Number(match?.[2]);
+  if (!match || min < 1024 || max > 65535 || max - min + 1 !== size) {
+    throw new UsageError(`${flag} needs a range of exactly ${size} unprivileged ports like 42000-42004, got ${raw ?? 'nothing'}`);
+  }
+  return { min, max };
+}
+
+/** Parses the bench flags; returns null for --help. */
+export function parseOptions(argv: readonly string[]): BenchOptions | null {
+  const args = [...argv];
+  if (args.includes('-h') || args.includes('--help')) return null;
+  const smoke = args.includes('--smoke');
+  const sizes = smoke ? SMOKE_SIZES : FULL_SIZES;
+  const options: BenchOptions = {
+    smoke,
+    reps: smoke ? 2 : 5,
+    warmups: 1,
+    rssRuns: smoke ? 1 : 3,
+    sizes,
+    swfwPort: 2121,
+    swfwPasv: { min: 42000, max: 42004 },
+    vsftpdPort: 2221,
+    vsftpdPasv: { min: 42010, max: 42014 },
+    raiseSwfwLimits: true,
+    pullArgs: DEFAULT_PULL_ARGS,
+    strict: false,
+    resultsFile: smoke ? SMOKE_RESULTS_FILE : RESULTS_FILE,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    const value = () => args[++i];
+    switch (flag) {
+      case '--smoke':
+        break;
+      case '--reps':
+        options.reps = parseInteger(flag, value(), 1, 100);
+        break;
+      case '--warmups':
+        options.warmups = parseInteger(flag, value(), 0, 10);
+        break;
+      case '--rss-runs':
+        options.rssRuns = parseInteger(flag, value(), 1, 20);
+        break;
+      case '--swfw-port':
+        options.swfwPort = parseInteger(flag, value(), 1024, 65535);
+        break;
+      case '--vsftpd-port':
+        options.vsftpdPort = parseInteger(flag, value(), 1024, 65535);
+        break;
+      case '--swfw-pasv':
+        options.swfwPasv = parseSpan(flag, value(), sizes.concurrent);
+        break;
+      case '--vsftpd-pasv':
+        options.vsftpdPasv = parseSpan(flag, value(), sizes.concurrent);
+        break;
+      case '--swfw-default-limits':
+        options.raiseSwfwLimits = false;
+        break;
+      case '--pull-args': {
+        const template = value();
+        if (!template || !template.includes('{url}')) throw new UsageError('--pull-args needs a template containing {url}');
+        options.pullArgs = template;
+        break;
+      }
+      case '--strict':
+        options.strict = true;
+        break;
+      case '--no-results':
+        options.resultsFile = null;
+        break;
+      default:
+        throw new UsageError(`unknown option ${flag}`);
+    }
+  }
+  const ports = [options.swfwPort, options.vsftpdPort];
+  for (const span of [options.swfwPasv, options.vsftpdPasv]) for (let p = span.min; p <= span.max; p++) ports.push(p);
+  if (new Set(ports).size !== ports.length) throw new UsageError('the control ports and passive ranges of the two servers overlap');
+  return options;
+}

@@ -1,0 +1,108 @@
+import { writeFileSync } from 'node:fs';
+import type { FigureRow } from './figures.js';
+import type { MachineInfo } from './machine.js';
+import type { BenchOptions } from './options.js';
+import { mebibytes, ratio } from './stats.js';
+
+/** How the run was set up, for the report header. */
+export interface RunSettings {
+  options: BenchOptions;
+  command: string;
+  swfwCommand: string;
+  vsftpdConfig: string;
+  durationMs: number;
+}
+
+const HEADERS = ['#', 'Figure', 'Target', 'Median', 'Min', 'Max', 'Absolute medians', 'Result'] as const;
+
+function cells(row: FigureRow): string[] {
+  const format = (v: number) => (row.unit === 'bytes' ? mebibytes(v) : ratio(v));
+  // An n/a row says why in its result cell ("n/a (swfw pull not built yet)").
+  const result = row.verdict === 'n/a' && row.note ? row.note : row.verdict;
+  return [
+    row.id,
+    row.title,
+    row.target,
+    row.value ? format(row.value.median) : 'n/a',
+    row.value ? format(row.value.min) : '',
+    row.value ? format(row.value.max) : '',
+    row.absolute,
+    result,
+  ];
+}
+
+/** Footnotes: notes that are not already the result cell. */
+const footnotes = (rows: readonly FigureRow[]): string[] =>
+  rows.filter((r) => r.note && r.verdict !== 'n/a').map((r) => `Figure ${r.id}: ${r.note}`);
+
+/** The table as aligned plain text, for the terminal. */
+export function textTable(rows: readonly FigureRow[]): string {
+  const table = [[...HEADERS], ...rows.map(cells)];
+  const widths = HEADERS.map((_, col) => Math.max(...table.map((r) => r[col]!.length)));
+  const line = (r: string[]) => r.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  const notes = footnotes(rows);
+  return [line(table[0]!), rule, ...table.slice(1).map(line), ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+const escapeCell = (text: string): string => text.replaceAll('|', '\\|');
+
+export function markdownTable(rows: readonly FigureRow[]): string {
+  const head = `| ${HEADERS.join(' | ')} |`;
+  const rule = `|${HEADERS.map(() => '---').join('|')}|`;
+  return [head, rule, ...rows.map((r) => `| ${cells(r).map(escapeCell).join(' | ')} |`)].join('\n');
+}
+
+export function markdownReport(rows: readonly FigureRow[], machine: MachineInfo, settings: RunSettings): string {
+  const { options } = settings;
+  const notes = footnotes(rows);
+  const mode = options.smoke ? 'smoke (tiny images; correctness only, times not judged)' : 'full';
+  return `# swfw benchmark results${options.smoke ? ' (smoke run)' : ''}
+
+- Date: ${machine.date}
+- Mode: ${mode}; ${options.warmups} warm-up round(s), then ${options.reps} counted rounds per figure; figure 6: ${options.rssRuns} run(s)
+- Command: \`${settings.command}\` (took ${(settings.durationMs / 1000).toFixed(0)} s)
+
+Ratios are swfw ÷ reference; each is the median (min, max) over the counted rounds of the ratio
+within a round. Each round runs swfw first, then the reference, back to back, so background load
+hits both. Every download's byte count is checked against the file size, and every digest
+(ftplib, \`curl | sha256sum\`, \`swfw pull --sha256\`) against the file's SHA-256.
+
+## Machine
+
+- CPUs (nproc): ${machine.nproc}
+- CPU model: ${machine.cpuModel}
+- Memory: ${machine.memory}
+- Kernel: ${machine.kernel}
+- Load average at start: ${machine.loadAverage}
+
+## Versions
+
+${machine.versions.map((v) => `- ${v.label}: ${v.value}`).join('\n')}
+
+## Setup
+
+Both servers on 127.0.0.1, each with a five-port passive range, serving the same directory of
+random-byte images (${mebibytes(options.sizes.largeBytes)}, ${mebibytes(options.sizes.mediumBytes)}, ${options.sizes.smallCount} × ${options.sizes.smallBytes} B).
+
+- swfw, its defaults otherwise (SHA-256 of sent bytes on, info log to a file):
+  \`${settings.swfwCommand}\`${options.raiseSwfwLimits ? '\n  The per-address limits are raised to match vsftpd\'s max_per_ip/max_clients: every benchmark\n  client comes from 127.0.0.1, where switches each have their own address.' : ''}
+- vsftpd, anonymous, generated config:
+
+\`\`\`
+${settings.vsftpdConfig.trim()}
+\`\`\`
+
+## Results
+
+${markdownTable(rows)}
+${notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}
+## Analysis
+
+_To be written by the lead engineer: what limits each figure, and what changed since the last run._
+`;
+}
+
+export function writeReport(file: string, text: string): void {
+  writeFileSync(file, text);
+}
