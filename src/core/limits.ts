@@ -26,6 +26,8 @@ export const Limits = {
   SCRYPT_P: 1,
   SCRYPT_KEY_BYTES: 32,
   SCRYPT_SALT_BYTES: 16,
+  /** How long a login that passed scrypt is re-accepted by a cheap HMAC check. */
+  VERIFIED_CREDENTIAL_CACHE_MS: 15 * 60 * 1000,
   /** Pull: batch size for writes and hashing; large writes keep syscalls and worker messages few. */
   PULL_BATCH_BYTES: 4 * 1024 * 1024,
   /** Pull: batches in flight between the socket, the disk and the hash worker (memory = this x batch). */

@@ -16,10 +16,15 @@ export interface PooledBuffer {
   readonly bytes: Buffer;
 }
 
-/** Reusable SharedArrayBuffer-backed read buffers (a 1 GiB RETR reuses a handful). */
+/**
+ * Reusable SharedArrayBuffer-backed read buffers (a 1 GiB RETR reuses a handful). Beyond
+ * `maxPooled` spare buffers are dropped, and `onDiscard` lets the hash worker forget them too,
+ * or they would stay alive there forever.
+ */
 export class BufferPool {
   private readonly free: PooledBuffer[] = [];
   private nextId = 1;
+  onDiscard: (buffer: PooledBuffer) => void = () => {};
   constructor(
     readonly bufferBytes: number,
     private readonly maxPooled: number,
@@ -29,6 +34,7 @@ export class BufferPool {
   }
   give(buffer: PooledBuffer): void {
     if (this.free.length < this.maxPooled) this.free.push(buffer);
+    else this.onDiscard(buffer);
   }
 }
 
@@ -97,6 +103,12 @@ export class HashWorker {
   }
 
   /** Terminates the worker; anything still waiting on it is released, digests resolve null. */
+  /** Drops the worker's reference to a buffer the pool no longer keeps. */
+  forget(buffer: PooledBuffer): void {
+    if (!this.known.delete(buffer.id) || this.stopped) return;
+    this.worker.postMessage({ type: 'forget', id: buffer.id } satisfies ToHashWorker);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await this.worker.terminate();
@@ -113,8 +125,9 @@ export const INLINE_HASH_MAX_BYTES = 1024 * 1024;
 /** Chooses the hasher per transfer: none, inline for small ones, the worker for the rest. */
 export class SentBytesHashing {
   private readonly worker: HashWorker | null;
-  constructor(enabled: boolean) {
+  constructor(enabled: boolean, pool: BufferPool) {
     this.worker = enabled ? new HashWorker() : null;
+    if (this.worker) pool.onDiscard = (buffer) => this.worker!.forget(buffer);
   }
   open(expectedBytes: number): SentBytesHash | null {
     if (!this.worker) return null;

@@ -111,7 +111,8 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
       throw new StartError(`images directory ${config.images} is not usable (${err.code ?? err.message})`, 'images');
     });
     const secureContext = this.loadTls();
-    const hashing = new SentBytesHashing(config.hashSentBytes);
+    const pool = new BufferPool(Limits.RETR_READ_BYTES, POOLED_READ_BUFFERS);
+    const hashing = new SentBytesHashing(config.hashSentBytes, pool);
     this.hashing = hashing;
     const ports = new PassivePorts({
       range: config.pasvRange,
@@ -125,7 +126,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
       ports,
       auth: await Authenticator.create(this.options.accounts),
       secureContext,
-      pool: new BufferPool(Limits.RETR_READ_BYTES, POOLED_READ_BUFFERS),
+      pool,
       hashing,
       logger,
       events: this,
