@@ -1,0 +1,62 @@
+import { expect } from 'chai';
+import { Authenticator, hashPassword } from '../../src/server/accounts.js';
+import { BufferPool, SentBytesHashing } from '../../src/server/sentBytesHash.js';
+import { parseCidr, type Cidr } from '../../src/core/address.js';
+
+describe('Authenticator', function () {
+  const account = (user: string, passwordHash: string, allowFrom: Cidr[] = []) => ({
+    account: { user, passwordEnv: null, passwordHash, allowFrom },
+    passwordHash,
+  });
+
+  it('accepts a repeat login from the HMAC cache and still refuses wrong passwords', async function () {
+    const auth = await Authenticator.create([account('switch', await hashPassword('right'))]);
+    expect(await auth.check('switch', 'right', '10.0.0.1')).to.deep.equal({ user: 'switch', onlyPath: null });
+    expect(await auth.check('switch', 'right', '10.0.0.1')).to.deep.equal({ user: 'switch', onlyPath: null });
+    expect(await auth.check('switch', 'wrong', '10.0.0.1')).to.equal(null);
+    expect(await auth.check('nobody', 'right', '10.0.0.1')).to.equal(null);
+  });
+
+  it('checks allowFrom on cached logins too', async function () {
+    const auth = await Authenticator.create([account('mgmt', await hashPassword('pw'), [parseCidr('10.1.0.0/16') as Cidr])]);
+    expect(await auth.check('mgmt', 'pw', '10.1.2.3')).to.not.equal(null);
+    expect(await auth.check('mgmt', 'pw', '10.2.2.3')).to.equal(null);
+  });
+
+  it('expires one-time grants', async function () {
+    const auth = await Authenticator.create([]);
+    const grant = auth.grant({ sourceAddress: '10.0.0.9', imagePath: '/a.bin', expiresAt: 1000 });
+    expect(await auth.check(grant.user, grant.password, '10.0.0.9', 999)).to.deep.equal({ user: grant.user, onlyPath: '/a.bin' });
+    expect(await auth.check(grant.user, grant.password, '10.0.0.9', 1000)).to.equal(null);
+  });
+});
+
+describe('BufferPool', function () {
+  it('reuses buffers up to its cap and reports the ones it drops', function () {
+    const pool = new BufferPool(1024, 1);
+    const dropped: number[] = [];
+    pool.onDiscard = (buffer) => dropped.push(buffer.id);
+    const a = pool.take();
+    const b = pool.take();
+    pool.give(a);
+    pool.give(b);
+    expect(dropped).to.deep.equal([b.id]);
+    expect(pool.take()).to.equal(a);
+  });
+
+  it('hands dropped buffers to the hash worker to forget, and the worker stops cleanly', async function () {
+    const pool = new BufferPool(2 * 1024 * 1024, 0);
+    const hashing = new SentBytesHashing(true, pool);
+    try {
+      const hash = hashing.open(10 * 1024 * 1024)!;
+      const buffer = pool.take();
+      buffer.bytes.fill(1);
+      await new Promise<void>((resolve) => hash.update(buffer, buffer.bytes.length, resolve));
+      pool.give(buffer); // cap 0: dropped, and forgotten by the worker
+      const { createHash } = await import('node:crypto');
+      expect(await hash.digest()).to.equal(createHash('sha256').update(Buffer.alloc(2 * 1024 * 1024, 1)).digest('hex'));
+    } finally {
+      await hashing.stop();
+    }
+  });
+});
