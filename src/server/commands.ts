@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
 import { Limits } from '../core/limits.js';
 import { ReplyCode } from '../core/replyCodes.js';
@@ -282,16 +283,16 @@ const retr: CommandHandler = async (session, argument) => {
   try {
     virtualPath = filePath(session, argument);
     if (!channel.usable) reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'No data connection arrived in time; send PASV again');
-    opened = await jail.openFile(virtualPath);
+    opened = jail.openFile(virtualPath);
     if (offset > opened.entry.stats.size) {
-      await opened.handle.close();
+      closeSync(opened.fd);
       reject(ReplyCode.FILE_UNAVAILABLE, 'Restart offset is beyond the end of the file');
     }
   } catch (err) {
     channel.close();
     throw err;
   }
-  const { handle, entry } = opened;
+  const { fd, entry } = opened;
   const expectedBytes = entry.stats.size - offset;
   const progress = { session: session.id, client: session.peerAddress, path: virtualPath, bytes: 0, expectedBytes };
   const started = Date.now();
@@ -324,7 +325,7 @@ const retr: CommandHandler = async (session, argument) => {
     session.setTransfer(abort);
     events.emit('transfer-start', progress);
     const outcome = await sendFile({
-      handle,
+      fd,
       offset,
       length: expectedBytes,
       socket,
@@ -357,7 +358,7 @@ const retr: CommandHandler = async (session, argument) => {
     }
   } finally {
     session.setTransfer(null);
-    await handle.close().catch(() => {});
+    closeSync(fd);
     // The audit record exists before the client sees the final reply, so whoever reads 226
     // can already find the server's evidence of what it sent.
     record.durationMs = Date.now() - started;

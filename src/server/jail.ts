@@ -1,5 +1,5 @@
-import { constants, type Stats } from 'node:fs';
-import { open, realpath, stat, lstat, readdir, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, realpathSync, type Stats } from 'node:fs';
+import { realpath, stat, lstat, readdir } from 'node:fs/promises';
 import { posix, sep } from 'node:path';
 import { ReplyCode } from '../core/replyCodes.js';
 import { FtpReplyError } from '../core/errors.js';
@@ -63,14 +63,33 @@ export class RepositoryJail {
     return { virtualPath, realPath, stats };
   }
 
-  /** Opens a regular file for reading. O_NOFOLLOW closes the window between realpath and open. */
-  async openFile(virtualPath: string): Promise<{ entry: JailEntry; handle: FileHandle }> {
-    const entry = await this.resolve(virtualPath);
-    if (!entry.stats.isFile()) throw new FtpReplyError(ReplyCode.FILE_UNAVAILABLE, 'Not a plain file');
-    const handle = await open(entry.realPath, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => {
+  /**
+   * Opens a regular file for RETR and returns its descriptor, to be closed by the caller.
+   * The three metadata calls are synchronous on purpose: on a local repository they are served
+   * from the dentry and inode caches in microseconds, while three thread-pool round trips cost
+   * about a millisecond per RETR (200 small RETRs were 2x vsftpd's time). O_NOFOLLOW closes the
+   * window between realpath and open; fstat describes exactly the file that was opened.
+   */
+  openFile(virtualPath: string): { entry: JailEntry; fd: number } {
+    let realPath: string;
+    try {
+      realPath = realpathSync.native(this.rootRealPath + virtualPath);
+    } catch {
       throw notFound();
-    });
-    return { entry, handle };
+    }
+    if (!this.inside(realPath)) throw notFound();
+    let fd: number;
+    try {
+      fd = openSync(realPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      throw notFound();
+    }
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) {
+      closeSync(fd);
+      throw new FtpReplyError(ReplyCode.FILE_UNAVAILABLE, 'Not a plain file');
+    }
+    return { entry: { virtualPath, realPath, stats }, fd };
   }
 
   /** Lists a directory, leaving out entries that are unreadable or whose symlinks lead outside. */

@@ -1,6 +1,9 @@
 import type { BufferPool, PooledBuffer, SentBytesHash } from './sentBytesHash.js';
-import type { FileHandle } from 'node:fs/promises';
+import { read, readSync } from 'node:fs';
 import type { Socket } from 'node:net';
+
+/** Transfers up to this size read synchronously (see readChunk). */
+const SYNC_READ_MAX_BYTES = 256 * 1024;
 
 /** Buffers one transfer may have between disk and socket: enough to keep both busy, bounded memory. */
 const MAX_BUFFERS_IN_FLIGHT = 4;
@@ -10,7 +13,8 @@ export type SendOutcome =
   | { ok: false; bytes: number; sha256: string | null; reason: 'stalled' | 'closed' | 'aborted' | 'read-error' };
 
 export interface SendFileOptions {
-  handle: FileHandle;
+  /** Open descriptor of the file; the caller closes it. */
+  fd: number;
   /** REST offset: the first byte to send. */
   offset: number;
   /** Bytes to send from `offset` (file size at open - offset). */
@@ -34,7 +38,13 @@ export interface SendFileOptions {
  * the bytes sent, not a re-read of the file.
  */
 export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
-  const { handle, socket, pool } = options;
+  const { fd, socket, pool } = options;
+  // A small file is read on the event loop: one page-cache copy is cheaper than a thread-pool hop.
+  const readChunk =
+    options.length <= SYNC_READ_MAX_BYTES
+      ? (into: Buffer, length: number, at: number) => Promise.resolve(readSync(fd, into, 0, length, at))
+      : (into: Buffer, length: number, at: number) =>
+          new Promise<number>((resolve, reject) => read(fd, into, 0, length, at, (err, n) => (err ? reject(err) : resolve(n))));
   const hash = options.hash;
   let position = options.offset;
   let remaining = options.length;
@@ -42,6 +52,7 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
   let inFlight = 0;
   let finished = false;
   let reading = false;
+  let readSettled: (() => void) | null = null;
   let ending = false;
   let finishing = false;
   let hashing = 0;
@@ -67,7 +78,9 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
       if (finished || finishing) return;
       finishing = true;
       socket.destroy();
-      void digest().then((sha256) => finish({ ok: false, bytes: sentBytes, sha256, reason }));
+      // Resolve only after a read in flight has returned: the caller closes the descriptor next.
+      const readIdle = reading ? new Promise<void>((resolve) => (readSettled = resolve)) : Promise.resolve();
+      void readIdle.then(digest).then((sha256) => finish({ ok: false, bytes: sentBytes, sha256, reason }));
     };
     const onStall = () => fail('stalled');
     const onClose = () => fail('closed');
@@ -108,7 +121,7 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
         while (!finished && !finishing && remaining > 0 && inFlight < MAX_BUFFERS_IN_FLIGHT) {
           const buffer = pool.take();
           const want = Math.min(remaining, buffer.bytes.length);
-          const { bytesRead } = await handle.read(buffer.bytes, 0, want, position);
+          const bytesRead = await readChunk(buffer.bytes, want, position);
           if (finished || finishing) {
             pool.give(buffer);
             return;
@@ -146,6 +159,7 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
         return;
       } finally {
         reading = false;
+        readSettled?.();
       }
       endWhenDrained();
     };
