@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, ExitCode, ExitError, describeError } from '../core/errors.js';
 import { registerServe } from './commands/serve.js';
 import { registerHashPassword } from './commands/hashPassword.js';
+import { registerCheckPorts } from './commands/checkPorts.js';
+import { registerFirewall } from './commands/firewall.js';
 
 export function buildProgram(): Command {
   const program = new Command('swfw')
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
 
   registerServe(program);
   registerHashPassword(program);
+  registerCheckPorts(program);
+  registerFirewall(program);
 
   return program;
 }

@@ -36,6 +36,7 @@ export const SCALAR_FIELDS = {
   hashSentBytes: { kind: 'boolean', env: 'SWFW_HASH_SENT_BYTES' },
   logFile: { kind: 'optionalString', env: 'SWFW_LOG_FILE' },
   logLevel: { kind: 'logLevel', env: 'SWFW_LOG_LEVEL' },
+  openFirewall: { kind: 'boolean', env: 'SWFW_OPEN_FIREWALL' },
 } as const satisfies Record<string, ScalarField>;
 
 export type ScalarKey = keyof typeof SCALAR_FIELDS;
@@ -80,6 +81,8 @@ export interface ServerConfig {
   readonly hashSentBytes: boolean;
   readonly logFile: string | null;
   readonly logLevel: LogLevel;
+  /** serve: insert iptables/nft rules for the ports at start, remove them at stop (Linux, root). */
+  readonly openFirewall: boolean;
 }
 
 const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -257,5 +260,6 @@ function validate(values: Record<string, unknown>, value: <T>(key: string) => T,
     hashSentBytes: value<boolean>('hashSentBytes'),
     logFile: value<string | null>('logFile'),
     logLevel: value<LogLevel>('logLevel'),
+    openFirewall: value<boolean>('openFirewall'),
   });
 }

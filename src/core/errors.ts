@@ -7,6 +7,8 @@ export const ExitCode = {
   USAGE: 2,
   CHECKSUM_MISMATCH: 3,
   TRANSFER_FAILED: 4,
+  /** check-ports: the control port cannot be reached (connect refused or timed out, no greeting). */
+  CONTROL_UNREACHABLE: 4,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 

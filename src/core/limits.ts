@@ -46,4 +46,17 @@ export const Limits = {
   PULL_MAX_RESUMES: 100,
   /** Hashing a file (verify, catalog): read size per batch. */
   HASH_READ_BYTES: 4 * 1024 * 1024,
+  /** check-ports: default limit for each step (connect, reply, data connection, transfer). */
+  CHECK_PORTS_STEP_TIMEOUT_MS: 5_000,
+  /**
+   * check-ports: how long a SITE PROBE / PASV reply may take when the server is queueing it
+   * behind another session's reservation (the server answers 425 after its pasvWait, 20 s by default).
+   */
+  CHECK_PORTS_BUSY_REPLY_MS: 65_000,
+  /** check-ports: rounds of retries for ports that were busy with another session's transfer. */
+  CHECK_PORTS_BUSY_RETRIES: 3,
+  /** check-ports: pause before each retry round of busy ports. */
+  CHECK_PORTS_BUSY_RETRY_DELAY_MS: 2_000,
+  /** check-ports: NOOP round trips measured on the control connection (the minimum is reported). */
+  CHECK_PORTS_RTT_SAMPLES: 3,
 } as const;

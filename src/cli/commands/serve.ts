@@ -7,6 +7,7 @@ import type { ServerConfig } from '../../config/schema.js';
 import { createLogger } from '../../log/logger.js';
 import { hashPassword, type ResolvedAccount } from '../../server/accounts.js';
 import { FirmwareServer, StartError } from '../../server/server.js';
+import { FirewallRefusal, LinuxFirewall, ruleSpec } from '../../firewall/index.js';
 
 export interface ServeOptions extends ServeFlags {
   config?: string;
@@ -34,6 +35,8 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const config = loadServerConfig({ configFile, flags });
   const logger = createLogger({ level: config.logLevel, logFile: config.logFile });
   const accounts = await resolveAccounts(config, process.env, (line) => process.stdout.write(`${line}\n`));
+  // --open-firewall is checked before anything binds: without root or iptables/nft, refuse at once.
+  const firewall = config.openFirewall ? await prepareFirewall(config, logger) : null;
   const server = new FirmwareServer({ config, accounts, logger });
   try {
     await server.start();
@@ -41,6 +44,14 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     await logger.close();
     if (err instanceof StartError) throw new ExitError(ExitCode.USAGE, err.message);
     throw err;
+  }
+  try {
+    await firewall?.open();
+  } catch (err) {
+    await server.stop(0);
+    await firewall?.close().catch(() => {});
+    await logger.close();
+    throw new ExitError(ExitCode.USAGE, `--open-firewall: ${(err as Error).message}`);
   }
   const { address, port } = server.address();
   process.stdout.write(`swfw serving ${config.images} on ${address}:${port}, passive ${config.pasvRange.min}-${config.pasvRange.max}\n`);
@@ -57,6 +68,8 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
       void server.stop().then(async () => {
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
+        // After the transfers: removing the rules first would cut them off.
+        await firewall?.close().catch((err: Error) => logger.error('could not remove firewall rules', { error: err.message }));
         await logger.close();
         resolve();
       });
@@ -64,6 +77,19 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+async function prepareFirewall(config: ServerConfig, logger: ReturnType<typeof createLogger>): Promise<LinuxFirewall> {
+  const spec = ruleSpec({ host: config.host, controlPort: config.port, pasvRange: config.pasvRange });
+  try {
+    if (typeof spec === 'string') throw new FirewallRefusal(spec);
+    if (config.port === 0) throw new FirewallRefusal('--open-firewall needs a fixed control port, not 0');
+    return await LinuxFirewall.prepare(spec, { logger });
+  } catch (err) {
+    await logger.close();
+    if (err instanceof FirewallRefusal) throw new ExitError(ExitCode.USAGE, err.message);
+    throw err;
+  }
 }
 
 export function registerServe(program: Command): void {
@@ -88,6 +114,7 @@ export function registerServe(program: Command): void {
     .option('--tls-key <file>', 'private key for explicit FTPS')
     .option('--require-tls', 'refuse plaintext logins and data connections')
     .addOption(new Option('--no-hash-sent-bytes', 'skip the SHA-256 of sent bytes in the audit log (default: hash)'))
+    .option('--open-firewall', 'Linux, root: insert iptables/nft rules for the ports at start, remove them at stop')
     .option('--log-file <file>', 'JSON-lines log file')
     .addOption(new Option('--log-level <level>', 'console and file log level').choices(['error', 'warn', 'info', 'debug']))
     .action(async (options: Record<string, string | boolean | undefined>) => {

@@ -1,0 +1,42 @@
+import { Option, type Command } from 'commander';
+import { numberArgument } from '../arguments.js';
+import { ExitCode, ExitError } from '../../core/errors.js';
+import { loadServerConfig, type ServeFlags } from '../../config/loader.js';
+import { RULE_FORMATS, formatRules, ruleSpec, type RuleFormat } from '../../firewall/index.js';
+
+export interface FirewallRulesFlags {
+  format: RuleFormat;
+  source?: string;
+  config?: string;
+  host?: string;
+  port?: string;
+  pasvRange?: string;
+}
+
+/** `swfw firewall rules`: prints rules for the configured control port and passive range. */
+export function firewallRulesCommand(flags: FirewallRulesFlags): string {
+  const serveFlags: ServeFlags = {};
+  if (flags.host !== undefined) serveFlags.host = flags.host;
+  if (flags.port !== undefined) serveFlags.port = flags.port;
+  if (flags.pasvRange !== undefined) serveFlags.pasvRange = flags.pasvRange;
+  const config = loadServerConfig({ configFile: flags.config, flags: serveFlags });
+  const spec = ruleSpec({ host: config.host, controlPort: config.port, pasvRange: config.pasvRange, source: flags.source ?? null });
+  if (typeof spec === 'string') throw new ExitError(ExitCode.USAGE, spec);
+  return formatRules(flags.format, spec);
+}
+
+export function registerFirewall(program: Command): void {
+  const firewall = program.command('firewall').description('firewall rules for the FTP control port and passive range');
+  firewall
+    .command('rules')
+    .description('print ready-to-apply rules for the configured control port and passive range')
+    .addOption(new Option('--format <format>', 'rule syntax').choices([...RULE_FORMATS]).makeOptionMandatory())
+    .option('--source <cidr>', 'allow only this source block (the switch subnet)')
+    .option('--config <file>', 'config file layered over config/default.json, as serve uses it')
+    .option('--host <addr>', "the server's bind address (a specific address also limits the destination)")
+    .option('--port <n>', 'control port (default 21)', numberArgument)
+    .option('--pasv-range <min-max>', 'passive range (default 63006-63010)')
+    .action((flags: FirewallRulesFlags) => {
+      process.stdout.write(firewallRulesCommand(flags));
+    });
+}

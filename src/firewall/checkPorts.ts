@@ -1,0 +1,348 @@
+/**
+ * `swfw check-ports`: proves, from the switch's side, that the control port and every passive
+ * port pass the firewalls between here and a running `swfw serve` (or `check-ports --listen`).
+ *
+ * Each passive port is tested exactly once per pass, deterministically, through two paths:
+ * 1. `SITE PROBE <port>`: the server reserves that port and says so in a reply no FTP helper can
+ *    parse (no 227), then a direct data connection and an NLST transfer. Success proves the
+ *    firewall itself passes the port.
+ * 2. `SITE PIN <port>` + `PASV`: the plaintext 227 a switch would get, which an FTP helper
+ *    (nf_conntrack_ftp) or ALG reads and may rewrite, then a transfer through it. This tells
+ *    `helper-only` from `filtered`/`rejected`, and shows a rewritten 227.
+ * Every PASV is followed by a real connection, so no helper expectation is left behind to make a
+ * later direct probe of the same port pass (nf_conntrack_ftp keeps unused ones for minutes).
+ */
+import type { ConnectionOptions } from 'node:tls';
+import { isIP } from 'node:net';
+import { Limits } from '../core/limits.js';
+import { ReplyCode } from '../core/replyCodes.js';
+import { canonicalAddress } from '../core/address.js';
+import type { PortRange } from '../core/portRange.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { classifyPort, verdictOf, type DataAttempt, type PasvAttempt, type PortEvidence, type PortResult, type Verdict } from './classify.js';
+import { ControlChannel, ControlError, connectTcp, parsePasvReply, readToEnd, secureSocket, type FtpReply } from './probeClient.js';
+
+export interface CheckPortsOptions {
+  host: string;
+  controlPort: number;
+  pasvRange: PortRange;
+  user: string;
+  password: string;
+  /** Explicit FTPS (AUTH TLS, PBSZ 0, PROT P) with these TLS options, or null for plain FTP. */
+  tls: ConnectionOptions | null;
+  /** Limit for each step: connect, each reply, each data connection and transfer. */
+  timeoutMs: number;
+  /** The address PASV replies should carry. Default: the address the control connection goes to. */
+  expectAddress?: string | null;
+  /** Rounds of retries for busy ports (default Limits.CHECK_PORTS_BUSY_RETRIES). */
+  busyRetries?: number;
+  /** Pause before each retry round (default Limits.CHECK_PORTS_BUSY_RETRY_DELAY_MS). */
+  busyRetryDelayMs?: number;
+  /** How long a SITE PROBE/PASV reply may take while the server queues it (default Limits.CHECK_PORTS_BUSY_REPLY_MS). */
+  busyReplyMs?: number;
+  logger?: Logger;
+  /** Called as each port gets its (possibly provisional, if busy) result. */
+  onResult?: (result: PortResult) => void;
+}
+
+export type ControlStatus = 'open' | 'filtered' | 'rejected' | 'no-greeting';
+
+export interface ControlReport {
+  port: number;
+  /** The address connected to (resolved from --host). */
+  address: string;
+  status: ControlStatus;
+  /** TCP connect time (about one round trip). */
+  connectMs: number | null;
+  /** The smallest of a few NOOP round trips on the control connection. */
+  rttMs: number | null;
+  tls: boolean;
+  error?: string;
+}
+
+export interface CheckPortsReport {
+  host: string;
+  control: ControlReport;
+  ports: PortResult[];
+  verdict: Verdict;
+}
+
+/** The control port could not be reached: connect failed or no 220 greeting in time. */
+export class ControlUnreachableError extends Error {
+  constructor(readonly control: ControlReport) {
+    super(
+      `control port ${control.address || '?'}:${control.port} is not reachable: ${control.error ?? control.status}` +
+        (control.status === 'filtered' ? ' (dropped by a firewall, or the host is down)' : ''),
+    );
+    this.name = 'ControlUnreachableError';
+  }
+}
+
+/** The server was reached but cannot run the check (login refused, no SITE PROBE, range mismatch). */
+export class CheckPortsError extends Error {
+  constructor(
+    message: string,
+    /** True when the invocation must change (credentials, --pasv-range): the CLI exits 2. */
+    readonly usage = false,
+  ) {
+    super(message);
+    this.name = 'CheckPortsError';
+  }
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+class ProbeSession {
+  /** Set when the control channel may be out of step (a timeout mid-command): reconnect. */
+  dirty = false;
+  constructor(
+    readonly control: ControlChannel,
+    readonly address: string,
+  ) {}
+}
+
+export class PortChecker {
+  private session: ProbeSession | null = null;
+  private readonly logger: Logger;
+  private readonly busyReplyMs: number;
+  private controlReport: ControlReport;
+
+  constructor(private readonly options: CheckPortsOptions) {
+    this.logger = options.logger ?? silentLogger;
+    this.busyReplyMs = Math.max(options.busyReplyMs ?? Limits.CHECK_PORTS_BUSY_REPLY_MS, options.timeoutMs);
+    this.controlReport = { port: options.controlPort, address: '', status: 'open', connectMs: null, rttMs: null, tls: options.tls !== null };
+  }
+
+  /** Runs the whole check. Throws ControlUnreachableError or CheckPortsError when it cannot. */
+  async run(): Promise<CheckPortsReport> {
+    const { pasvRange, host, controlPort } = this.options;
+    try {
+      this.session = await this.openSession(true);
+      this.controlReport.rttMs = await this.measureRtt(this.session);
+      const results = new Map<number, PortResult>();
+      const evidence = new Map<number, PortEvidence>();
+      const test = async (port: number) => {
+        const found = await this.testPort(port);
+        evidence.set(port, found);
+        const result = classifyPort(found, this.options.timeoutMs);
+        results.set(port, result);
+        this.options.onResult?.(result);
+      };
+      for (let port = pasvRange.min; port <= pasvRange.max; port++) await test(port);
+      const retries = this.options.busyRetries ?? Limits.CHECK_PORTS_BUSY_RETRIES;
+      for (let attempt = 1; attempt <= retries; attempt++) {
+        const busy = [...evidence.values()].filter((e) => e.probe === 'busy').map((e) => e.port);
+        if (busy.length === 0) break;
+        this.logger.info('retrying ports that were busy with another session', { ports: busy, attempt });
+        await delay(this.options.busyRetryDelayMs ?? Limits.CHECK_PORTS_BUSY_RETRY_DELAY_MS);
+        for (const port of busy) await test(port);
+      }
+      const ports = [...results.values()].sort((a, b) => a.port - b.port);
+      return { host, control: { ...this.controlReport }, ports, verdict: verdictOf(ports, host, controlPort) };
+    } finally {
+      await this.closeSession();
+    }
+  }
+
+  private async openSession(first: boolean): Promise<ProbeSession> {
+    const { host, controlPort, timeoutMs, tls } = this.options;
+    const connected = await connectTcp(host, controlPort, timeoutMs);
+    if (first) this.controlReport.connectMs = round(connected.ms);
+    if (!connected.socket) {
+      const status: ControlStatus = connected.outcome === 'timeout' ? 'filtered' : connected.outcome === 'reset' || connected.outcome === 'unreachable' ? 'rejected' : 'filtered';
+      const error = connected.outcome === 'timeout' ? `connect timed out after ${timeoutMs / 1000} s` : `connect failed (${connected.error})`;
+      throw new ControlUnreachableError({ ...this.controlReport, address: this.controlReport.address || host, status, error });
+    }
+    const control = new ControlChannel(connected.socket);
+    const address = canonicalAddress(control.remoteAddress);
+    if (first) this.controlReport.address = address;
+    try {
+      let greeting: FtpReply;
+      try {
+        greeting = await control.read(timeoutMs);
+      } catch (err) {
+        throw new ControlUnreachableError({ ...this.controlReport, status: 'no-greeting', error: `no FTP greeting: ${(err as Error).message}` });
+      }
+      if (greeting.code !== ReplyCode.SERVICE_READY) {
+        throw new ControlUnreachableError({ ...this.controlReport, status: 'no-greeting', error: `the server answered "${greeting.text}" instead of 220` });
+      }
+      if (tls) {
+        const auth = await control.send('AUTH TLS', timeoutMs);
+        if (auth.code !== ReplyCode.SECURITY_EXCHANGE_OK) throw new CheckPortsError(`the server refused AUTH TLS: ${auth.text}`);
+        await control.upgradeToTls({ ...tls, ...(isIP(host) ? {} : { servername: host }) }, timeoutMs).catch((err: Error) => {
+          throw new CheckPortsError(`TLS on the control connection failed: ${err.message}`);
+        });
+      }
+      await this.login(control);
+      if (tls) {
+        await this.expect(control, 'PBSZ 0', ReplyCode.COMMAND_OK);
+        await this.expect(control, 'PROT P', ReplyCode.COMMAND_OK);
+      }
+      return new ProbeSession(control, address);
+    } catch (err) {
+      control.close();
+      if (err instanceof ControlError) throw new CheckPortsError(`control connection failed: ${err.message}`);
+      throw err;
+    }
+  }
+
+  private async login(control: ControlChannel): Promise<void> {
+    const { user, password, timeoutMs } = this.options;
+    let reply = await control.send(`USER ${user}`, timeoutMs);
+    if (reply.code === ReplyCode.NEED_PASSWORD) {
+      // A failed login is answered after >= 1 s on purpose (swfw serve, vsftpd): allow for it.
+      reply = await control.send(`PASS ${password}`, timeoutMs + Limits.FAILED_LOGIN_DELAY_MS);
+    }
+    if (reply.code !== ReplyCode.LOGGED_IN) {
+      const hint = /^(anonymous|ftp)$/i.test(user) ? 'set SWFW_PASSWORD (and --user) to log in with an account' : 'the password comes from SWFW_PASSWORD';
+      throw new CheckPortsError(`login as "${user}" refused: ${reply.text} (${hint})`, true);
+    }
+  }
+
+  private async expect(control: ControlChannel, command: string, code: number): Promise<FtpReply> {
+    const reply = await control.send(command, this.options.timeoutMs);
+    if (reply.code !== code) throw new CheckPortsError(`${command.split(' ')[0]} refused: ${reply.text}`);
+    return reply;
+  }
+
+  private async measureRtt(session: ProbeSession): Promise<number> {
+    let best = Infinity;
+    for (let i = 0; i < Limits.CHECK_PORTS_RTT_SAMPLES; i++) {
+      const started = performance.now();
+      await session.control.send('NOOP', this.options.timeoutMs);
+      best = Math.min(best, performance.now() - started);
+    }
+    return round(best);
+  }
+
+  private async currentSession(): Promise<ProbeSession> {
+    if (this.session && !this.session.dirty) return this.session;
+    await this.closeSession();
+    try {
+      this.session = await this.openSession(false);
+    } catch (err) {
+      if (err instanceof ControlUnreachableError) throw new CheckPortsError(`lost the control port mid-check: ${err.message}`);
+      throw err;
+    }
+    return this.session;
+  }
+
+  private async closeSession(): Promise<void> {
+    const session = this.session;
+    this.session = null;
+    if (!session) return;
+    if (session.dirty) session.control.close();
+    else await session.control.quit(this.options.timeoutMs);
+  }
+
+  /** Sends a command whose reply may be queued behind another session's reservation. */
+  private async sendWaiting(session: ProbeSession, command: string): Promise<FtpReply> {
+    try {
+      return await session.control.send(command, this.busyReplyMs);
+    } catch (err) {
+      session.dirty = true;
+      throw new CheckPortsError(`${command}: ${(err as Error).message}`);
+    }
+  }
+
+  private async testPort(port: number): Promise<PortEvidence> {
+    const session = await this.currentSession();
+    const expectedAddress = this.options.expectAddress ?? session.address;
+    const evidence: PortEvidence = { port, expectedAddress, probe: 'busy', direct: null, pasv: null };
+    const probe = await this.sendWaiting(session, `SITE PROBE ${port}`);
+    const refusal = this.probeRefusal(probe, port);
+    if (refusal) {
+      evidence.probe = refusal;
+      return evidence;
+    }
+    evidence.probe = 'reserved';
+    evidence.direct = await this.transfer(session, port);
+    this.logger.debug('direct probe', { port, ...evidence.direct });
+
+    const pasvSession = await this.currentSession();
+    const pin = await pasvSession.control.send(`SITE PIN ${port}`, this.options.timeoutMs).catch((err: Error) => {
+      pasvSession.dirty = true;
+      throw new CheckPortsError(`SITE PIN ${port}: ${err.message}`);
+    });
+    if (pin.code !== ReplyCode.COMMAND_OK) throw new CheckPortsError(`the server refused SITE PIN ${port}: ${pin.text}`);
+    const ipv6 = isIP(pasvSession.address) === 6;
+    // PASV is what switches send and what helpers rewrite; over IPv6 only EPSV exists (RFC 2428).
+    const reply = await this.sendWaiting(pasvSession, ipv6 ? 'EPSV' : 'PASV');
+    const refusedPasv = this.probeRefusal(reply, port, ipv6 ? ReplyCode.ENTERING_EXTENDED_PASSIVE : ReplyCode.ENTERING_PASSIVE);
+    if (refusedPasv) {
+      // The direct result stands only if it already proved the port open; otherwise retry later.
+      if (!evidence.direct.transferred) evidence.probe = refusedPasv;
+      return evidence;
+    }
+    const parsed = ipv6 ? parseEpsv(reply.text, pasvSession.address) : parsePasvReply(reply.text);
+    if (!parsed) {
+      pasvSession.dirty = true;
+      throw new CheckPortsError(`cannot parse the passive reply "${reply.text}"`);
+    }
+    const attempt = await this.transfer(pasvSession, port);
+    evidence.pasv = { ...attempt, replyAddress: parsed.address, replyPort: parsed.port } satisfies PasvAttempt;
+    this.logger.debug('pasv path', { port, ...evidence.pasv });
+    return evidence;
+  }
+
+  /** null when the port was reserved; otherwise why not. Anything unexpected stops the check. */
+  private probeRefusal(reply: FtpReply, port: number, okCode: number = ReplyCode.COMMAND_OK): 'busy' | 'held' | null {
+    if (reply.code === okCode) return null;
+    if (reply.code === ReplyCode.CANT_OPEN_DATA_CONNECTION) return /another process/i.test(reply.text) ? 'held' : 'busy';
+    if (reply.code === ReplyCode.SYNTAX_ERROR_IN_ARGUMENTS) {
+      throw new CheckPortsError(`the server refused port ${port}: ${reply.text} (check --pasv-range against the server's)`, true);
+    }
+    if (reply.code === ReplyCode.FILE_UNAVAILABLE || reply.code === ReplyCode.SYNTAX_ERROR || reply.code === ReplyCode.NOT_IMPLEMENTED) {
+      throw new CheckPortsError(`the server does not support SITE PROBE/PIN (${reply.text}): check-ports needs swfw serve or swfw check-ports --listen on the server`);
+    }
+    throw new CheckPortsError(`unexpected reply to the probe of port ${port}: ${reply.text}`);
+  }
+
+  /**
+   * One data path: connect to the reserved port, then NLST through it. A connect failure frees the
+   * reservation with ABOR; anything that leaves the control channel out of step marks the session
+   * dirty so the next step reconnects.
+   */
+  private async transfer(session: ProbeSession, port: number): Promise<DataAttempt> {
+    const { timeoutMs, tls } = this.options;
+    const connected = await connectTcp(session.address, port, timeoutMs);
+    if (!connected.socket) {
+      const abor = await session.control.send('ABOR', timeoutMs).catch(() => null);
+      if (!abor) session.dirty = true;
+      return { connect: connected.outcome, transferred: false, error: connected.error };
+    }
+    let socket = connected.socket;
+    try {
+      if (tls) socket = await secureSocket(socket, tls, timeoutMs);
+      const data = readToEnd(socket, timeoutMs * 2);
+      data.catch(() => {});
+      const opening = await session.control.send('NLST', timeoutMs);
+      if (opening.code !== ReplyCode.FILE_STATUS_OK_OPENING_DATA && opening.code !== 125) {
+        socket.destroy();
+        return { connect: 'connected', transferred: false, error: `NLST got ${opening.text}` };
+      }
+      const [final] = await Promise.all([session.control.read(timeoutMs * 2), data]);
+      if (final.code !== ReplyCode.TRANSFER_COMPLETE) return { connect: 'connected', transferred: false, error: `NLST ended with ${final.text}` };
+      return { connect: 'connected', transferred: true, error: '' };
+    } catch (err) {
+      socket.destroy();
+      session.dirty = true;
+      return { connect: 'connected', transferred: false, error: (err as Error).message };
+    }
+  }
+}
+
+/** `229 Entering Extended Passive Mode (|||port|)` (RFC 2428 §3): the address is the control peer. */
+function parseEpsv(text: string, address: string): { address: string; port: number } | null {
+  const match = /\((.)\1\1(\d{1,5})\1\)/.exec(text);
+  return match ? { address, port: Number(match[2]) } : null;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs check-ports once (see PortChecker). */
+export function checkPorts(options: CheckPortsOptions): Promise<CheckPortsReport> {
+  return new PortChecker(options).run();
+}

@@ -1,0 +1,181 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Lab, SERVER_ADDRESS, SWITCH_SUBNET, skipUnlessNetns } from '../helpers/netns.js';
+import { runCli, type CliProcess, type CliResult } from '../helpers/cli.js';
+
+const PASSWORD = 'netns-rules';
+
+function statuses(result: CliResult): Record<string, string> {
+  let report: { ports: Array<{ port: number; status: string }> };
+  try {
+    report = JSON.parse(result.stdout) as typeof report;
+  } catch {
+    throw new Error(`no JSON report (exit ${result.code})\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  }
+  return Object.fromEntries(report.ports.map((p) => [p.port, p.status]));
+}
+
+/** The rule set `swfw firewall rules` prints, minus comments: each line one shell command. */
+async function printedRules(format: string, extra: string[]): Promise<string[]> {
+  const result = await runCli(['firewall', 'rules', '--format', format, ...extra]);
+  expect(result.code, result.stderr).to.equal(0);
+  expect(result.stdout).to.match(/FTPS/);
+  return result.stdout.split('\n').filter((line) => line.trim() && !line.startsWith('#'));
+}
+
+/** iptables-save without counters and comment lines: the rules themselves. */
+function rulesOf(lab: Lab, ns: string): string {
+  return lab
+    .exec(ns, ['iptables-save'])
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/g, ''))
+    .join('\n');
+}
+
+describe('firewall rules and serve --open-firewall, applied to real iptables and nft (network namespaces)', function () {
+  this.timeout(60_000);
+  let lab: Lab | null = null;
+
+  before(function () {
+    skipUnlessNetns(this);
+    lab = new Lab().create();
+  });
+  after(async function () {
+    await lab?.destroy();
+  });
+
+  const srv = () => lab!.serverNs;
+  const check = (ns: string) =>
+    lab!.runCli(ns, ['check-ports', '--host', SERVER_ADDRESS, '--timeout', '1', '--json'], { env: { SWFW_PASSWORD: PASSWORD }, timeoutMs: 40_000 });
+  const tagged = (tag: string) => lab!.iptables(srv(), '-S', 'INPUT').split('\n').filter((l) => l.includes(`--comment ${tag}`) || l.includes(`--comment "${tag}"`));
+
+  describe('printed rules', function () {
+    let server: CliProcess;
+    before(async function () {
+      if (!lab) this.skip();
+      server = lab.start(srv(), ['serve', '--pasv-wait', '2', '--log-level', 'warn'], { env: { SWFW_PASSWORD: PASSWORD } });
+      await server.waitFor(/swfw serving/);
+    });
+    after(async () => {
+      await server?.stop('SIGTERM', 5000);
+    });
+
+    it('iptables: a drop-by-default host passes exactly 21 and 63006-63008, and only from the switch subnet', async function () {
+      lab!.iptables(srv(), '-P', 'INPUT', 'DROP');
+      try {
+        for (const line of await printedRules('iptables', ['--pasv-range', '63006-63008', '--source', SWITCH_SUBNET])) {
+          lab!.exec(srv(), ['sh', '-c', line]);
+        }
+        const result = await check(lab!.switchNs);
+        expect(statuses(result)).to.deep.equal({ 63006: 'open', 63007: 'open', 63008: 'open', 63009: 'filtered', 63010: 'filtered' });
+        // The firewall host is outside the switch subnet: even the control port is closed to it.
+        expect((await check(lab!.firewallNs)).code).to.equal(4);
+      } finally {
+        lab!.iptables(srv(), '-F', 'INPUT');
+        lab!.iptables(srv(), '-P', 'INPUT', 'ACCEPT');
+      }
+    });
+
+    it('nftables: inserted into an inet filter input chain with policy drop, the same ports pass', async function () {
+      lab!.exec(srv(), ['nft', '-f', '-'], 'table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}\n');
+      try {
+        for (const line of await printedRules('nftables', ['--pasv-range', '63006-63008', '--source', SWITCH_SUBNET])) {
+          lab!.exec(srv(), ['sh', '-c', line]);
+        }
+        const result = await check(lab!.switchNs);
+        expect(statuses(result)).to.deep.equal({ 63006: 'open', 63007: 'open', 63008: 'open', 63009: 'filtered', 63010: 'filtered' });
+        expect((await check(lab!.firewallNs)).code).to.equal(4);
+      } finally {
+        lab!.exec(srv(), ['nft', 'delete', 'table', 'inet', 'filter']);
+      }
+    });
+  });
+
+  describe('serve --open-firewall', function () {
+    // A failed assertion must not leave a server running into the next test.
+    afterEach(async () => lab?.stopProcesses());
+    const serve = (env: NodeJS.ProcessEnv = {}) =>
+      lab!.start(srv(), ['serve', '--open-firewall', '--pasv-wait', '2', '--log-level', 'warn'], { env: { SWFW_PASSWORD: PASSWORD, ...env } });
+
+    it('iptables: start, kill -9, start, stop leaves exactly the rules that were there before', async function () {
+      if (!lab) this.skip();
+      lab.iptables(srv(), '-P', 'INPUT', 'DROP');
+      // Someone else's rules, including one tagged for another swfw instance: never touched.
+      lab.iptables(srv(), '-A', 'INPUT', '-p', 'tcp', '--dport', '2222', '-m', 'comment', '--comment', 'keep-me', '-j', 'ACCEPT');
+      lab.iptables(srv(), '-A', 'INPUT', '-p', 'tcp', '--dport', '2121', '-m', 'comment', '--comment', 'swfw:2121', '-j', 'ACCEPT');
+      const before = rulesOf(lab, srv());
+      try {
+        const first = serve();
+        await first.waitFor(/swfw serving/);
+        expect(tagged('swfw:21')).to.have.length(2);
+        expect(statuses(await check(lab.switchNs))).to.deep.equal({ 63006: 'open', 63007: 'open', 63008: 'open', 63009: 'open', 63010: 'open' });
+
+        expect((await first.stop('SIGKILL')).signal).to.equal('SIGKILL');
+        expect(tagged('swfw:21'), 'a killed run leaves its rules').to.have.length(2);
+
+        const second = serve();
+        await second.waitFor(/swfw serving/);
+        expect(tagged('swfw:21'), 'stale rules are replaced, not duplicated').to.have.length(2);
+        expect((await check(lab.switchNs)).code).to.equal(0);
+
+        const stopped = await second.stop('SIGTERM');
+        expect(stopped.code, stopped.stderr).to.equal(0);
+        expect(tagged('swfw:21')).to.have.length(0);
+        expect(rulesOf(lab, srv())).to.equal(before);
+      } finally {
+        lab.iptables(srv(), '-F', 'INPUT');
+        lab.iptables(srv(), '-P', 'INPUT', 'ACCEPT');
+      }
+    });
+
+    it('nft only (no iptables in PATH): the rule goes into the native input chain and is removed at stop', async function () {
+      if (!lab) this.skip();
+      const bin = mkdtempSync(join(tmpdir(), 'swfw-nft-only-'));
+      const nft = spawnSync('sh', ['-c', 'command -v nft'], { encoding: 'utf8' }).stdout.trim();
+      symlinkSync(nft, join(bin, 'nft'));
+      lab.exec(srv(), ['nft', 'flush', 'ruleset']);
+      lab.exec(srv(), ['nft', '-f', '-'], 'table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n  tcp dport 2222 accept comment "keep-me"\n }\n}\n');
+      const listChain = () => lab!.exec(srv(), ['nft', 'list', 'chain', 'inet', 'filter', 'input']);
+      const before = listChain();
+      try {
+        const first = serve({ PATH: bin });
+        await first.waitFor(/swfw serving/);
+        expect(listChain()).to.match(/tcp dport \{ 21, 63006-63010 \} accept comment "swfw:21"/);
+        await first.stop('SIGKILL');
+        const second = serve({ PATH: bin });
+        await second.waitFor(/swfw serving/);
+        expect(listChain().match(/swfw:21/g)).to.have.length(1);
+        expect((await check(lab.switchNs)).code).to.equal(0);
+        expect((await second.stop('SIGTERM')).code).to.equal(0);
+        expect(listChain()).to.equal(before);
+      } finally {
+        lab.exec(srv(), ['nft', 'flush', 'ruleset']);
+        rmSync(bin, { recursive: true, force: true });
+      }
+    });
+
+    it('iptables and a native nft ruleset together (both filter input): each gets the rule, and loses it at stop', async function () {
+      if (!lab) this.skip();
+      lab.exec(srv(), ['nft', 'flush', 'ruleset']);
+      lab.iptables(srv(), '-P', 'INPUT', 'DROP');
+      lab.exec(srv(), ['nft', '-f', '-'], 'table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}\n');
+      const listChain = () => lab!.exec(srv(), ['nft', 'list', 'chain', 'inet', 'filter', 'input']);
+      try {
+        const server = serve();
+        await server.waitFor(/swfw serving/);
+        expect(tagged('swfw:21')).to.have.length(2);
+        expect(listChain().match(/swfw:21/g)).to.have.length(1);
+        expect((await check(lab.switchNs)).code).to.equal(0);
+        expect((await server.stop('SIGTERM')).code).to.equal(0);
+        expect(tagged('swfw:21')).to.have.length(0);
+        expect(listChain()).to.not.include('swfw');
+      } finally {
+        lab.exec(srv(), ['nft', 'flush', 'ruleset']);
+      }
+    });
+  });
+});
