@@ -5,6 +5,9 @@ import { registerServe } from './commands/serve.js';
 import { registerHashPassword } from './commands/hashPassword.js';
 import { registerCheckPorts } from './commands/checkPorts.js';
 import { registerFirewall } from './commands/firewall.js';
+import { registerPull } from './commands/pull.js';
+import { registerVerify } from './commands/verify.js';
+import { registerCatalog } from './commands/catalog.js';
 
 export function buildProgram(): Command {
   const program = new Command('swfw')
@@ -17,6 +20,9 @@ export function buildProgram(): Command {
   registerHashPassword(program);
   registerCheckPorts(program);
   registerFirewall(program);
+  registerPull(program);
+  registerVerify(program);
+  registerCatalog(program);
 
   return program;
 }

@@ -47,9 +47,9 @@ export async function hashFile(path: string, algorithms: readonly HashAlgorithm[
         break;
       }
       size += bytesRead;
-      const pending: Promise<void> = hasher.update(batch, bytesRead).then(() => {
+      const pending: Promise<void> = hasher.update(batch, bytesRead).then((reusable) => {
         inFlight.delete(pending);
-        free.push(batch);
+        free.push(reusable);
       });
       // A rejection is seen by the race/all above; this branch only keeps an early exit from
       // leaving it unhandled.

@@ -1,6 +1,6 @@
 /**
- * Hash worker thread (started by WorkerHasher). It hashes ranges of shared memory in the order they
- * arrive and acknowledges each one, so the sender knows when a batch may be reused.
+ * Hash worker thread (started by WorkerHasher). It hashes batches in the order they arrive and
+ * transfers each batch's memory back, so the sender can reuse it.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -14,9 +14,10 @@ const port = parentPort!;
 port.on('message', (message: HashWorkerRequest) => {
   switch (message.op) {
     case 'update': {
-      const view = new Uint8Array(message.buffer, message.offset, message.length);
+      const view = new Uint8Array(message.buffer, 0, message.length);
       for (const hash of hashes) hash.update(view);
-      port.postMessage({ op: 'ack' } satisfies HashWorkerReply);
+      // Hand the memory back (moved, not copied) so the sender can reuse it.
+      port.postMessage({ op: 'ack', buffer: message.buffer } satisfies HashWorkerReply, [message.buffer]);
       break;
     }
     case 'digest': {

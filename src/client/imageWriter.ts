@@ -1,0 +1,202 @@
+import type { FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import type { Digests } from '../verify/algorithms.js';
+import type { BatchHasher } from '../verify/hasher.js';
+import { LocalFailure } from './retry.js';
+
+export interface ImageWriterOptions {
+  /** Bytes per batch: one write(2) and one hash message each. */
+  batchBytes: number;
+  /** Batches in flight; memory is bounded by batchBytes x batches whatever the network does. */
+  batches: number;
+  /** Start a background fdatasync after this many bytes, so the final fsync finds little to flush. 0: never. */
+  syncEveryBytes: number;
+  /** Called with the running byte count after each chunk. */
+  onBytes?: (bytes: number) => void;
+}
+
+/** One attempt's view of the writer: basic-ftp pipes the data connection into `stream`. */
+export interface AttemptSink {
+  stream: Writable;
+  /** After the attempt settled: chunks that still arrive are dropped (and not counted). */
+  close(): void;
+}
+
+/**
+ * The one pass of a pull: bytes from the data connection are copied into large batches; each full
+ * batch is written to the temp file (positional write, libuv thread pool), then hashed (worker
+ * thread), then reused. With several batches in flight, receiving, writing and hashing overlap.
+ * Nothing is read back.
+ *
+ * The invariant a resume relies on: after `flush()`, the file holds exactly `bytes` bytes and the
+ * hasher has consumed exactly those bytes, in order. A REST from `bytes` then continues both.
+ */
+export class ImageWriter {
+  private readonly free: Buffer[] = [];
+  private readonly waiters: Array<() => void> = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private current: Buffer | null = null;
+  private currentLength = 0;
+  /** Bytes accepted from the network. */
+  private accepted = 0;
+  /** Bytes handed to disk and hasher (the file position of the next batch). */
+  private submitted = 0;
+  private sinceSync = 0;
+  private syncing = false;
+  private pendingAppend: Promise<void> | null = null;
+  private failure: LocalFailure | null = null;
+  /** Writes go out one at a time: ext4 serializes writers on the inode lock anyway, and concurrent ones only spin on it. */
+  private lastWrite: Promise<void> = Promise.resolve();
+
+  /** `handle` null: discard mode (`--out /dev/null`), bytes are hashed and counted but not stored. */
+  constructor(
+    private readonly handle: FileHandle | null,
+    private readonly hasher: BatchHasher,
+    private readonly options: ImageWriterOptions,
+  ) {
+    for (let i = 0; i < options.batches; i++) this.free.push(hasher.allocate(options.batchBytes));
+  }
+
+  /** Bytes received so far (after `flush()`: bytes on disk and hashed). */
+  get bytes(): number {
+    return this.accepted;
+  }
+
+  attempt(): AttemptSink {
+    let open = true;
+    const stream = new Writable({
+      highWaterMark: 1024 * 1024,
+      write: (chunk: Buffer, _encoding, callback) => {
+        if (!open) return callback();
+        try {
+          const waiting = this.append(chunk);
+          if (waiting) waiting.then(() => callback(), callback);
+          else callback();
+        } catch (err) {
+          callback(err as Error);
+        }
+      },
+    });
+    return { stream, close: () => (open = false) };
+  }
+
+  /** Copies a chunk into batches. Returns a promise only when it had to wait for a free batch. */
+  private append(chunk: Buffer): Promise<void> | undefined {
+    if (this.failure) throw this.failure;
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (!this.current) {
+        const batch = this.free.pop();
+        if (!batch) {
+          const rest = chunk.subarray(offset);
+          const waiting = new Promise<void>((resolve) => this.waiters.push(resolve)).then(() => this.append(rest));
+          this.pendingAppend = waiting.finally(() => {
+            if (this.pendingAppend === tracked) this.pendingAppend = null;
+          });
+          const tracked = this.pendingAppend;
+          return waiting;
+        }
+        this.current = batch;
+        this.currentLength = 0;
+      }
+      const copied = chunk.copy(this.current, this.currentLength, offset);
+      this.currentLength += copied;
+      offset += copied;
+      this.accepted += copied;
+      if (this.currentLength === this.current.length) this.submit();
+    }
+    this.options.onBytes?.(this.accepted);
+    return undefined;
+  }
+
+  private submit(): void {
+    const batch = this.current!;
+    const length = this.currentLength;
+    const position = this.submitted;
+    this.current = null;
+    this.currentLength = 0;
+    this.submitted += length;
+    // Write, then hash: the worker hasher takes ownership of the batch's memory, so the two cannot
+    // share it. Batches still overlap: batch n is hashed while batch n+1 is written. Writes are
+    // chained, so batches reach the hasher in order.
+    const written = this.lastWrite.then(() => this.writeFully(batch, length, position));
+    this.lastWrite = written.catch(() => {});
+    const done = written
+      .then(
+        () => this.hasher.update(batch, length),
+        (err: unknown) => {
+          this.fail(err);
+          return batch; // the write failed, the batch is still ours
+        },
+      )
+      .then(
+        (reusable) => this.release(reusable),
+        (err: unknown) => this.fail(err), // the batch went down with the worker
+      );
+    this.track(done);
+    this.sinceSync += length;
+    if (this.handle && this.options.syncEveryBytes > 0 && this.sinceSync >= this.options.syncEveryBytes && !this.syncing) {
+      const handle = this.handle;
+      // Writeback overlaps the transfer instead of piling up for the final fsync.
+      this.sinceSync = 0;
+      this.syncing = true;
+      this.track(
+        written
+          .then(() => handle.datasync())
+          .catch(() => {}) // a failed early sync is repeated by the final fsync, which does fail the pull
+          .finally(() => (this.syncing = false)),
+      );
+    }
+  }
+
+  private async writeFully(batch: Buffer, length: number, position: number): Promise<void> {
+    if (!this.handle) return;
+    try {
+      // A positional write may be short; loop until the batch is out.
+      let done = 0;
+      while (done < length) {
+        const { bytesWritten } = await this.handle.write(batch, done, length - done, position + done);
+        done += bytesWritten;
+      }
+    } catch (err) {
+      throw new LocalFailure(`cannot write the temp file: ${(err as Error).message}`, err);
+    }
+  }
+
+  private track(promise: Promise<void>): void {
+    this.inFlight.add(promise);
+    void promise.finally(() => this.inFlight.delete(promise));
+  }
+
+  /** Records the first failure and wakes every waiting append, which then throws it. */
+  private fail(err: unknown): void {
+    this.failure ??= err instanceof LocalFailure ? err : new LocalFailure(`hashing failed: ${(err as Error).message}`, err);
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private release(batch: Buffer): void {
+    this.free.push(batch);
+    this.waiters.shift()?.();
+  }
+
+  /** Writes and hashes everything accepted so far and waits until it is done. Throws a LocalFailure if any write or hash failed. */
+  async flush(): Promise<void> {
+    for (;;) {
+      if (this.pendingAppend) await this.pendingAppend.catch(() => {});
+      else if (this.current && this.currentLength > 0) this.submit();
+      else if (this.inFlight.size > 0) await Promise.all(this.inFlight);
+      else break;
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /** Flushes, then returns the digests of every byte accepted (the hasher starts over afterwards). */
+  async finish(): Promise<Digests> {
+    await this.flush();
+    try {
+      return await this.hasher.digest();
+    } catch (err) {
+      throw new LocalFailure(`hashing failed: ${(err as Error).message}`, err);
+    }
+  }
+}
