@@ -284,6 +284,12 @@ const retr: CommandHandler = async (session, argument) => {
     virtualPath = filePath(session, argument);
     if (!channel.usable) reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'No data connection arrived in time; send PASV again');
     opened = jail.openFile(virtualPath);
+    try {
+      session.context.guard.check(virtualPath, opened.entry.stats);
+    } catch (err) {
+      closeSync(opened.fd);
+      throw err;
+    }
     if (offset > opened.entry.stats.size) {
       closeSync(opened.fd);
       reject(ReplyCode.FILE_UNAVAILABLE, 'Restart offset is beyond the end of the file');

@@ -4,6 +4,7 @@ import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../core/logger.js';
 import type { Authenticator } from './accounts.js';
 import type { RepositoryJail } from './jail.js';
+import type { ImageGuard } from './imageGuard.js';
 import type { PassivePorts } from './passivePorts.js';
 import type { BufferPool, SentBytesHashing } from './sentBytesHash.js';
 
@@ -39,6 +40,8 @@ export interface TransferProgress {
 export interface ServerContext {
   readonly config: ServerConfig;
   readonly jail: RepositoryJail;
+  /** The catalog's verdict per image: drifted images are refused. */
+  readonly guard: ImageGuard;
   readonly ports: PassivePorts;
   readonly auth: Authenticator;
   readonly secureContext: SecureContext | null;

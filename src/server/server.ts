@@ -5,6 +5,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { Limits } from '../core/limits.js';
 import { ReplyCode } from '../core/replyCodes.js';
 import { canonicalAddress } from '../core/address.js';
+import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ServerConfig } from '../config/schema.js';
 import { toBunyanShape } from '../log/bunyanAdapter.js';
@@ -12,6 +13,7 @@ import { Authenticator, type ResolvedAccount } from './accounts.js';
 import type { ServerContext, TransferProgress, TransferRecord } from './context.js';
 import { ControlListener } from './ftpSrv.js';
 import { RepositoryJail, toVirtualPath } from './jail.js';
+import { ImageGuard } from './imageGuard.js';
 import { PassivePorts } from './passivePorts.js';
 import { BufferPool, SentBytesHashing } from './sentBytesHash.js';
 import { Session } from './session.js';
@@ -101,6 +103,11 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     return { user, password, path: virtualPath, expiresAt, revoke: () => context.auth.revoke(user) };
   }
 
+  /** Resolves when background re-verification of changed images has finished. */
+  async imageChecksSettled(): Promise<void> {
+    await this.context?.guard.settled();
+  }
+
   sessionCount(): number {
     return this.sessions.size;
   }
@@ -109,6 +116,11 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     const { config, logger } = this.options;
     const jail = await RepositoryJail.open(config.images).catch((err: NodeJS.ErrnoException) => {
       throw new StartError(`images directory ${config.images} is not usable (${err.code ?? err.message})`, 'images');
+    });
+    // An invalid catalog is a config problem (one line per problem); an unreadable one cannot start.
+    const guard = await ImageGuard.load(jail.rootRealPath, logger).catch((err: Error) => {
+      if (err instanceof ConfigError) throw err;
+      throw new StartError(`the image catalog cannot be used: ${err.message}`, 'images');
     });
     const secureContext = this.loadTls();
     const pool = new BufferPool(Limits.RETR_READ_BYTES, POOLED_READ_BUFFERS);
@@ -123,6 +135,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     const context: ServerContext = {
       config,
       jail,
+      guard,
       ports,
       auth: await Authenticator.create(this.options.accounts),
       secureContext,
@@ -187,6 +200,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     await this.ports?.stop();
     await allClosed;
     await this.hashing?.stop();
+    await this.context?.guard.settled();
     listener?.dispose();
     this.options.logger.info('server stopped');
   }
