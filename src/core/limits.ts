@@ -59,4 +59,10 @@ export const Limits = {
   CHECK_PORTS_BUSY_RETRY_DELAY_MS: 2_000,
   /** check-ports: NOOP round trips measured on the control connection (the minimum is reported). */
   CHECK_PORTS_RTT_SAMPLES: 3,
+  /** Rollout schedule: longest single sleep while waiting for a window; the clock is read again after each (suspend, drift, setTimeout's 24.8-day cap). */
+  SCHEDULE_SLEEP_CHUNK_MS: 60_000,
+  /** Rollout cron windows: the longest duration a window may have. */
+  MAX_WINDOW_DURATION_MS: 7 * 24 * 60 * 60 * 1000,
+  /** Rollout cron windows: most occurrences scanned to find the latest opening before now (every minute for 7 days fits). */
+  CRON_SCAN_MAX_OCCURRENCES: 20_000,
 } as const;

@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ExitCode, ExitError, describeError } from '../../core/errors.js';
+import { EmulatedFleet, parseFaults } from '../../switches/emulator.js';
+
+/** The env var holding the emulated switches' SSH password (inventories reference it, never inline). */
+export const SWITCH_PASSWORD_ENV = 'SWFW_SWITCH_PASSWORD';
+/** Default SSH port of emulated switches: each switch has its own address, so they all share it. */
+const DEFAULT_EMULATOR_SSH_PORT = 47022;
+
+interface EmulateFlags {
+  switches: number;
+  platform: string;
+  inventoryOut?: string;
+  faults?: string;
+  sshPort: number;
+  firstOctet: number;
+  flashBytes: number;
+  swVersion: string;
+  catalogPlatform: string;
+}
+
+const whole = (min: number, max: number) => (value: string) => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`must be a whole number in ${min}-${max}`);
+  return n;
+};
+
+/** `swfw emulate`: N emulated switches until SIGINT/SIGTERM. */
+export async function emulateCommand(flags: EmulateFlags): Promise<void> {
+  if (!['emulated', 'cisco-ios', 'cisco-ios-xe'].includes(flags.platform)) {
+    throw new ExitError(ExitCode.USAGE, `--platform: the emulator speaks emulated, cisco-ios or cisco-ios-xe (got ${flags.platform})`);
+  }
+  let faults;
+  try {
+    faults = parseFaults(flags.faults, flags.switches);
+  } catch (err) {
+    throw new ExitError(ExitCode.USAGE, `--faults: ${describeError(err)}`);
+  }
+  let password = process.env[SWITCH_PASSWORD_ENV];
+  let credentials: { username: string; passwordEnv?: string; passwordFile?: string } = { username: 'admin', passwordEnv: SWITCH_PASSWORD_ENV };
+  if (!password) {
+    password = randomBytes(12).toString('base64url');
+    if (!flags.inventoryOut) throw new ExitError(ExitCode.USAGE, `set ${SWITCH_PASSWORD_ENV} or give --inventory-out (the password then goes to a 0600 file beside it)`);
+    const file = `${resolve(flags.inventoryOut)}.password`;
+    await writeFile(file, `${password}\n`, { mode: 0o600 });
+    credentials = { username: 'admin', passwordFile: file };
+  }
+  let fleet: EmulatedFleet;
+  try {
+    fleet = await EmulatedFleet.start({
+      count: flags.switches,
+      platform: flags.platform,
+      catalogPlatform: flags.catalogPlatform,
+      firstOctet: flags.firstOctet,
+      sshPort: flags.sshPort,
+      password,
+      flashBytes: flags.flashBytes,
+      version: flags.swVersion,
+      faults,
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL') throw new ExitError(ExitCode.USAGE, `cannot listen: ${describeError(err)}`);
+    throw err;
+  }
+  if (flags.inventoryOut) await writeFile(flags.inventoryOut, `${JSON.stringify(fleet.inventory(credentials), null, 2)}\n`);
+  const first = fleet.switches[0]!.address;
+  const last = fleet.switches.at(-1)!.address;
+  process.stdout.write(`emulating ${fleet.switches.length} switches on ${first}-${last} port ${flags.sshPort}${flags.inventoryOut ? `, inventory ${flags.inventoryOut}` : ''}\n`);
+  await new Promise<void>((done) => {
+    const onSignal = () => {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      void fleet.stop().then(done);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export function registerEmulate(program: Command): void {
+  program
+    .command('emulate')
+    .description('run emulated switches (SSH + Cisco-style CLI + flash) on 127.0.1.x for rollout tests')
+    .option('--switches <n>', 'how many switches', whole(1, 254), 4)
+    .option('--platform <driver>', 'driver the inventory names: emulated, cisco-ios, cisco-ios-xe', 'emulated')
+    .option('--catalog-platform <name>', 'catalog platform written to the inventory', 'cisco-ios-xe')
+    .option('--inventory-out <file>', 'write the inventory a rollout reads (JSON)')
+    .option('--faults <spec>', 'per switch: N:slow=BPS, N:cut=BYTES, N:corrupt=OFFSET, N:flash=BYTES, N:badpass, N:hang, N:version=V (comma-separated)')
+    .option('--ssh-port <port>', 'SSH port on every switch address', whole(1, 65535), DEFAULT_EMULATOR_SSH_PORT)
+    .option('--first-octet <n>', 'first switch is 127.0.1.N', whole(1, 254), 1)
+    .option('--flash-bytes <n>', 'flash capacity per switch', whole(1, Number.MAX_SAFE_INTEGER), 64 * 1024 * 1024)
+    .option('--sw-version <v>', 'software version every switch reports', '17.06.05')
+    .action(emulateCommand);
+}

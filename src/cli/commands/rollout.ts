@@ -1,0 +1,213 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Command } from 'commander';
+import { ConfigError, ExitCode, ExitError } from '../../core/errors.js';
+import { createLogger } from '../../log/logger.js';
+import {
+  DocumentError,
+  dryRunPrechecks,
+  JOURNAL_FILE,
+  RolloutRunner,
+  activeRunner,
+  buildReport,
+  countOutcomes,
+  foldJournal,
+  prepareRollout,
+  readJournal,
+  waitForWindow,
+  writeControl,
+  writeReports,
+  type RunnerEvent,
+  type RunSummary,
+} from '../../rollout/index.js';
+
+interface RunFlags {
+  inventory: string;
+  state: string;
+  dryRun?: boolean;
+  offline?: boolean;
+  reportDir?: string;
+  json?: boolean;
+  logLevel: string;
+}
+
+/** Exit code of a rollout that did not verify every switch. */
+const ROLLOUT_INCOMPLETE = ExitCode.TRANSFER_FAILED;
+
+function progressPrinter(json: boolean): (e: RunnerEvent) => void {
+  const tty = process.stdout.isTTY && !json;
+  const bytes = new Map<string, { bytes: number; expected: number }>();
+  let done = 0;
+  return (e) => {
+    if (json) return;
+    if (e.type === 'progress' && tty) {
+      bytes.set(e.name!, { bytes: e.bytes!, expected: e.expectedBytes! });
+      const sent = [...bytes.values()].reduce((s, b) => s + b.bytes, 0);
+      process.stdout.write(`\r\x1b[K${bytes.size} transferring, ${(sent / 1048576).toFixed(1)} MiB sent, ${done} done`);
+      return;
+    }
+    if (tty) process.stdout.write('\r\x1b[K');
+    if (e.type === 'wave') process.stdout.write(`wave ${e.wave}\n`);
+    if (e.type === 'paused') process.stdout.write('paused: no new switches until `swfw rollout resume`\n');
+    if (e.type === 'switch') {
+      done++;
+      bytes.delete(e.name!);
+      process.stdout.write(`${e.name}: ${e.outcome}: ${e.reason}\n`);
+    }
+  };
+}
+
+/** Plan, inventory and catalog, with every problem as one `path: message` line and exit 2. */
+async function prepare(planPath: string, inventoryPath: string) {
+  let prepared;
+  try {
+    prepared = await prepareRollout(planPath, inventoryPath);
+  } catch (err) {
+    // Unreadable or unparsable files are usage errors too, not failures.
+    if (err instanceof DocumentError) throw new ExitError(ExitCode.USAGE, err.message);
+    throw err;
+  }
+  if (prepared.problems.length) {
+    throw new ConfigError(prepared.problems.map((p) => ({ path: `${inventoryPath}: ${p.switch}`, message: p.message })));
+  }
+  return prepared;
+}
+
+async function runRollout(planPath: string | undefined, flags: RunFlags, mode: 'run' | 'schedule' | 'resume'): Promise<void> {
+  const stateDir = resolve(flags.state);
+  if (mode === 'resume') {
+    const other = activeRunner(stateDir);
+    if (other !== null) {
+      await writeControl(stateDir, 'run');
+      process.stdout.write(`resumed: runner pid ${other} starts new switches again\n`);
+      return;
+    }
+    const start = readJournal(join(stateDir, JOURNAL_FILE)).records.find((r) => r.t === 'run-start');
+    if (!start) throw new ExitError(ExitCode.USAGE, `no rollout journal in ${stateDir}`);
+    planPath = start['planPath'] as string;
+    flags.inventory ??= start['inventoryPath'] as string;
+    await writeControl(stateDir, 'run');
+  }
+  const prepared = await prepare(planPath!, flags.inventory);
+  if (flags.dryRun) {
+    // Read-only pre-checks (show version, dir, one hash) unless --offline; nothing is written anywhere.
+    const checks = flags.offline
+      ? null
+      : await dryRunPrechecks({ planned: prepared.planned, inventory: prepared.inventory, findImage: prepared.findImage, concurrency: prepared.plan.concurrency, timeoutMs: prepared.plan.sshTimeoutMs });
+    const rows = prepared.planned.map((p, i) => {
+      const sw = prepared.inventory.find((s) => s.name === p.name)!;
+      const check = checks?.[i] ?? null;
+      return {
+        wave: p.wave,
+        name: p.name,
+        address: sw.address,
+        driver: sw.driver,
+        image: p.image,
+        targetVersion: p.targetVersion,
+        precheck: check ? { reachable: check.reachable, version: check.facts?.version ?? null, freeBytes: check.facts?.freeBytes ?? null, onFlash: check.facts?.onFlash ?? null } : null,
+        action: check ? check.decision.action : 'pre-check; skip if on target or image on flash; else transfer and verify',
+        reason: check ? check.decision.reason : null,
+      };
+    });
+    if (flags.json) process.stdout.write(`${JSON.stringify({ dryRun: true, contacted: checks !== null, waves: prepared.waves, switches: rows })}\n`);
+    else {
+      prepared.waves.forEach((names, w) => process.stdout.write(`wave ${w}${w === 0 && prepared.plan.waves.canary > 0 ? ' (canary)' : ''}: ${names.length} switches\n`));
+      for (const r of rows) {
+        process.stdout.write(`  wave ${r.wave}  ${r.name} ${r.address} (${r.driver}) → ${r.image} (${r.targetVersion})${r.reason ? `: ${r.action}: ${r.reason}` : ''}\n`);
+      }
+      process.stdout.write(checks ? 'dry run: switches were only read (version, flash, hash); nothing was changed\n' : 'dry run: nothing was contacted or changed\n');
+    }
+    return;
+  }
+  let deadline: number | null = null;
+  if (mode === 'schedule' && prepared.plan.window) {
+    // The CLI is the boundary that owns the real clock; the waiting logic gets it injected.
+    const clock = { now: Date.now, sleep: (ms: number) => sleep(ms) };
+    const { closesAt } = await waitForWindow(prepared.plan.window, clock, ({ opensAt, closesAt: ends }) => {
+      process.stdout.write(`waiting for the window: ${new Date(opensAt).toISOString()} to ${new Date(ends).toISOString()}\n`);
+    });
+    process.stdout.write(`window open until ${Number.isFinite(closesAt) ? new Date(closesAt).toISOString() : 'no end'}\n`);
+    deadline = Number.isFinite(closesAt) ? closesAt : null;
+  }
+  const logger = createLogger({ level: flags.logLevel as 'info', logFile: null });
+  let summary: RunSummary;
+  try {
+    summary = await new RolloutRunner({ stateDir, ...prepared, logger, deadline, onEvent: progressPrinter(!!flags.json) }).run();
+  } finally {
+    await logger.close();
+  }
+  const reportDir = flags.reportDir ?? stateDir;
+  const paths = await writeReports(reportDir, summary.state);
+  const counts = countOutcomes(summary.state.switches.values());
+  if (flags.json) process.stdout.write(`${JSON.stringify({ outcome: summary.outcome, reason: summary.reason, counts, reports: paths })}\n`);
+  else process.stdout.write(`rollout ${summary.outcome}: ${summary.reason}; verified ${counts.verified}, skipped ${counts.skipped}, failed ${counts.failed}, pending ${counts.pending}\nreports: ${paths.html}\n`);
+  if (summary.outcome !== 'completed' || counts.failed > 0) {
+    throw new ExitError(ROLLOUT_INCOMPLETE, `rollout ${summary.outcome}${counts.failed ? ` with ${counts.failed} failed switches` : ''}`);
+  }
+}
+
+function statusCommand(flags: { state: string; json?: boolean }): void {
+  const stateDir = resolve(flags.state);
+  const path = join(stateDir, JOURNAL_FILE);
+  if (!existsSync(path)) throw new ExitError(ExitCode.USAGE, `no rollout journal in ${stateDir}`);
+  const state = foldJournal(readJournal(path).records);
+  const report = buildReport(state);
+  const runner = activeRunner(stateDir);
+  const status = { runner: runner === null ? null : { pid: runner }, control: state.control, outcome: report.outcome, reason: report.reason, waves: report.waves, totals: report.totals };
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ ...status, switches: report.switches })}\n`);
+    return;
+  }
+  process.stdout.write(`rollout ${report.runId}: ${report.outcome ?? (runner ? `running (pid ${runner})` : 'interrupted: `swfw rollout resume` continues it')}${report.reason ? ` (${report.reason})` : ''}\n`);
+  for (const w of report.waves as Record<string, number>[]) process.stdout.write(`  wave ${w['wave']}: ${w['size']} switches, verified ${w['verified']}, skipped ${w['skipped']}, failed ${w['failed']}, pending ${w['pending']}\n`);
+  for (const s of report.switches.filter((r) => r.outcome === 'failed')) process.stdout.write(`  failed ${s.name}: ${s.reason}\n`);
+}
+
+export function registerRollout(program: Command): void {
+  const rollout = program.command('rollout').description('scheduled firmware rollouts to switch fleets (waves, journal, reports)');
+  const common = (c: Command) =>
+    c
+      .option('--state <dir>', 'rollout state directory (journal, control, reports)', 'rollout-state')
+      .option('--report-dir <dir>', 'where the JSON, CSV and HTML reports go (default: the state directory)')
+      .option('--json', 'one JSON object at the end')
+      .option('--log-level <level>', 'error, warn, info or debug', 'warn');
+  common(
+    rollout
+      .command('run')
+      .description('run a rollout now (starts the embedded FTP server from the plan)')
+      .argument('<plan>', 'plan (YAML)')
+      .requiredOption('--inventory <file>', 'inventory (YAML or JSON)')
+      .option('--dry-run', 'print the waves and what would happen to whom: read-only pre-checks of every switch, nothing changed')
+      .option('--offline', 'with --dry-run: contact no switch, print the waves only'),
+  ).action((plan: string, flags: RunFlags) => runRollout(plan, flags, 'run'));
+  common(
+    rollout
+      .command('schedule')
+      .description("wait for the plan's maintenance window, run, and stop starting switches when it closes")
+      .argument('<plan>', 'plan (YAML)')
+      .requiredOption('--inventory <file>', 'inventory (YAML or JSON)'),
+  ).action((plan: string, flags: RunFlags) => runRollout(plan, flags, 'schedule'));
+  common(rollout.command('resume').description('un-pause a running rollout, or continue one whose runner stopped (crash, reboot, window end)').option('--inventory <file>', 'inventory (default: the one the run started with)')).action(
+    (flags: RunFlags) => runRollout(undefined, flags, 'resume'),
+  );
+  rollout
+    .command('status')
+    .description('waves and switches from the journal')
+    .option('--state <dir>', 'rollout state directory', 'rollout-state')
+    .option('--json', 'one JSON object')
+    .action(statusCommand);
+  for (const [name, command, text] of [
+    ['pause', 'pause', 'start no new switches (running ones finish)'],
+    ['abort', 'abort', 'start no new switches and end the rollout once running ones finish'],
+  ] as const) {
+    rollout
+      .command(name)
+      .description(text)
+      .option('--state <dir>', 'rollout state directory', 'rollout-state')
+      .action(async (flags: { state: string }) => {
+        await writeControl(resolve(flags.state), command);
+        process.stdout.write(`${name}: requested\n`);
+      });
+  }
+}

@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { ConfigError } from '../core/errors.js';
+import { parsePortRange } from '../core/portRange.js';
+import type { CatalogEntry } from '../catalog/index.js';
+import type { InventorySwitch } from './inventory.js';
+import { readDocument } from './document.js';
+import { Problems } from './validate.js';
+import { checkCronWindow, isValidTimeZone, parseDuration, type MaintenanceWindow } from './window.js';
+
+export interface RolloutPlanConfig {
+  /** Catalog platform → image path in the catalog. */
+  targets: Record<string, string>;
+  waves: { canary: number; percents: number[] };
+  /** Switches worked on at once; transfers are further capped by the passive range size. */
+  concurrency: number;
+  /** Halt (start no new switch) when more than this many switches failed… */
+  maxFailed: number | null;
+  /** …or more than this percentage of the fleet. */
+  maxFailedPercent: number | null;
+  window: MaintenanceWindow | null;
+  server: { address: string; listen: string; port: number; pasvRange: string; images: string; pasvWait: number };
+  sshTimeoutMs: number;
+  pullTimeoutMs: number;
+  credentialMinutes: number;
+}
+
+const TOP = ['targets', 'waves', 'concurrency', 'failureThreshold', 'window', 'server', 'timeouts', 'credentialMinutes'] as const;
+const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
+
+export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlanConfig | null; problems: Problems } {
+  const p = new Problems();
+  if (!p.isObject(raw, '(root)')) return { plan: null, problems: p };
+  p.keys(raw, '', TOP);
+  const targets: Record<string, string> = {};
+  if (p.isObject(raw['targets'], 'targets')) {
+    for (const [platform, image] of Object.entries(raw['targets'])) {
+      const value = p.string(image, `targets.${platform}`);
+      if (value) targets[platform] = value;
+    }
+    if (Object.keys(targets).length === 0) p.add('targets', 'name at least one platform: image');
+  }
+  let waves = { canary: 1, percents: [] as number[] };
+  if (raw['waves'] !== undefined && p.isObject(raw['waves'], 'waves')) {
+    const w = raw['waves'];
+    p.keys(w, 'waves', ['canary', 'percent']);
+    const canary = p.int(w['canary'], 'waves.canary', 0, 1000, true) ?? 1;
+    const percents = w['percent'] ?? [];
+    if (!Array.isArray(percents) || percents.some((x) => typeof x !== 'number' || x <= 0 || x > 100)) p.add('waves.percent', 'must be a list of percentages (1-100)');
+    waves = { canary, percents: Array.isArray(percents) ? (percents as number[]) : [] };
+  }
+  const concurrency = p.int(raw['concurrency'], 'concurrency', 1, 1000, true) ?? 5;
+  let maxFailed: number | null = null;
+  let maxFailedPercent: number | null = null;
+  if (raw['failureThreshold'] !== undefined && p.isObject(raw['failureThreshold'], 'failureThreshold')) {
+    const f = raw['failureThreshold'];
+    p.keys(f, 'failureThreshold', ['maxFailed', 'maxFailedPercent']);
+    maxFailed = p.int(f['maxFailed'], 'failureThreshold.maxFailed', 0, 100000, true) ?? null;
+    maxFailedPercent = p.int(f['maxFailedPercent'], 'failureThreshold.maxFailedPercent', 0, 100, true) ?? null;
+  }
+  let window: MaintenanceWindow | null = null;
+  if (raw['window'] !== undefined && p.isObject(raw['window'], 'window')) {
+    const w = raw['window'];
+    p.keys(w, 'window', ['start', 'end', 'timeZone', 'notBefore', 'notAfter', 'cron', 'duration']);
+    const forms = [w['start'] !== undefined || w['end'] !== undefined, w['cron'] !== undefined || w['duration'] !== undefined, w['notBefore'] !== undefined || w['notAfter'] !== undefined];
+    if (forms.filter(Boolean).length > 1) {
+      p.add('window', 'use one form: start + end + timeZone, cron + duration + timeZone, or notBefore/notAfter');
+    } else if (forms[1]) {
+      const cron = p.string(w['cron'], 'window.cron');
+      const durationText = p.string(w['duration'], 'window.duration');
+      const timeZone = p.string(w['timeZone'], 'window.timeZone');
+      const durationMs = durationText === undefined ? undefined : parseDuration(durationText);
+      if (typeof durationMs === 'string') p.add('window.duration', durationMs);
+      const zoneOk = timeZone !== undefined && isValidTimeZone(timeZone);
+      if (timeZone && !zoneOk) p.add('window.timeZone', 'unknown IANA time zone (e.g. Europe/Berlin, UTC)');
+      const cronProblem = cron && zoneOk ? checkCronWindow(cron, timeZone) : null;
+      if (cronProblem) p.add('window.cron', cronProblem);
+      if (cron && zoneOk && !cronProblem && typeof durationMs === 'number') window = { kind: 'cron', cron, durationMs, timeZone: timeZone! };
+    } else if (forms[0]) {
+      const start = p.string(w['start'], 'window.start');
+      const end = p.string(w['end'], 'window.end');
+      const timeZone = p.string(w['timeZone'], 'window.timeZone');
+      if (start && !HHMM.test(start)) p.add('window.start', 'must be HH:MM (24 h)');
+      if (end && !HHMM.test(end)) p.add('window.end', 'must be HH:MM (24 h)');
+      if (timeZone && !isValidTimeZone(timeZone)) p.add('window.timeZone', 'unknown IANA time zone (e.g. Europe/Berlin, UTC)');
+      if (start && end && timeZone) window = { kind: 'daily', start, end, timeZone };
+    } else {
+      const instant = (key: 'notBefore' | 'notAfter') => {
+        if (w[key] === undefined) return null;
+        const t = typeof w[key] === 'string' ? Date.parse(w[key]) : NaN;
+        if (Number.isNaN(t)) p.add(`window.${key}`, 'must be an ISO 8601 instant with a zone, e.g. 2026-03-14T22:00:00+01:00');
+        return Number.isNaN(t) ? null : t;
+      };
+      window = { kind: 'absolute', notBefore: instant('notBefore'), notAfter: instant('notAfter') };
+    }
+  }
+  let server: RolloutPlanConfig['server'] | null = null;
+  if (p.isObject(raw['server'], 'server')) {
+    const s = raw['server'];
+    p.keys(s, 'server', ['address', 'listen', 'port', 'pasvRange', 'images', 'pasvWait']);
+    const address = p.string(s['address'], 'server.address');
+    const images = p.string(s['images'], 'server.images');
+    const pasvRange = p.string(s['pasvRange'], 'server.pasvRange', true) ?? '63006-63010';
+    const range = parsePortRange(pasvRange);
+    if (typeof range === 'string') p.add('server.pasvRange', range);
+    if (address && images) {
+      server = {
+        address,
+        listen: p.string(s['listen'], 'server.listen', true) ?? '0.0.0.0',
+        port: p.int(s['port'], 'server.port', 0, 65535, true) ?? 21,
+        pasvRange,
+        images: isAbsolute(images) ? images : resolve(baseDir, images),
+        pasvWait: p.int(s['pasvWait'], 'server.pasvWait', 1, 3600, true) ?? 20,
+      };
+    }
+  }
+  let sshTimeoutMs = 10_000;
+  let pullTimeoutMs = 30 * 60_000;
+  if (raw['timeouts'] !== undefined && p.isObject(raw['timeouts'], 'timeouts')) {
+    const t = raw['timeouts'];
+    p.keys(t, 'timeouts', ['sshSeconds', 'pullSeconds']);
+    sshTimeoutMs = (p.int(t['sshSeconds'], 'timeouts.sshSeconds', 1, 3600, true) ?? 10) * 1000;
+    pullTimeoutMs = (p.int(t['pullSeconds'], 'timeouts.pullSeconds', 1, 86400, true) ?? 1800) * 1000;
+  }
+  const credentialMinutes = p.int(raw['credentialMinutes'], 'credentialMinutes', 1, 24 * 60, true) ?? 120;
+  if (p.list.length || !server) return { plan: null, problems: p };
+  return { plan: { targets, waves, concurrency, maxFailed, maxFailedPercent, window, server, sshTimeoutMs, pullTimeoutMs, credentialMinutes }, problems: p };
+}
+
+export async function loadPlan(path: string): Promise<{ plan: RolloutPlanConfig; digest: string }> {
+  const { plan, problems } = validatePlan(await readDocument(path), dirname(resolve(path)));
+  if (!plan) throw new ConfigError(problems.list.map((x) => ({ path: `${path}: ${x.path}`, message: x.message })));
+  const digest = createHash('sha256').update(await readFile(path)).digest('hex');
+  return { plan, digest };
+}
+
+/** One switch's part in the rollout: pure data computed before anything runs. */
+export interface PlannedSwitch {
+  name: string;
+  wave: number;
+  image: string;
+  fileName: string;
+  targetVersion: string;
+}
+
+/**
+ * Splits the fleet into waves: the canary (first `canary` switches by name), then each percentage
+ * of the whole fleet in turn, then the rest. Deterministic (sorted by name), so a resumed run and
+ * a dry run see the same waves. Empty waves are dropped.
+ */
+export function computeWaves(names: readonly string[], waves: { canary: number; percents: readonly number[] }): string[][] {
+  const sorted = [...names].sort();
+  const out: string[][] = [];
+  let i = 0;
+  const take = (n: number) => {
+    const wave = sorted.slice(i, i + Math.max(0, n));
+    i += wave.length;
+    if (wave.length) out.push(wave);
+  };
+  take(waves.canary);
+  for (const percent of waves.percents) take(Math.ceil((sorted.length * percent) / 100));
+  take(sorted.length - i);
+  return out;
+}
+
+export interface PlanProblem {
+  switch: string;
+  message: string;
+}
+
+/** Matches switches to their catalog image and waves. Switches with no target are problems, not silently skipped. */
+export function planRollout(
+  plan: RolloutPlanConfig,
+  switches: readonly InventorySwitch[],
+  findImage: (file: string) => CatalogEntry | undefined,
+): { planned: PlannedSwitch[]; waves: string[][]; problems: PlanProblem[] } {
+  const problems: PlanProblem[] = [];
+  const byName = new Map<string, PlannedSwitch>();
+  for (const s of switches) {
+    const image = plan.targets[s.platform];
+    if (!image) {
+      problems.push({ switch: s.name, message: `no target image for platform ${s.platform} in the plan` });
+      continue;
+    }
+    const entry = findImage(image);
+    if (!entry) {
+      problems.push({ switch: s.name, message: `target image ${image} is not in the catalog` });
+      continue;
+    }
+    byName.set(s.name, { name: s.name, wave: -1, image: entry.file, fileName: basename(entry.file), targetVersion: entry.version });
+  }
+  const waves = computeWaves([...byName.keys()], plan.waves);
+  waves.forEach((wave, w) => wave.forEach((name) => (byName.get(name)!.wave = w)));
+  return { planned: [...byName.values()].sort((a, b) => a.wave - b.wave || a.name.localeCompare(b.name)), waves, problems };
+}

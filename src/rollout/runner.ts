@@ -1,0 +1,348 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ExitCode, ExitError, describeError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { parsePortRange, portRangeSize } from '../core/portRange.js';
+import type { CatalogEntry } from '../catalog/index.js';
+import { loadServerConfig } from '../config/loader.js';
+import type { OneTimeAccess } from '../server/server.js';
+import { FirmwareServer } from '../server/server.js';
+import type { TransferProgress, TransferRecord } from '../server/context.js';
+import { judgeEvidence } from '../verify/evidence.js';
+import { driverFor as defaultDriverFor, redactSecrets, type SwitchDriver, type SwitchSession } from '../switches/index.js';
+import { resolvePassword, type InventorySwitch } from './inventory.js';
+import { planRollout, type PlannedSwitch, type RolloutPlanConfig } from './plan.js';
+import { Journal } from './journal.js';
+import { countOutcomes, foldJournal, type Hashes, type RolloutState, type SwitchOutcome } from './state.js';
+import { JOURNAL_FILE, activeRunner, readControl, releaseLock, takeLock } from './control.js';
+import { decide, gatherFacts } from './precheck.js';
+
+/** How often the runner looks at the control file while paused or between switches. */
+const CONTROL_POLL_MS = 250;
+
+export type RunOutcome = 'completed' | 'halted' | 'aborted' | 'window-closed';
+
+export interface RunnerEvent {
+  type: 'wave' | 'switch' | 'progress' | 'paused' | 'end';
+  wave?: number;
+  name?: string;
+  outcome?: SwitchOutcome;
+  reason?: string;
+  bytes?: number;
+  expectedBytes?: number;
+}
+
+export interface RunnerOptions {
+  stateDir: string;
+  plan: RolloutPlanConfig;
+  planPath: string;
+  planDigest: string;
+  inventory: readonly InventorySwitch[];
+  inventoryPath: string;
+  findImage: (file: string) => CatalogEntry | undefined;
+  /** A running server to use; default: start the embedded one from the plan. */
+  server?: FirmwareServer;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  now?: () => number;
+  /** No new switch is started at or after this instant (the window's end). */
+  deadline?: number | null;
+  driverFor?: (name: string) => SwitchDriver;
+  onEvent?: (event: RunnerEvent) => void;
+}
+
+export interface RunSummary {
+  outcome: RunOutcome;
+  reason: string;
+  state: RolloutState;
+}
+
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async take(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+/**
+ * Runs (or resumes) a rollout: waves in order, switches concurrently, everything journaled before
+ * it is acted on. A switch already `done` in the journal is never touched again; one caught in the
+ * middle is pre-checked again, and the pre-check skips the transfer when its flash already holds
+ * the right bytes.
+ */
+export class RolloutRunner {
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private journal: Journal | null = null;
+  private server: FirmwareServer | null = null;
+  private ownsServer = false;
+  private readonly grants = new Map<string, { name: string; access: OneTimeAccess }>();
+  private readonly byName = new Map<string, InventorySwitch>();
+  private planned = new Map<string, PlannedSwitch>();
+  private stopReason: { outcome: RunOutcome; reason: string } | null = null;
+  private haltReason: string | null = null;
+  private paused = false;
+  private transfers!: Semaphore;
+
+  constructor(private readonly options: RunnerOptions) {
+    this.logger = (options.logger ?? silentLogger).child({ component: 'rollout' });
+    this.now = options.now ?? Date.now;
+    for (const s of options.inventory) this.byName.set(s.name, s);
+  }
+
+  async run(): Promise<RunSummary> {
+    const o = this.options;
+    mkdirSync(o.stateDir, { recursive: true });
+    const other = activeRunner(o.stateDir);
+    if (other !== null) throw new ExitError(ExitCode.USAGE, `a rollout runner (pid ${other}) is already working on ${o.stateDir}`);
+    takeLock(o.stateDir);
+    const journal = Journal.open(join(o.stateDir, JOURNAL_FILE), this.now);
+    this.journal = journal;
+    try {
+      return await this.runLocked(journal);
+    } finally {
+      for (const { access } of this.grants.values()) access.revoke();
+      this.grants.clear();
+      this.server?.off('transfer', this.onTransfer);
+      this.server?.off('transfer-progress', this.onProgress);
+      if (this.ownsServer) await this.server?.stop(0);
+      journal.close();
+      releaseLock(o.stateDir);
+    }
+  }
+
+  private async runLocked(journal: Journal): Promise<RunSummary> {
+    const o = this.options;
+    const { planned, waves, problems } = planRollout(o.plan, o.inventory, o.findImage);
+    if (problems.length) throw new ExitError(ExitCode.USAGE, problems.map((p) => `${p.switch}: ${p.message}`).join('; '));
+    this.planned = new Map(planned.map((p) => [p.name, p]));
+    let state = foldJournal(journal.records);
+    if (state.start) {
+      if (state.start['planDigest'] !== o.planDigest) throw new ExitError(ExitCode.USAGE, 'the plan changed since this rollout started: start a new one with another --state directory');
+      if (state.end && (state.end['outcome'] === 'halted' || state.end['outcome'] === 'aborted' || state.end['outcome'] === 'completed')) {
+        return { outcome: state.end['outcome'] as RunOutcome, reason: `already ended: ${String(state.end['reason'])}`, state };
+      }
+      journal.append('run-resume', { pid: process.pid });
+      this.logger.info('resuming rollout', { runId: state.runId });
+    } else {
+      journal.append('run-start', {
+        runId: randomUUID(),
+        planPath: o.planPath,
+        planDigest: o.planDigest,
+        inventoryPath: o.inventoryPath,
+        waves,
+        switches: planned.map((p) => ({ name: p.name, address: this.byName.get(p.name)!.address, wave: p.wave, image: p.image })),
+      });
+    }
+    state = foldJournal(journal.records);
+    await this.startServer();
+    const range = parsePortRange(o.plan.server.pasvRange);
+    // One passive port per running transfer: more would queue in the server's PASV wait.
+    const pasvPorts = typeof range === 'string' ? 5 : portRangeSize(range);
+    this.transfers = new Semaphore(Math.min(o.plan.concurrency, pasvPorts));
+
+    const total = state.switches.size;
+    for (let w = 0; w < state.waves.length; w++) {
+      if (state.wavesDone.has(w)) continue;
+      const todo = state.waves[w]!.filter((n) => state.switches.get(n)?.outcome == null);
+      journal.append('wave-start', { wave: w, switches: todo.length });
+      o.onEvent?.({ type: 'wave', wave: w });
+      await this.pool(todo, o.plan.concurrency, async (name) => {
+        if (!(await this.gate(total))) return;
+        await this.processSwitch(name);
+        this.checkThreshold(total);
+      });
+      if (this.stopReason || this.haltReason) break;
+      state = foldJournal(journal.records);
+      const counts = countOutcomes(state.waves[w]!.map((n) => state.switches.get(n)!));
+      journal.append('wave-end', { wave: w, counts });
+      if (w === 0 && o.plan.waves.canary > 0 && counts.failed > 0) {
+        this.haltReason = `canary wave failed (${counts.failed} of ${state.waves[0]!.length})`;
+        break;
+      }
+    }
+    const outcome: RunOutcome = this.stopReason?.outcome ?? (this.haltReason ? 'halted' : 'completed');
+    const reason = this.stopReason?.reason ?? this.haltReason ?? 'every wave done';
+    state = foldJournal(journal.records);
+    journal.append('run-end', { outcome, reason, counts: countOutcomes(state.switches.values()) });
+    o.onEvent?.({ type: 'end', reason });
+    return { outcome, reason, state: foldJournal(journal.records) };
+  }
+
+  private async startServer(): Promise<void> {
+    if (this.options.server) {
+      this.server = this.options.server;
+    } else {
+      const s = this.options.plan.server;
+      const config = loadServerConfig({
+        env: {},
+        flags: { host: s.listen, port: String(s.port), pasvRange: s.pasvRange, images: s.images, pasvWait: String(s.pasvWait), logLevel: 'warn' },
+      });
+      this.server = new FirmwareServer({ config, accounts: [], logger: (this.options.logger ?? silentLogger).child({ component: 'server' }) });
+      await this.server.start();
+      this.ownsServer = true;
+    }
+    this.server.on('transfer', this.onTransfer);
+    this.server.on('transfer-progress', this.onProgress);
+  }
+
+  private readonly onTransfer = (record: TransferRecord): void => {
+      const grant = this.grants.get(record.user);
+      if (!grant) return;
+      this.journal!.append('audit', {
+        name: grant.name,
+        record: { client: record.client, user: record.user, path: record.path, offset: record.offset, bytes: record.bytes, sha256: record.sha256, result: record.result, code: record.code, durationMs: record.durationMs },
+      });
+  };
+
+  private readonly onProgress = (p: TransferProgress): void => {
+    for (const { name, access } of this.grants.values()) {
+      if (access.path === p.path && this.byName.get(name)!.address === p.client) this.options.onEvent?.({ type: 'progress', name, bytes: p.bytes, expectedBytes: p.expectedBytes });
+    }
+  };
+
+  /** Whether a new switch may start now: waits while paused; false once aborted, halted or out of the window. */
+  private async gate(total: number): Promise<boolean> {
+    for (;;) {
+      if (this.stopReason || this.haltReason) return false;
+      const command = readControl(this.options.stateDir);
+      if (command === 'abort') {
+        this.journal!.append('control', { command: 'abort' });
+        this.stopReason = { outcome: 'aborted', reason: 'aborted by the operator' };
+        return false;
+      }
+      if (command === 'pause') {
+        if (!this.paused) {
+          this.paused = true;
+          this.journal!.append('control', { command: 'pause' });
+          this.options.onEvent?.({ type: 'paused' });
+        }
+        await sleep(CONTROL_POLL_MS);
+        continue;
+      }
+      if (this.paused) {
+        this.paused = false;
+        this.journal!.append('control', { command: 'resume' });
+      }
+      const deadline = this.options.deadline ?? null;
+      if (deadline !== null && this.now() >= deadline) {
+        this.stopReason = { outcome: 'window-closed', reason: 'the maintenance window closed; resume in the next one' };
+        return false;
+      }
+      void total;
+      return true;
+    }
+  }
+
+  private checkThreshold(total: number): void {
+    const { maxFailed, maxFailedPercent } = this.options.plan;
+    const failed = countOutcomes(foldJournal(this.journal!.records).switches.values()).failed;
+    if (maxFailed !== null && failed > maxFailed) this.haltReason ??= `failure threshold: ${failed} switches failed (more than ${maxFailed})`;
+    if (maxFailedPercent !== null && (failed * 100) / total > maxFailedPercent) {
+      this.haltReason ??= `failure threshold: ${failed} of ${total} switches failed (more than ${maxFailedPercent}%)`;
+    }
+  }
+
+  private async pool(names: string[], concurrency: number, work: (name: string) => Promise<void>): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length) await work(names[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
+  }
+
+  private done(name: string, outcome: SwitchOutcome, reason: string, extra: { verdict?: string | null; hashes?: Hashes | null } = {}): void {
+    this.journal!.append('switch', { name, phase: 'done', outcome, reason, verdict: extra.verdict ?? null, hashes: extra.hashes ?? null });
+    this.options.onEvent?.({ type: 'switch', name, outcome, reason });
+    this.logger.info('switch done', { switch: name, outcome, reason });
+  }
+
+  private async processSwitch(name: string): Promise<void> {
+    const o = this.options;
+    const sw = this.byName.get(name);
+    const plan = this.planned.get(name)!;
+    const entry = o.findImage(plan.image)!;
+    const journal = this.journal!;
+    journal.append('switch', { name, phase: 'precheck' });
+    if (!sw) return this.done(name, 'failed', 'no longer in the inventory');
+    const driver = (o.driverFor ?? defaultDriverFor)(sw.driver);
+    let session: SwitchSession | null = null;
+    let secret = '';
+    try {
+      secret = await resolvePassword(sw.credentials, o.env);
+      session = await driver.connect({ host: sw.address, port: sw.port, username: sw.credentials.username, password: secret, timeoutMs: o.plan.sshTimeoutMs, pullTimeoutMs: o.plan.pullTimeoutMs });
+    } catch (err) {
+      journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: redactSecrets(describeError(err), [secret]) } });
+      return this.done(name, 'failed', `unreachable: ${redactSecrets(describeError(err), [secret])}`);
+    }
+    try {
+      const facts = await gatherFacts(session, driver, plan, entry);
+      const reference = { sha256: entry.sha256, md5: entry.md5, sha512: entry.sha512 } as Record<string, string>;
+      const { model, version, freeBytes, onFlash } = facts;
+      journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: true, model, version, freeBytes, onFlash } });
+      const decision = decide(facts, plan, entry);
+      if (decision.action === 'skip') return this.done(name, 'skipped', decision.reason);
+      if (decision.action === 'already-on-flash') {
+        return this.done(name, 'verified', decision.reason, {
+          verdict: 'verified',
+          hashes: { catalogSha256: entry.sha256, serverSha256: null, switchDigests: { [facts.algorithm!]: facts.digest! }, switchAlgorithm: facts.algorithm },
+        });
+      }
+      if (decision.action === 'fail') return this.done(name, 'failed', decision.reason);
+      // The transfer: one-time credentials for this switch, this image, from its address only.
+      await this.transfers.take();
+      let access: OneTimeAccess | null = null;
+      let outcome;
+      const started = this.now();
+      try {
+        access = await this.server!.grantOneTimeAccess({ sourceAddress: sw.address, imagePath: plan.image, validForMs: o.plan.credentialMinutes * 60_000 });
+        this.grants.set(access.user, { name, access });
+        journal.append('switch', { name, phase: 'transfer', user: access.user });
+        const address = o.plan.server.address;
+        const port = this.server!.address().port;
+        const url = `ftp://${access.user}:${encodeURIComponent(access.password)}@${address}${port === 21 ? '' : `:${port}`}${access.path}`;
+        outcome = await session.pull(url, plan.fileName);
+      } finally {
+        access?.revoke();
+        this.transfers.give();
+      }
+      const durationMs = Math.round(this.now() - started);
+      const audits = foldJournal(journal.records).switches.get(name)!.audit.filter((a) => a['user'] === access!.user);
+      const audit = audits.at(-1) ?? null;
+      journal.append('switch', { name, phase: 'transferred', ok: outcome.ok, message: outcome.message, bytes: outcome.bytes ?? (audit?.['bytes'] as number | undefined) ?? null, durationMs });
+      if (!outcome.ok) return this.done(name, 'failed', `the switch's copy failed: ${outcome.message}`, { hashes: { catalogSha256: entry.sha256, serverSha256: (audit?.['sha256'] as string) ?? null, switchDigests: {}, switchAlgorithm: null } });
+      journal.append('switch', { name, phase: 'verify' });
+      const switchDigests: Record<string, string> = {};
+      for (const algorithm of driver.hashAlgorithms) {
+        const digest = await session.fileHash(plan.fileName, algorithm);
+        if (digest) switchDigests[algorithm] = digest;
+      }
+      const report = judgeEvidence({
+        reference: { digests: reference, size: entry.size },
+        client: { digests: switchDigests, bytes: outcome.bytes ?? entry.size },
+        server: audit ? { sha256: (audit['sha256'] as string | null) ?? null, bytes: audit['bytes'] as number, offset: audit['offset'] as number, result: audit['result'] as 'complete' | 'aborted' } : null,
+      });
+      const hashes: Hashes = { catalogSha256: entry.sha256, serverSha256: (audit?.['sha256'] as string) ?? null, switchDigests, switchAlgorithm: report.algorithms[0] ?? null };
+      if (report.ok && audit && audit['sha256'] !== entry.sha256) {
+        return this.done(name, 'failed', 'the switch holds the right bytes but the server audit disagrees with the catalog', { verdict: 'wrong-image-served', hashes });
+      }
+      return this.done(name, report.ok ? 'verified' : 'failed', report.reason, { verdict: report.verdict, hashes });
+    } catch (err) {
+      return this.done(name, 'failed', redactSecrets(describeError(err), [secret]));
+    } finally {
+      await session.close().catch(() => {});
+    }
+  }
+}

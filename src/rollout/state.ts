@@ -1,0 +1,123 @@
+import type { JournalRecord } from './journal.js';
+
+export type SwitchOutcome = 'verified' | 'skipped' | 'failed';
+
+export interface Hashes {
+  catalogSha256: string | null;
+  serverSha256: string | null;
+  switchDigests: Record<string, string>;
+  /** The algorithm the switch's own hash was compared with. */
+  switchAlgorithm: string | null;
+}
+
+export interface SwitchState {
+  name: string;
+  address: string;
+  wave: number;
+  image: string;
+  /** The last phase journaled: precheck, transfer, transferred, verify, done. */
+  phase: string | null;
+  outcome: SwitchOutcome | null;
+  attempts: number;
+  transfers: number;
+  precheck: Record<string, unknown> | null;
+  bytes: number | null;
+  durationMs: number | null;
+  verdict: string | null;
+  reason: string | null;
+  hashes: Hashes | null;
+  transferredAt: string | null;
+  audit: Record<string, unknown>[];
+}
+
+export interface RolloutState {
+  runId: string | null;
+  start: JournalRecord | null;
+  waves: string[][];
+  wavesDone: Set<number>;
+  switches: Map<string, SwitchState>;
+  control: string | null;
+  end: JournalRecord | null;
+}
+
+/** Folds the journal into the current state; pure, so status and resume agree by construction. */
+export function foldJournal(records: readonly JournalRecord[]): RolloutState {
+  const state: RolloutState = { runId: null, start: null, waves: [], wavesDone: new Set(), switches: new Map(), control: null, end: null };
+  for (const r of records) {
+    switch (r.t) {
+      case 'run-start': {
+        state.runId = r['runId'] as string;
+        state.start = r;
+        state.waves = r['waves'] as string[][];
+        for (const s of r['switches'] as { name: string; address: string; wave: number; image: string }[]) {
+          state.switches.set(s.name, {
+            ...s,
+            phase: null,
+            outcome: null,
+            attempts: 0,
+            transfers: 0,
+            precheck: null,
+            bytes: null,
+            durationMs: null,
+            verdict: null,
+            reason: null,
+            hashes: null,
+            transferredAt: null,
+            audit: [],
+          });
+        }
+        break;
+      }
+      case 'run-resume':
+        state.end = null;
+        break;
+      case 'wave-end':
+        state.wavesDone.add(r['wave'] as number);
+        break;
+      case 'control':
+        state.control = r['command'] as string;
+        break;
+      case 'run-end':
+        state.end = r;
+        break;
+      case 'switch': {
+        const s = state.switches.get(r['name'] as string);
+        if (!s) break;
+        const phase = r['phase'] as string;
+        s.phase = phase;
+        if (phase === 'precheck') {
+          s.attempts++;
+          s.outcome = null;
+        }
+        if (phase === 'prechecked') s.precheck = r['precheck'] as Record<string, unknown>;
+        if (phase === 'transfer') s.transfers++;
+        if (phase === 'transferred') {
+          s.bytes = (r['bytes'] as number | null) ?? s.bytes;
+          s.durationMs = r['durationMs'] as number;
+          s.transferredAt = r.at;
+        }
+        if (phase === 'done') {
+          s.outcome = r['outcome'] as SwitchOutcome;
+          s.verdict = (r['verdict'] as string | null) ?? null;
+          s.reason = r['reason'] as string;
+          s.hashes = (r['hashes'] as Hashes | null) ?? s.hashes;
+        }
+        break;
+      }
+      case 'audit': {
+        const s = state.switches.get(r['name'] as string);
+        s?.audit.push(r['record'] as Record<string, unknown>);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return state;
+}
+
+export function countOutcomes(switches: Iterable<SwitchState>): Record<SwitchOutcome | 'pending', number> {
+  const counts = { verified: 0, skipped: 0, failed: 0, pending: 0 };
+  for (const s of switches) counts[s.outcome ?? 'pending']++;
+  return counts;
+}

@@ -1,0 +1,373 @@
+/**
+ * The switch emulator: N switches on loopback, each an SSH server (its own 127.0.1.x address)
+ * speaking the Cisco-style CLI the `emulated` and `cisco-*` drivers use, with a flash directory of
+ * fixed capacity. `copy ftp://…` pulls from the FTP server out of the switch's own address.
+ * Faults are set per switch (see parseFaults).
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { once } from 'node:events';
+import { ftpUrlParts } from './driver.js';
+import { SshCliServer, generateHostKey, type CommandIo } from './ssh.js';
+import { SwitchFtpError, switchFtpRetrieve } from './switchFtp.js';
+
+export interface SwitchFaults {
+  /** Link speed for the pull, bytes per second. */
+  slowBytesPerSecond?: number;
+  /** The link drops after this many bytes of the image. */
+  cutAfterBytes?: number;
+  /** The byte at this offset is flipped on flash after the copy. */
+  corruptAt?: number;
+  /** Flash capacity (overrides the fleet's). */
+  flashBytes?: number;
+  /** The switch's SSH password is not the one in the inventory. */
+  wrongPassword?: boolean;
+  /** The SSH port accepts TCP and never answers. */
+  sshHangs?: boolean;
+  /** The version the switch reports (overrides the fleet's). */
+  version?: string;
+}
+
+const FAULT_KINDS = ['slow', 'cut', 'corrupt', 'flash', 'badpass', 'hang', 'version'] as const;
+
+/**
+ * `N:kind[=value]` items, comma-separated, N the 1-based switch number:
+ * `3:slow=65536,5:cut=300000,7:corrupt=1000,9:flash=100000,11:badpass,13:hang,2:version=17.09.04a`.
+ */
+export function parseFaults(spec: string | undefined, count: number): Map<number, SwitchFaults> {
+  const faults = new Map<number, SwitchFaults>();
+  if (!spec) return faults;
+  for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const match = item.match(/^(\d+):([a-z]+)(?:=(.+))?$/);
+    if (!match) throw new Error(`fault "${item}": expected N:kind[=value] (kinds: ${FAULT_KINDS.join(', ')})`);
+    const index = Number(match[1]);
+    const kind = match[2]!;
+    const value = match[3];
+    if (index < 1 || index > count) throw new Error(`fault "${item}": switch ${index} is not in 1-${count}`);
+    const f = faults.get(index) ?? {};
+    const num = () => {
+      const n = Number(value);
+      if (!Number.isSafeInteger(n) || n < 0) throw new Error(`fault "${item}": needs a whole number`);
+      return n;
+    };
+    if (kind === 'slow') f.slowBytesPerSecond = num();
+    else if (kind === 'cut') f.cutAfterBytes = num();
+    else if (kind === 'corrupt') f.corruptAt = num();
+    else if (kind === 'flash') f.flashBytes = num();
+    else if (kind === 'badpass') f.wrongPassword = true;
+    else if (kind === 'hang') f.sshHangs = true;
+    else if (kind === 'version' && value) f.version = value;
+    else throw new Error(`fault "${item}": unknown kind (kinds: ${FAULT_KINDS.join(', ')})`);
+    faults.set(index, f);
+  }
+  return faults;
+}
+
+export interface FleetOptions {
+  count: number;
+  /** Driver name written to the inventory: `emulated` (default) or a cisco dialect. */
+  platform?: string;
+  /** Catalog platform written to the inventory (which image the plan targets). Default cisco-ios-xe. */
+  catalogPlatform?: string;
+  /** Last octet of the first switch's address 127.0.1.x (default 1). */
+  firstOctet?: number;
+  /** SSH port on every switch address (each switch has its own address, so they share the port). */
+  sshPort: number;
+  username?: string;
+  password: string;
+  /** Flash capacity per switch (default 64 MiB). */
+  flashBytes?: number;
+  /** The version every switch reports (default 17.06.05). */
+  version?: string;
+  faults?: Map<number, SwitchFaults>;
+  /** Where flash directories go (default: a new temp dir, removed at stop). */
+  flashDir?: string;
+  /** Per-command FTP timeout inside a switch. */
+  ftpTimeoutMs?: number;
+  /** Told about every data connection a switch opens: which server port it reached (tests check the passive range). */
+  onDataConnection?: (event: DataConnectionEvent) => void;
+}
+
+export interface DataConnectionEvent {
+  switch: string;
+  address: string;
+  /** The port named in the server's 227 reply. */
+  pasvPort: number;
+  /** The server port the data connection actually reached (the socket's remote port). */
+  serverPort: number;
+}
+
+export interface EmulatedSwitchInfo {
+  name: string;
+  address: string;
+  port: number;
+  driver: string;
+  platform: string;
+  flashDir: string;
+  faults: SwitchFaults;
+}
+
+const DEFAULT_FLASH_BYTES = 64 * 1024 * 1024;
+const BANG_EVERY_BYTES = 64 * 1024;
+
+class EmulatedSwitch {
+  private ssh: SshCliServer | null = null;
+  private hang: { server: Server; sockets: Set<Socket> } | null = null;
+  readonly capacity: number;
+  readonly version: string;
+
+  constructor(
+    readonly info: EmulatedSwitchInfo,
+    private readonly username: string,
+    private readonly password: string,
+    private readonly hostKey: string,
+    fleet: FleetOptions,
+  ) {
+    this.capacity = info.faults.flashBytes ?? fleet.flashBytes ?? DEFAULT_FLASH_BYTES;
+    this.version = info.faults.version ?? fleet.version ?? '17.06.05';
+    this.ftpTimeoutMs = fleet.ftpTimeoutMs ?? 30_000;
+    this.onDataConnection = fleet.onDataConnection ?? null;
+  }
+  private readonly ftpTimeoutMs: number;
+  private readonly onDataConnection: ((event: DataConnectionEvent) => void) | null;
+
+  async start(): Promise<void> {
+    await mkdir(this.info.flashDir, { recursive: true });
+    if (this.info.faults.sshHangs) {
+      const sockets = new Set<Socket>();
+      const server = createServer((socket) => {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        socket.on('error', () => {});
+        socket.resume(); // read and drop: it must still see the client's FIN to close
+      });
+      server.listen(this.info.port, this.info.address);
+      await once(server, 'listening');
+      this.hang = { server, sockets };
+      return;
+    }
+    const password = this.info.faults.wrongPassword ? `${this.password}-not-this-one` : this.password;
+    this.ssh = new SshCliServer({
+      host: this.info.address,
+      port: this.info.port,
+      hostKey: this.hostKey,
+      checkLogin: (u, p) => u === this.username && p === password,
+      onCommand: (command, io) => this.command(command.trim(), io),
+    });
+    await this.ssh.listen();
+  }
+
+  async stop(): Promise<void> {
+    await this.ssh?.close();
+    if (this.hang) {
+      for (const s of this.hang.sockets) s.destroy();
+      await new Promise<void>((resolve) => this.hang!.server.close(() => resolve()));
+    }
+  }
+
+  private async files(): Promise<{ name: string; size: number; mtime: Date }[]> {
+    const names = (await readdir(this.info.flashDir)).filter((n) => !n.startsWith('.'));
+    return Promise.all(names.map(async (name) => ({ name, ...(await stat(join(this.info.flashDir, name))) })));
+  }
+
+  private async used(except?: string): Promise<number> {
+    return (await this.files()).filter((f) => f.name !== except).reduce((sum, f) => sum + f.size, 0);
+  }
+
+  private async command(line: string, io: CommandIo): Promise<number> {
+    if (line === 'show version') {
+      io.write(
+        [
+          `Cisco IOS XE Software, Version ${this.version}`,
+          'Cisco IOS Software [swfw], Emulated Switch Software (SWFW_EMU), RELEASE SOFTWARE',
+          '',
+          `${this.info.name} uptime is 1 day, 2 hours, 3 minutes`,
+          'cisco SWFW-EMU-48 (X86) processor with 1048576K bytes of memory.',
+          `Model Number                       : SWFW-EMU-48`,
+          '',
+        ].join('\n'),
+      );
+      return 0;
+    }
+    if (line === 'dir flash:' || line === 'dir') {
+      const files = await this.files();
+      const used = files.reduce((s, f) => s + f.size, 0);
+      io.write('Directory of flash:/\n\n');
+      files.forEach((f, i) => io.write(`${String(1000 + i).padStart(7)}  -rw-  ${String(f.size).padStart(12)}  ${f.mtime.toUTCString()}  ${f.name}\n`));
+      io.write(`\n${this.capacity} bytes total (${Math.max(0, this.capacity - used)} bytes free)\n`);
+      return 0;
+    }
+    let match = line.match(/^verify \/(md5|sha256|sha512) flash:\/?(\S+)$/);
+    if (match) return this.verify(match[1]!, match[2]!, io);
+    match = line.match(/^copy (ftp:\/\/\S+) flash:\/?(\S*)$/);
+    if (match) return this.copy(match[1]!, match[2]!, io);
+    io.write(`${line}\n^\n% Invalid input detected at '^' marker.\n`);
+    return 1;
+  }
+
+  private async verify(algorithm: string, name: string, io: CommandIo): Promise<number> {
+    const path = join(this.info.flashDir, basename(name));
+    const handle = await open(path, 'r').catch(() => null);
+    if (!handle) {
+      io.write(`%Error verifying flash:${name} (No such file or directory)\n`);
+      return 1;
+    }
+    const hash = createHash(algorithm);
+    try {
+      for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
+    } finally {
+      await handle.close().catch(() => {});
+    }
+    io.write(`.......Done!\nverify /${algorithm} (flash:${name}) = ${hash.digest('hex')}\n`);
+    return 0;
+  }
+
+  private async copy(url: string, given: string, io: CommandIo): Promise<number> {
+    let parts;
+    try {
+      parts = ftpUrlParts(url);
+    } catch {
+      io.write('%Error parsing filename (Bad URL)\n');
+      return 1;
+    }
+    const shownUrl = `ftp://*****:*****@${parts.host}${parts.port === 21 ? '' : `:${parts.port}`}${parts.path}`;
+    const defaultName = given || basename(parts.path);
+    const answer = (await io.prompt(`Destination filename [${defaultName}]? `)).trim();
+    const name = basename(answer || defaultName);
+    const path = join(this.info.flashDir, name);
+    if (await stat(path).catch(() => null)) {
+      io.write('\n%Warning:There is a file already existing with this name\n');
+      const confirm = (await io.prompt('Do you want to over write? [confirm]')).trim().toLowerCase();
+      if (confirm.startsWith('n')) {
+        io.write('\n%Copy aborted\n');
+        return 1;
+      }
+    }
+    io.write(`\nAccessing ${shownUrl}...\nLoading ${parts.path.replace(/^\//, '')} `);
+    const free = this.capacity - (await this.used(name));
+    const partial = join(this.info.flashDir, `.${name}.copying`);
+    const sink = createWriteStream(partial);
+    sink.on('error', () => {}); // a failed write surfaces as a short file, judged below
+    const started = Date.now();
+    let bangs = 0;
+    const faults = this.info.faults;
+    let bytes = 0;
+    try {
+      const result = await switchFtpRetrieve({
+        host: parts.host,
+        port: parts.port,
+        user: parts.user,
+        password: parts.password,
+        path: parts.path,
+        localAddress: this.info.address,
+        sink,
+        timeoutMs: this.ftpTimeoutMs,
+        bytesPerSecond: faults.slowBytesPerSecond ?? null,
+        cutAfterBytes: faults.cutAfterBytes ?? null,
+        signal: io.signal,
+        onDataConnection: (ports) => this.onDataConnection?.({ switch: this.info.name, address: this.info.address, ...ports }),
+        onBytes: (n) => {
+          bytes = n;
+          while ((bangs + 1) * BANG_EVERY_BYTES <= n) {
+            bangs++;
+            io.write('!');
+          }
+          return n > free ? 'No space left on device' : null;
+        },
+      });
+      bytes = result.bytes;
+      sink.end();
+      await once(sink, 'finish');
+      await once(sink, 'close');
+      if (result.size !== null && result.size !== bytes) throw new SwitchFtpError(`I/O error (${bytes} of ${result.size} bytes)`, 'read');
+    } catch (err) {
+      if (!sink.writableFinished) {
+        sink.end();
+        await once(sink, 'close').catch(() => {});
+      }
+      await unlink(partial).catch(() => {});
+      const e = err instanceof SwitchFtpError ? err : new SwitchFtpError(`I/O error (${(err as Error).message})`, 'read');
+      const verb = e.stage === 'open' ? 'opening' : e.stage === 'write' ? 'copying' : 'reading';
+      io.write(`\n%Error ${verb} ${shownUrl} (${e.message})\n`);
+      return 1;
+    }
+    const { rename } = await import('node:fs/promises');
+    await rename(partial, path);
+    if (faults.corruptAt !== undefined && faults.corruptAt < bytes) {
+      const handle = await open(path, 'r+');
+      const one = Buffer.alloc(1);
+      await handle.read(one, 0, 1, faults.corruptAt);
+      one[0] = one[0]! ^ 0xff;
+      await handle.write(one, 0, 1, faults.corruptAt);
+      await handle.close();
+    }
+    const secs = Math.max(0.001, (Date.now() - started) / 1000);
+    io.write(`\n[OK - ${bytes}/4096 bytes]\n\n${bytes} bytes copied in ${secs.toFixed(3)} secs (${Math.round(bytes / secs)} bytes/sec)\n`);
+    return 0;
+  }
+}
+
+/** A running emulated fleet. */
+export class EmulatedFleet {
+  private constructor(
+    readonly switches: EmulatedSwitchInfo[],
+    private readonly members: EmulatedSwitch[],
+    private readonly ownedDir: string | null,
+  ) {}
+
+  static async start(options: FleetOptions): Promise<EmulatedFleet> {
+    const first = options.firstOctet ?? 1;
+    if (options.count < 1 || first + options.count - 1 > 254) throw new Error(`--switches: 1-${255 - first} switches fit in 127.0.1.${first}-254`);
+    const ownedDir = options.flashDir ? null : await mkdtemp(join(tmpdir(), 'swfw-emulator-'));
+    const root = options.flashDir ?? ownedDir!;
+    const hostKey = generateHostKey();
+    const driver = options.platform ?? 'emulated';
+    const members: EmulatedSwitch[] = [];
+    for (let i = 0; i < options.count; i++) {
+      const name = `emu-${String(i + 1).padStart(3, '0')}`;
+      const info: EmulatedSwitchInfo = {
+        name,
+        address: `127.0.1.${first + i}`,
+        port: options.sshPort,
+        driver,
+        platform: options.catalogPlatform ?? 'cisco-ios-xe',
+        flashDir: join(root, name),
+        faults: options.faults?.get(i + 1) ?? {},
+      };
+      members.push(new EmulatedSwitch(info, options.username ?? 'admin', options.password, hostKey, options));
+    }
+    const fleet = new EmulatedFleet(members.map((m) => m.info), members, ownedDir);
+    try {
+      await Promise.all(members.map((m) => m.start()));
+    } catch (err) {
+      await fleet.stop();
+      throw err;
+    }
+    return fleet;
+  }
+
+  /** The inventory a rollout reads: credentials by reference only. */
+  inventory(credentials: { username: string; passwordEnv?: string; passwordFile?: string }): object {
+    return {
+      switches: this.switches.map((s) => ({
+        name: s.name,
+        address: s.address,
+        port: s.port,
+        driver: s.driver,
+        platform: s.platform,
+        credentials,
+        site: 'emulator',
+        tags: Object.keys(s.faults).length ? ['faulty'] : [],
+      })),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.stop()));
+    if (this.ownedDir) await rm(this.ownedDir, { recursive: true, force: true });
+  }
+}

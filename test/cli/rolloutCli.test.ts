@@ -1,0 +1,178 @@
+/** `swfw emulate`, `swfw rollout run --dry-run`, `status`, and exit 2 for bad plans and inventories (the built CLI). */
+import { expect } from 'chai';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli, startCli, type CliProcess } from '../helpers/cli.js';
+import { FIXTURE_IMAGES } from '../helpers/testServer.js';
+
+/** This suite's ports: SSH 47140 on 127.0.1.140-143 (47141 on .149: nothing listens), passive 44120-44124. */
+const SSH_PORT = 47140;
+const FIRST_OCTET = 140;
+const IMAGE = 'cisco/c9300-universalk9.17.09.04a.SPA.bin';
+
+/** The first line the SSH server sends, or the connect error's code. */
+function sshBanner(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.setEncoding('utf8');
+    socket.once('data', (text: string) => {
+      socket.destroy();
+      resolve(text.split('\r\n')[0]!);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+}
+
+describe('swfw emulate and swfw rollout (the built CLI)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let emulator: CliProcess | null = null;
+  const plan = (extra: Record<string, unknown> = {}) => {
+    const path = join(dir, 'plan.json');
+    writeFileSync(
+      path,
+      JSON.stringify({
+        targets: { 'cisco-ios-xe': IMAGE },
+        waves: { canary: 1, percent: [50] },
+        server: { address: '127.0.0.1', listen: '127.0.0.1', port: 0, pasvRange: '44120-44124', images: FIXTURE_IMAGES },
+        timeouts: { sshSeconds: 3, pullSeconds: 30 },
+        ...extra,
+      }),
+    );
+    return path;
+  };
+
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'swfw-rollout-cli-'))));
+  afterEach(async () => {
+    await emulator?.stop('SIGTERM');
+    emulator = null;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('emulate: listens on each switch address, writes the inventory (password by file, 0600), stops on SIGTERM with 0', async function () {
+    const inventory = join(dir, 'inventory.json');
+    emulator = startCli(['emulate', '--switches', '3', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--inventory-out', inventory]);
+    await emulator.waitFor(/emulating 3 switches on 127\.0\.1\.140-127\.0\.1\.142 port 47140/, 30_000);
+    const written = JSON.parse(readFileSync(inventory, 'utf8')) as { switches: { name: string; address: string; port: number; credentials: Record<string, string> }[] };
+    expect(written.switches.map((s) => [s.name, s.address, s.port])).to.deep.equal([
+      ['emu-001', '127.0.1.140', SSH_PORT],
+      ['emu-002', '127.0.1.141', SSH_PORT],
+      ['emu-003', '127.0.1.142', SSH_PORT],
+    ]);
+    expect(written.switches[0]!.credentials).to.deep.equal({ username: 'admin', passwordFile: `${inventory}.password` });
+    expect(statSync(`${inventory}.password`).mode & 0o777).to.equal(0o600);
+    expect(readFileSync(inventory, 'utf8')).to.not.include(readFileSync(`${inventory}.password`, 'utf8').trim());
+    expect(await sshBanner('127.0.1.142', SSH_PORT)).to.match(/^SSH-2\.0-/);
+    const result = await emulator.stop('SIGTERM');
+    emulator = null;
+    expect(result.code, result.stderr).to.equal(0);
+    expect(await sshBanner('127.0.1.140', SSH_PORT)).to.equal('ECONNREFUSED');
+  });
+
+  it('emulate: a bad fault spec is a usage error (exit 2, one line)', async function () {
+    const bad = await runCli(['emulate', '--switches', '2', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--faults', '3:slow=1'], { env: { SWFW_SWITCH_PASSWORD: 'x' } });
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr.trim()).to.match(/^swfw: --faults: .*not in 1-2$/);
+  });
+
+  it('--dry-run pre-checks reachable switches read-only, prints what happens to whom, and writes no state', async function () {
+    const inventory = join(dir, 'inventory.json');
+    emulator = startCli(
+      ['emulate', '--switches', '3', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--inventory-out', inventory, '--faults', '2:version=17.09.04a,3:flash=1000'],
+      { env: { SWFW_SWITCH_PASSWORD: 'dry-run-pass' } },
+    );
+    await emulator.waitFor(/emulating 3 switches/, 30_000);
+    // A fourth switch nobody answers for.
+    const doc = JSON.parse(readFileSync(inventory, 'utf8')) as { switches: Record<string, unknown>[] };
+    doc.switches.push({ ...doc.switches[0]!, name: 'emu-zzz', address: '127.0.1.149', port: SSH_PORT + 1 });
+    writeFileSync(inventory, JSON.stringify(doc));
+    const state = join(dir, 'state');
+    const env = { SWFW_SWITCH_PASSWORD: 'dry-run-pass' };
+
+    const text = await runCli(['rollout', 'run', plan(), '--inventory', inventory, '--state', state, '--dry-run'], { env });
+    expect(text.code, text.stderr).to.equal(0);
+    expect(text.stdout).to.match(/^wave 0 \(canary\): 1 switches$/m);
+    expect(text.stdout).to.match(/^wave 1: 2 switches$/m);
+    expect(text.stdout).to.match(/emu-001 127\.0\.1\.140 \(emulated\) → cisco\/c9300.*: transfer: runs 17\.06\.05; transfer 1048699 bytes and verify$/m);
+    expect(text.stdout).to.match(/emu-002 .*: skip: already runs 17\.09\.04a$/m);
+    expect(text.stdout).to.match(/emu-003 .*: fail: not enough flash: 1000 bytes free/m);
+    expect(text.stdout).to.match(/emu-zzz 127\.0\.1\.149 .*: fail: unreachable: /m);
+    expect(text.stdout).to.include('nothing was changed');
+    expect(existsSync(state), 'no state directory').to.equal(false);
+
+    const json = await runCli(['rollout', 'run', plan(), '--inventory', inventory, '--state', state, '--dry-run', '--json'], { env });
+    expect(json.code, json.stderr).to.equal(0);
+    const out = JSON.parse(json.stdout) as { contacted: boolean; waves: string[][]; switches: { name: string; action: string; precheck: Record<string, unknown> | null }[] };
+    expect(out.contacted).to.equal(true);
+    expect(out.waves).to.deep.equal([['emu-001'], ['emu-002', 'emu-003'], ['emu-zzz']]);
+    expect(out.switches.map((s) => [s.name, s.action])).to.deep.equal([
+      ['emu-001', 'transfer'],
+      ['emu-002', 'skip'],
+      ['emu-003', 'fail'],
+      ['emu-zzz', 'fail'],
+    ]);
+    expect(out.switches[0]!.precheck).to.deep.equal({ reachable: true, version: '17.06.05', freeBytes: 64 * 1024 * 1024, onFlash: 'absent' });
+    expect(out.switches[3]!.precheck).to.include({ reachable: false });
+
+    const offline = await runCli(['rollout', 'run', plan(), '--inventory', inventory, '--state', state, '--dry-run', '--offline'], { env });
+    expect(offline.code, offline.stderr).to.equal(0);
+    expect(offline.stdout).to.include('nothing was contacted or changed');
+    expect(existsSync(state), 'no state directory').to.equal(false);
+
+    // status: no journal is a usage error, and a dry run never made one.
+    const status = await runCli(['rollout', 'status', '--state', state]);
+    expect(status.code).to.equal(2);
+    expect(status.stderr.trim()).to.equal(`swfw: no rollout journal in ${state}`);
+  });
+
+  it('bad plan or inventory: one line per problem with its path, exit 2, nothing written', async function () {
+    const inventory = join(dir, 'inventory.yaml');
+    writeFileSync(
+      inventory,
+      [
+        'switches:',
+        '  - name: a',
+        '    address: 127.0.1.150',
+        '    driver: cisco-ios-xe',
+        '    credentials: { username: admin, password: hunter2 }',
+        '  - name: b',
+        '    address: 127.0.1.151',
+        '    driver: nokia',
+        '    credentials: { username: admin, passwordEnv: X }',
+      ].join('\n'),
+    );
+    const state = join(dir, 'state');
+    const badInventory = await runCli(['rollout', 'run', plan(), '--inventory', inventory, '--state', state]);
+    expect(badInventory.code).to.equal(2);
+    const lines = badInventory.stderr.trim().split('\n');
+    expect(lines).to.have.length(3);
+    expect(lines).to.include(`swfw: config: ${inventory}: switches[0].credentials.password: inline secrets are not allowed: use passwordEnv or passwordFile`);
+    expect(lines.some((l) => l.startsWith(`swfw: config: ${inventory}: switches[0].credentials: needs exactly one`))).to.equal(true);
+    expect(lines.some((l) => l.startsWith(`swfw: config: ${inventory}: switches[1].driver: unknown driver`))).to.equal(true);
+    expect(badInventory.stderr).to.not.include('hunter2');
+
+    const badPlanPath = plan({ concurrency: 0, window: { start: '25:00', end: '05:00', timeZone: 'UTC' }, colour: 'red' });
+    const badPlan = await runCli(['rollout', 'run', badPlanPath, '--inventory', inventory, '--state', state, '--dry-run']);
+    expect(badPlan.code).to.equal(2);
+    expect(badPlan.stderr.trim().split('\n').sort()).to.deep.equal(
+      [
+        `swfw: config: ${badPlanPath}: colour: unknown key (known: targets, waves, concurrency, failureThreshold, window, server, timeouts, credentialMinutes)`,
+        `swfw: config: ${badPlanPath}: concurrency: must be a whole number in 1-1000`,
+        `swfw: config: ${badPlanPath}: window.start: must be HH:MM (24 h)`,
+      ].sort(),
+    );
+
+    const missing = await runCli(['rollout', 'run', join(dir, 'nope.yaml'), '--inventory', inventory, '--state', state]);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr.trim()).to.equal(`swfw: cannot read ${join(dir, 'nope.yaml')} (ENOENT)`);
+
+    // A switch whose platform the plan has no image for: named with the inventory's path.
+    writeFileSync(inventory, 'switches:\n  - { name: c, address: 127.0.1.152, driver: dell-os10, credentials: { username: admin, passwordEnv: X } }\n');
+    const noTarget = await runCli(['rollout', 'run', plan(), '--inventory', inventory, '--state', state, '--dry-run']);
+    expect(noTarget.code).to.equal(2);
+    expect(noTarget.stderr.trim()).to.equal(`swfw: config: ${inventory}: c: no target image for platform dell-os10 in the plan`);
+    expect(existsSync(state)).to.equal(false);
+  });
+});

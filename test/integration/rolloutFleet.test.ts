@@ -1,0 +1,102 @@
+/**
+ * A fleet through the five-port passive range: N emulated switches (SWFW_FLEET_SIZE, default 40)
+ * each pull the 1 MiB fixture image. Every switch must end verified, the server must have served
+ * each exactly once, and every data connection must have reached a port inside the range.
+ */
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FIXTURE_IMAGES, startTestServer, type TestServer } from '../helpers/testServer.js';
+import { EmulatedFleet, type DataConnectionEvent } from '../../src/switches/emulator.js';
+import { validateInventory } from '../../src/rollout/inventory.js';
+import { validatePlan } from '../../src/rollout/plan.js';
+import { RolloutRunner, foldJournal, readJournal, JOURNAL_FILE } from '../../src/rollout/index.js';
+
+/** This suite's ports: passive 44110-44114, SSH 47130 on 127.0.1.130 and up. */
+const PASV = { min: 44110, max: 44114 };
+const SSH_PORT = 47130;
+const FIRST_OCTET = 130;
+const FLEET_SIZE = Number(process.env['SWFW_FLEET_SIZE'] ?? 40);
+const IMAGE = 'cisco/c9300-universalk9.17.09.04a.SPA.bin';
+const catalog = JSON.parse(readFileSync(join(FIXTURE_IMAGES, 'catalog.json'), 'utf8')) as { images: { file: string; size: number; sha256: string }[] };
+const entry = catalog.images.find((i) => i.file === IMAGE)!;
+const ENV = { SWFW_SWITCH_PASSWORD: 'fleet-test-pass' };
+
+describe(`rollout of a ${FLEET_SIZE}-switch fleet through a 5-port passive range`, function () {
+  this.timeout(120_000);
+  let server: TestServer;
+  let fleet: EmulatedFleet | null = null;
+  let dir: string;
+  const dataConnections: DataConnectionEvent[] = [];
+
+  before(async function () {
+    if (!Number.isInteger(FLEET_SIZE) || FLEET_SIZE < 1 || FIRST_OCTET + FLEET_SIZE - 1 > 254) throw new Error(`SWFW_FLEET_SIZE must be 1-${255 - FIRST_OCTET}`);
+    dir = mkdtempSync(join(tmpdir(), 'swfw-fleet-'));
+    server = await startTestServer(`${PASV.min}-${PASV.max}`);
+    fleet = await EmulatedFleet.start({
+      count: FLEET_SIZE,
+      sshPort: SSH_PORT,
+      firstOctet: FIRST_OCTET,
+      password: ENV.SWFW_SWITCH_PASSWORD,
+      flashBytes: 4 * 1024 * 1024,
+      ftpTimeoutMs: 20_000,
+      onDataConnection: (e) => dataConnections.push(e),
+    });
+  });
+  after(async () => {
+    await fleet?.stop();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('verifies every switch, one transfer each, every data connection inside the range', async function () {
+    const { switches, problems } = validateInventory(fleet!.inventory({ username: 'admin', passwordEnv: 'SWFW_SWITCH_PASSWORD' }), dir);
+    expect(problems.list).to.deep.equal([]);
+    const { plan, problems: planProblems } = validatePlan(
+      {
+        targets: { 'cisco-ios-xe': IMAGE },
+        waves: { canary: 1, percent: [25] },
+        concurrency: 10,
+        server: { address: '127.0.0.1', images: FIXTURE_IMAGES, pasvRange: `${PASV.min}-${PASV.max}` },
+        timeouts: { sshSeconds: 20, pullSeconds: 60 },
+      },
+      dir,
+    );
+    expect(planProblems.list).to.deep.equal([]);
+    const started = Date.now();
+    const summary = await new RolloutRunner({
+      stateDir: join(dir, 'state'),
+      plan: plan!,
+      planPath: join(dir, 'plan.yaml'),
+      planDigest: 'fleet',
+      inventory: switches,
+      inventoryPath: join(dir, 'inventory.json'),
+      findImage: (file) => (catalog.images.find((i) => i.file === file) as never) ?? undefined,
+      server: server.server,
+      env: ENV,
+    }).run();
+    const seconds = (Date.now() - started) / 1000;
+    const failed = [...summary.state.switches.values()].filter((s) => s.outcome !== 'verified').map((s) => `${s.name}: ${s.outcome} ${s.reason}`);
+    expect(failed).to.deep.equal([]);
+    expect(summary.outcome).to.equal('completed');
+    expect(summary.state.switches.size).to.equal(FLEET_SIZE);
+
+    // The server's audit: one complete transfer per switch, from its own address, of the catalog's bytes.
+    const audit = server.transfers.filter((t) => t.path === `/${IMAGE}`);
+    expect(audit.map((t) => t.client).sort()).to.deep.equal(switches.map((s) => s.address).sort());
+    expect(audit.every((t) => t.result === 'complete' && t.bytes === entry.size && t.sha256 === entry.sha256)).to.equal(true);
+    const journaled = foldJournal(readJournal(join(dir, 'state', JOURNAL_FILE)).records);
+    for (const s of journaled.switches.values()) expect(s.audit.filter((a) => a['result'] === 'complete'), s.name).to.have.length(1);
+
+    // Every data connection (as each switch saw it: the socket's server-side port) inside the range,
+    // and exactly where the 227 reply said. The server's audit record does not carry the data port.
+    expect(dataConnections).to.have.length(FLEET_SIZE);
+    const outside = dataConnections.filter((c) => c.serverPort < PASV.min || c.serverPort > PASV.max || c.serverPort !== c.pasvPort);
+    expect(outside).to.deep.equal([]);
+    expect(new Set(dataConnections.map((c) => c.switch)).size).to.equal(FLEET_SIZE);
+    expect(server.server.passivePorts().sort()).to.deep.equal([44110, 44111, 44112, 44113, 44114]);
+    const used = new Set(dataConnections.map((c) => c.serverPort));
+    console.log(`      ${FLEET_SIZE} switches in ${seconds.toFixed(1)} s; data ports used: ${[...used].sort().join(', ')}`);
+  });
+});
