@@ -312,6 +312,7 @@ const retr: CommandHandler = async (session, argument) => {
     expectedBytes,
     bytes: 0,
     durationMs: 0,
+    dataPort: null,
     code: ReplyCode.CANT_OPEN_DATA_CONNECTION,
     result: 'aborted',
     reason: 'no data connection',
@@ -327,6 +328,7 @@ const retr: CommandHandler = async (session, argument) => {
       finalReplies.push([failure.replyCode, failure.message]);
       return;
     }
+    record.dataPort = socket.localPort ?? null;
     const abort = new AbortController();
     session.setTransfer(abort);
     events.emit('transfer-start', progress);

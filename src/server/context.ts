@@ -19,6 +19,8 @@ export interface TransferRecord {
   expectedBytes: number;
   bytes: number;
   durationMs: number;
+  /** The server's port of the data connection (inside the passive range, or null without one). */
+  dataPort: number | null;
   /** The final reply: 226 complete, 426 aborted, 425 no data connection. */
   code: number;
   result: 'complete' | 'aborted';

@@ -10,8 +10,7 @@ import { parentPort } from 'node:worker_threads';
 export type ToHashWorker =
   | { type: 'buffer'; id: number; memory: SharedArrayBuffer }
   | { type: 'update'; transfer: number; id: number; length: number }
-  | { type: 'digest'; transfer: number }
-  | { type: 'forget'; id: number };
+  | { type: 'digest'; transfer: number };
 
 export type FromHashWorker = { type: 'released'; id: number } | { type: 'digest'; transfer: number; hex: string };
 
@@ -22,9 +21,6 @@ parentPort?.on('message', (message: ToHashWorker) => {
   switch (message.type) {
     case 'buffer':
       buffers.set(message.id, new Uint8Array(message.memory));
-      return;
-    case 'forget':
-      buffers.delete(message.id);
       return;
     case 'update': {
       let hash = hashes.get(message.transfer);

@@ -53,6 +53,9 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
   let finished = false;
   let reading = false;
   let readSettled: (() => void) | null = null;
+  let endWaiting: () => void = () => {};
+  /** Resolves null when the transfer fails, so a wait for a pool buffer stops. */
+  const ended = new Promise<null>((resolve) => (endWaiting = () => resolve(null)));
   let ending = false;
   let finishing = false;
   let hashing = 0;
@@ -77,6 +80,7 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
     const fail = (reason: 'stalled' | 'closed' | 'aborted' | 'read-error') => {
       if (finished || finishing) return;
       finishing = true;
+      endWaiting();
       socket.destroy();
       // Resolve only after a read in flight has returned: the caller closes the descriptor next.
       const readIdle = reading ? new Promise<void>((resolve) => (readSettled = resolve)) : Promise.resolve();
@@ -119,7 +123,18 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
       reading = true;
       try {
         while (!finished && !finishing && remaining > 0 && inFlight < MAX_BUFFERS_IN_FLIGHT) {
-          const buffer = pool.take();
+          let buffer = pool.tryTake();
+          if (!buffer) {
+            // Every server buffer is busy. With none of our own in flight we must wait for one;
+            // otherwise our own writes completing will call pump again.
+            if (inFlight > 0) break;
+            const waiter = pool.wait();
+            buffer = await Promise.race([waiter, ended]);
+            if (!buffer) {
+              pool.cancel(waiter);
+              return;
+            }
+          }
           const want = Math.min(remaining, buffer.bytes.length);
           const bytesRead = await readChunk(buffer.bytes, want, position);
           if (finished || finishing) {

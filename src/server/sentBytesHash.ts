@@ -17,24 +17,40 @@ export interface PooledBuffer {
 }
 
 /**
- * Reusable SharedArrayBuffer-backed read buffers (a 1 GiB RETR reuses a handful). Beyond
- * `maxPooled` spare buffers are dropped, and `onDiscard` lets the hash worker forget them too,
- * or they would stay alive there forever.
+ * The server's read buffers: SharedArrayBuffer-backed (so the hash worker reads them in place),
+ * at most `maxBuffers` of them ever allocated, reused forever. Freeing and reallocating 1 MiB
+ * buffers made the RSS climb (glibc keeps freed blocks once its mmap threshold has grown), so
+ * instead a transfer that finds every buffer in use waits for one: memory is bounded by
+ * `maxBuffers` whatever the number of transfers, and the waiters are served in arrival order.
  */
 export class BufferPool {
   private readonly free: PooledBuffer[] = [];
-  private nextId = 1;
-  onDiscard: (buffer: PooledBuffer) => void = () => {};
+  private readonly waiting: Array<(buffer: PooledBuffer) => void> = [];
+  private allocated = 0;
   constructor(
     readonly bufferBytes: number,
-    private readonly maxPooled: number,
+    private readonly maxBuffers: number,
   ) {}
-  take(): PooledBuffer {
-    return this.free.pop() ?? { id: this.nextId++, bytes: Buffer.from(new SharedArrayBuffer(this.bufferBytes)) };
+  /** A free buffer now, or null when all `maxBuffers` are in use (then use `wait`). */
+  tryTake(): PooledBuffer | null {
+    const reused = this.free.pop();
+    if (reused) return reused;
+    if (this.allocated >= this.maxBuffers) return null;
+    this.allocated++;
+    return { id: this.allocated, bytes: Buffer.from(new SharedArrayBuffer(this.bufferBytes)) };
+  }
+  /** Resolves with the next buffer given back. */
+  wait(): Promise<PooledBuffer> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  /** Cancels a `wait` that is no longer wanted (the transfer ended first). */
+  cancel(waiter: Promise<PooledBuffer>): void {
+    void waiter.then((buffer) => this.give(buffer));
   }
   give(buffer: PooledBuffer): void {
-    if (this.free.length < this.maxPooled) this.free.push(buffer);
-    else this.onDiscard(buffer);
+    const next = this.waiting.shift();
+    if (next) next(buffer);
+    else this.free.push(buffer);
   }
 }
 
@@ -103,12 +119,6 @@ export class HashWorker {
   }
 
   /** Terminates the worker; anything still waiting on it is released, digests resolve null. */
-  /** Drops the worker's reference to a buffer the pool no longer keeps. */
-  forget(buffer: PooledBuffer): void {
-    if (!this.known.delete(buffer.id) || this.stopped) return;
-    this.worker.postMessage({ type: 'forget', id: buffer.id } satisfies ToHashWorker);
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     await this.worker.terminate();
@@ -125,9 +135,8 @@ export const INLINE_HASH_MAX_BYTES = 1024 * 1024;
 /** Chooses the hasher per transfer: none, inline for small ones, the worker for the rest. */
 export class SentBytesHashing {
   private readonly worker: HashWorker | null;
-  constructor(enabled: boolean, pool: BufferPool) {
+  constructor(enabled: boolean) {
     this.worker = enabled ? new HashWorker() : null;
-    if (this.worker) pool.onDiscard = (buffer) => this.worker!.forget(buffer);
   }
   open(expectedBytes: number): SentBytesHash | null {
     if (!this.worker) return null;

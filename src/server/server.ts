@@ -18,8 +18,11 @@ import { PassivePorts } from './passivePorts.js';
 import { BufferPool, SentBytesHashing } from './sentBytesHash.js';
 import { Session } from './session.js';
 
-/** Read buffers kept for reuse across transfers (each Limits.RETR_READ_BYTES). */
-const POOLED_READ_BUFFERS = 32;
+/**
+ * Read buffers the server may ever allocate (each Limits.RETR_READ_BYTES): the bound on transfer
+ * memory. 24 lets 5 transfers (the passive range) keep 4 buffers each in flight, with room.
+ */
+const MAX_READ_BUFFERS = 24;
 
 /** What a rollout hands one switch: its own credentials for its own image. */
 export interface OneTimeAccess {
@@ -123,8 +126,8 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
       throw new StartError(`the image catalog cannot be used: ${err.message}`, 'images');
     });
     const secureContext = this.loadTls();
-    const pool = new BufferPool(Limits.RETR_READ_BYTES, POOLED_READ_BUFFERS);
-    const hashing = new SentBytesHashing(config.hashSentBytes, pool);
+    const pool = new BufferPool(Limits.RETR_READ_BYTES, MAX_READ_BUFFERS);
+    const hashing = new SentBytesHashing(config.hashSentBytes);
     this.hashing = hashing;
     const ports = new PassivePorts({
       range: config.pasvRange,

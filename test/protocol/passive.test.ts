@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
-import { FtpControl, parseEpsv, parsePasv } from '../helpers/ftpControl.js';
+import { FtpControl, parseEpsv, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
 import { RecordingLogger } from '../helpers/recordingLogger.js';
 
 /** Opens a logged-in control session. */
@@ -31,9 +31,18 @@ describe('passive range contract', function () {
     server = null;
   });
 
-  it('every PASV and EPSV port is inside the range', async function () {
+  it('every PASV and EPSV port is inside the range, and so is every audited data connection', async function () {
     server = await startTestServer('40000-40004');
     const [a, b] = await open(server, 2);
+    for (let i = 0; i < 6; i++) {
+      const { port } = parsePasv(await a!.send('PASV'));
+      const data = readDataConnection(port);
+      expect((await a!.send('RETR dell/OS10_10.5.6.0.bin')).code).to.equal(150);
+      expect((await a!.read())?.code).to.equal(226);
+      await data;
+    }
+    expect(server.transfers.map((t) => t.dataPort)).to.have.length(6);
+    for (const t of server.transfers) expect(t.dataPort).to.be.within(40000, 40004);
     for (let i = 0; i < 12; i++) {
       const control = i % 2 ? a! : b!;
       const reply = await control.send(i % 3 ? 'PASV' : 'EPSV');

@@ -32,27 +32,29 @@ describe('Authenticator', function () {
 });
 
 describe('BufferPool', function () {
-  it('reuses buffers up to its cap and reports the ones it drops', function () {
-    const pool = new BufferPool(1024, 1);
-    const dropped: number[] = [];
-    pool.onDiscard = (buffer) => dropped.push(buffer.id);
-    const a = pool.take();
-    const b = pool.take();
-    pool.give(a);
+  it('allocates at most its cap, reuses buffers, and serves waiters in order', async function () {
+    const pool = new BufferPool(1024, 2);
+    const a = pool.tryTake()!;
+    const b = pool.tryTake()!;
+    expect(pool.tryTake()).to.equal(null);
+    const first = pool.wait();
+    const second = pool.wait();
     pool.give(b);
-    expect(dropped).to.deep.equal([b.id]);
-    expect(pool.take()).to.equal(a);
+    pool.give(a);
+    expect(await first).to.equal(b);
+    expect(await second).to.equal(a);
+    pool.give(a);
+    expect(pool.tryTake()).to.equal(a);
   });
 
-  it('hands dropped buffers to the hash worker to forget, and the worker stops cleanly', async function () {
-    const pool = new BufferPool(2 * 1024 * 1024, 0);
-    const hashing = new SentBytesHashing(true, pool);
+  it('hashes shared buffers in the worker, and the worker stops cleanly', async function () {
+    const pool = new BufferPool(2 * 1024 * 1024, 1);
+    const hashing = new SentBytesHashing(true);
     try {
       const hash = hashing.open(10 * 1024 * 1024)!;
-      const buffer = pool.take();
+      const buffer = pool.tryTake()!;
       buffer.bytes.fill(1);
       await new Promise<void>((resolve) => hash.update(buffer, buffer.bytes.length, resolve));
-      pool.give(buffer); // cap 0: dropped, and forgotten by the worker
       const { createHash } = await import('node:crypto');
       expect(await hash.digest()).to.equal(createHash('sha256').update(Buffer.alloc(2 * 1024 * 1024, 1)).digest('hex'));
     } finally {
