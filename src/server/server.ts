@@ -115,46 +115,25 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     return this.sessions.size;
   }
 
+  /**
+   * Cheap checks first, then the control port, so an unusable port (privilege, in use) fails
+   * fast with its one line before anything slow (the catalog check) or chatty runs. Connections
+   * that arrive before the server is ready get 421.
+   */
   async start(): Promise<void> {
     const { config, logger } = this.options;
     const jail = await RepositoryJail.open(config.images).catch((err: NodeJS.ErrnoException) => {
       throw new StartError(`images directory ${config.images} is not usable (${err.code ?? err.message})`, 'images');
     });
-    // An invalid catalog is a config problem (one line per problem); an unreadable one cannot start.
-    const guard = await ImageGuard.load(jail.rootRealPath, logger).catch((err: Error) => {
-      if (err instanceof ConfigError) throw err;
-      throw new StartError(`the image catalog cannot be used: ${err.message}`, 'images');
-    });
     const secureContext = this.loadTls();
-    const pool = new BufferPool(Limits.RETR_READ_BYTES, MAX_READ_BUFFERS);
-    const hashing = new SentBytesHashing(config.hashSentBytes);
-    this.hashing = hashing;
-    const ports = new PassivePorts({
-      range: config.pasvRange,
-      host: config.host,
-      logger: logger.child({ component: 'pasv' }),
-      acceptTimeoutMs: config.dataTimeoutMs,
-    });
-    const context: ServerContext = {
-      config,
-      jail,
-      guard,
-      ports,
-      auth: await Authenticator.create(this.options.accounts),
-      secureContext,
-      pool,
-      hashing,
-      logger,
-      events: this,
-      isShuttingDown: () => this.shuttingDown,
-    };
+    let context: ServerContext | null = null;
     const listener = new ControlListener({
       host: config.host,
       port: config.port,
       logger: toBunyanShape(logger.child({ component: 'ftp-srv' })),
-      admit: (socket) => this.admit(canonicalAddress(socket.remoteAddress)),
+      admit: (socket) => (context ? this.admit(canonicalAddress(socket.remoteAddress)) : 'Server starting; try again shortly'),
       onConnection: (connection) => {
-        const session = new Session(connection.id || randomUUID(), connection.commandSocket, context);
+        const session = new Session(connection.id || randomUUID(), connection.commandSocket, context!);
         connection.swfwOnData = (chunk) => session.onPlainData(chunk);
         this.track(session);
       },
@@ -163,19 +142,50 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
       await listener.listen();
     } catch (err) {
       listener.dispose();
-      await hashing.stop();
       throw this.describeListenError(err as NodeJS.ErrnoException);
     }
     this.listener = listener;
-    this.ports = ports;
-    this.context = context;
-    await ports.start();
+    try {
+      // An invalid catalog is a config problem (one line per problem); an unreadable one cannot start.
+      const guard = await ImageGuard.load(jail.rootRealPath, logger).catch((err: Error) => {
+        if (err instanceof ConfigError) throw err;
+        throw new StartError(`the image catalog cannot be used: ${err.message}`, 'images');
+      });
+      const pool = new BufferPool(Limits.RETR_READ_BYTES, MAX_READ_BUFFERS);
+      const hashing = new SentBytesHashing(config.hashSentBytes);
+      this.hashing = hashing;
+      const ports = new PassivePorts({
+        range: config.pasvRange,
+        host: config.host,
+        logger: logger.child({ component: 'pasv' }),
+        acceptTimeoutMs: config.dataTimeoutMs,
+      });
+      this.ports = ports;
+      await ports.start();
+      context = {
+        config,
+        jail,
+        guard,
+        ports,
+        auth: await Authenticator.create(this.options.accounts),
+        secureContext,
+        pool,
+        hashing,
+        logger,
+        events: this,
+        isShuttingDown: () => this.shuttingDown,
+      };
+      this.context = context;
+    } catch (err) {
+      await this.stop(0);
+      throw err;
+    }
     const { address, port } = listener.address();
     logger.info('serving firmware images read-only', {
       address,
       port,
       pasvRange: `${config.pasvRange.min}-${config.pasvRange.max}`,
-      passivePortsBound: ports.boundPorts().length,
+      passivePortsBound: this.ports.boundPorts().length,
       images: config.images,
       tls: secureContext ? (config.requireTls ? 'required' : 'optional') : 'off',
       anonymous: config.anonymous,
