@@ -9,6 +9,7 @@
  * - its PASV check treats any two loopback addresses as the same host, and its default strategy
  *   falls back from EPSV to PASV silently. We replace the strategy with a strict one.
  */
+import type { Socket, SocketConnectOpts } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, FTPError, enterPassiveModeIPv6, type FTPContext, type FTPResponse } from 'basic-ftp';
@@ -29,6 +30,8 @@ export interface FtpSessionOptions {
   passive: PassiveMode;
   /** No progress on the control or data connection for this long fails the attempt. */
   timeoutMs: number;
+  /** Source address for the control and every data connection (a switch pulls from its own address). */
+  localAddress?: string;
 }
 
 /** Replies meaning "command not implemented" (RFC 959 §4.2): SIZE or REST is optional. */
@@ -57,6 +60,22 @@ async function strictPasv(ftp: FTPContext): Promise<FTPResponse> {
   return response;
 }
 
+/**
+ * basic-ftp's `access` cannot bind a local address. Every socket it makes (the control connection
+ * in `connect`, each passive data connection in `connectForPassiveTransfer`) comes from
+ * `FTPContext._newSocket` and is connected with an options object, so the sockets it hands out
+ * connect with `localAddress` added.
+ */
+function bindLocalAddress(ftp: FTPContext, localAddress: string): void {
+  const newSocket = ftp._newSocket.bind(ftp);
+  ftp._newSocket = () => {
+    const socket = newSocket();
+    const connect = socket.connect.bind(socket) as (options: SocketConnectOpts, listener?: () => void) => Socket;
+    socket.connect = ((options: SocketConnectOpts, listener?: () => void) => connect({ ...options, localAddress }, listener)) as Socket['connect'];
+    return socket;
+  };
+}
+
 /** One logged-in control connection. */
 export class FtpSession {
   private constructor(private readonly client: Client) {}
@@ -64,6 +83,7 @@ export class FtpSession {
   /** Connects, upgrades to TLS when asked, logs in, sets binary mode, and fixes the passive mode. */
   static async open(options: FtpSessionOptions): Promise<FtpSession> {
     const client = new Client(options.timeoutMs);
+    if (options.localAddress) bindLocalAddress(client.ftp, options.localAddress);
     try {
       const secureOptions: ConnectionOptions = { minVersion: 'TLSv1.2', ...(options.tls?.ca ? { ca: options.tls.ca } : {}) };
       await client.access({

@@ -62,22 +62,47 @@ export class ImageWriter {
     return this.accepted;
   }
 
-  attempt(): AttemptSink {
+  /**
+   * `bytesPerSecond`: this attempt reads no faster (each write's callback is held until the rate
+   * allows it, so the data connection is paused and TCP pushes back on the sender).
+   */
+  attempt(bytesPerSecond: number | null = null): AttemptSink {
     let open = true;
+    const started = performance.now();
+    let received = 0;
+    let pacing: { timer: NodeJS.Timeout; callback: () => void } | null = null;
+    const paced = (callback: (err?: Error | null) => void) => {
+      if (!bytesPerSecond || !open) return callback();
+      const dueMs = (received * 1000) / bytesPerSecond - (performance.now() - started);
+      if (dueMs <= 5) return callback();
+      const release = () => {
+        pacing = null;
+        callback();
+      };
+      pacing = { timer: setTimeout(release, dueMs), callback: release };
+    };
     const stream = new Writable({
-      highWaterMark: 1024 * 1024,
+      highWaterMark: bytesPerSecond ? 64 * 1024 : 1024 * 1024,
       write: (chunk: Buffer, _encoding, callback) => {
         if (!open) return callback();
+        received += chunk.length;
         try {
           const waiting = this.append(chunk);
-          if (waiting) waiting.then(() => callback(), callback);
-          else callback();
+          if (waiting) waiting.then(() => paced(callback), callback);
+          else paced(callback);
         } catch (err) {
           callback(err as Error);
         }
       },
     });
-    return { stream, close: () => (open = false) };
+    const close = () => {
+      open = false;
+      if (pacing) {
+        clearTimeout(pacing.timer);
+        pacing.callback();
+      }
+    };
+    return { stream, close };
   }
 
   /** Copies a chunk into batches. Returns a promise only when it had to wait for a free batch. */

@@ -33,6 +33,10 @@ export interface PullOptions {
   retries?: number;
   /** Default Limits.PULL_TIMEOUT_MS. */
   timeoutMs?: number;
+  /** Source address of the control and data connections (default: the system picks). */
+  localAddress?: string;
+  /** Caps the receive rate (bytes per second) by reading no faster: the server sees a slow link. Default: no cap. */
+  maxBytesPerSecond?: number;
   /** Default Limits.PULL_BACKOFF_BASE_MS / PULL_BACKOFF_MAX_MS. */
   backoff?: BackoffPolicy;
   /** Hash on worker threads (default: overlaps the network) or on the calling thread. */
@@ -312,6 +316,7 @@ export class Puller extends EventEmitter<PullEvents> {
       tls: o.tls ?? null,
       passive: o.passive ?? 'pasv',
       timeoutMs: o.timeoutMs ?? Limits.PULL_TIMEOUT_MS,
+      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
     });
     const size = await this.session.size(o.target.path);
     if (size !== null && this.remoteSize !== null && size !== this.remoteSize && this.temp!.writer.bytes > 0) {
@@ -335,7 +340,7 @@ export class Puller extends EventEmitter<PullEvents> {
         this.restOffsets.push(offset);
         this.logger.info('resuming with REST', { offset, remoteSize: this.remoteSize });
       }
-      const sink = this.temp!.writer.attempt();
+      const sink = this.temp!.writer.attempt(o.maxBytesPerSecond ?? null);
       try {
         await this.session.download(sink.stream, o.target.path, offset);
       } finally {

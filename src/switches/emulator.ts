@@ -1,19 +1,19 @@
 /**
  * The switch emulator: N switches on loopback, each an SSH server (its own 127.0.1.x address)
  * speaking the Cisco-style CLI the `emulated` and `cisco-*` drivers use, with a flash directory of
- * fixed capacity. `copy ftp://…` pulls from the FTP server out of the switch's own address.
+ * fixed capacity. `copy ftp://…` pulls with src/client's pull() out of the switch's own address
+ * (127.0.1.x), without verifying, retrying or resuming, as a switch's copy does.
  * Faults are set per switch (see parseFaults).
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { once } from 'node:events';
-import { ftpUrlParts } from './driver.js';
+import { ftpUrlParts, redactSecrets } from './driver.js';
 import { SshCliServer, generateHostKey, type CommandIo } from './ssh.js';
-import { SwitchFtpError, switchFtpRetrieve } from './switchFtp.js';
+import { Puller, parseFtpUrl, type PullResult } from '../client/index.js';
 
 export interface SwitchFaults {
   /** Link speed for the pull, bytes per second. */
@@ -88,17 +88,6 @@ export interface FleetOptions {
   flashDir?: string;
   /** Per-command FTP timeout inside a switch. */
   ftpTimeoutMs?: number;
-  /** Told about every data connection a switch opens: which server port it reached (tests check the passive range). */
-  onDataConnection?: (event: DataConnectionEvent) => void;
-}
-
-export interface DataConnectionEvent {
-  switch: string;
-  address: string;
-  /** The port named in the server's 227 reply. */
-  pasvPort: number;
-  /** The server port the data connection actually reached (the socket's remote port). */
-  serverPort: number;
 }
 
 export interface EmulatedSwitchInfo {
@@ -130,10 +119,8 @@ class EmulatedSwitch {
     this.capacity = info.faults.flashBytes ?? fleet.flashBytes ?? DEFAULT_FLASH_BYTES;
     this.version = info.faults.version ?? fleet.version ?? '17.06.05';
     this.ftpTimeoutMs = fleet.ftpTimeoutMs ?? 30_000;
-    this.onDataConnection = fleet.onDataConnection ?? null;
   }
   private readonly ftpTimeoutMs: number;
-  private readonly onDataConnection: ((event: DataConnectionEvent) => void) | null;
 
   async start(): Promise<void> {
     await mkdir(this.info.flashDir, { recursive: true });
@@ -249,54 +236,78 @@ class EmulatedSwitch {
     }
     io.write(`\nAccessing ${shownUrl}...\nLoading ${parts.path.replace(/^\//, '')} `);
     const free = this.capacity - (await this.used(name));
-    const partial = join(this.info.flashDir, `.${name}.copying`);
-    const sink = createWriteStream(partial);
-    sink.on('error', () => {}); // a failed write surfaces as a short file, judged below
     const started = Date.now();
     let bangs = 0;
     const faults = this.info.faults;
-    let bytes = 0;
-    try {
-      const result = await switchFtpRetrieve({
-        host: parts.host,
-        port: parts.port,
-        user: parts.user,
-        password: parts.password,
-        path: parts.path,
-        localAddress: this.info.address,
-        sink,
-        timeoutMs: this.ftpTimeoutMs,
-        bytesPerSecond: faults.slowBytesPerSecond ?? null,
-        cutAfterBytes: faults.cutAfterBytes ?? null,
-        signal: io.signal,
-        onDataConnection: (ports) => this.onDataConnection?.({ switch: this.info.name, address: this.info.address, ...ports }),
-        onBytes: (n) => {
-          bytes = n;
-          while ((bangs + 1) * BANG_EVERY_BYTES <= n) {
-            bangs++;
-            io.write('!');
-          }
-          return n > free ? 'No space left on device' : null;
-        },
-      });
-      bytes = result.bytes;
-      sink.end();
-      await once(sink, 'finish');
-      await once(sink, 'close');
-      if (result.size !== null && result.size !== bytes) throw new SwitchFtpError(`I/O error (${bytes} of ${result.size} bytes)`, 'read');
-    } catch (err) {
-      if (!sink.writableFinished) {
-        sink.end();
-        await once(sink, 'close').catch(() => {});
-      }
-      await unlink(partial).catch(() => {});
-      const e = err instanceof SwitchFtpError ? err : new SwitchFtpError(`I/O error (${(err as Error).message})`, 'read');
-      const verb = e.stage === 'open' ? 'opening' : e.stage === 'write' ? 'copying' : 'reading';
-      io.write(`\n%Error ${verb} ${shownUrl} (${e.message})\n`);
+    const target = parseFtpUrl(url);
+    if ('problem' in target) {
+      io.write('%Error parsing filename (Bad URL)\n');
       return 1;
     }
-    const { rename } = await import('node:fs/promises');
-    await rename(partial, path);
+    // The switch's own faults stop the pull through its abort signal; so does the SSH channel closing.
+    const controller = new AbortController();
+    let stopped: { message: string; stage: 'read' | 'write' } | null = null;
+    const stop = (message: string, stage: 'read' | 'write') => {
+      stopped ??= { message, stage };
+      controller.abort();
+    };
+    const onChannelAbort = () => stop('Aborted', 'read');
+    io.signal.addEventListener('abort', onChannelAbort, { once: true });
+    if (io.signal.aborted) onChannelAbort();
+    const puller = new Puller({
+      target,
+      password: parts.password,
+      out: path,
+      // A switch's copy does not verify: no reference, the outcome is `unverified`.
+      reference: null,
+      // …nor retry or resume: one RETR.
+      retries: 0,
+      localAddress: this.info.address,
+      timeoutMs: this.ftpTimeoutMs,
+      hashing: 'inline',
+      progressIntervalMs: 0,
+      signal: controller.signal,
+      ...(faults.slowBytesPerSecond ? { maxBytesPerSecond: faults.slowBytesPerSecond } : {}),
+    });
+    puller.on('progress', ({ bytes: n }) => {
+      if (stopped) return;
+      while ((bangs + 1) * BANG_EVERY_BYTES <= n) {
+        bangs++;
+        io.write('!');
+      }
+      if (faults.cutAfterBytes !== undefined && n >= faults.cutAfterBytes) stop('I/O error (link cut)', 'read');
+      else if (n > free) stop('No space left on device', 'write');
+    });
+    let result: PullResult;
+    try {
+      result = await puller.run();
+    } catch (err) {
+      io.write(`\n%Error copying ${shownUrl} (I/O error (${(err as Error).message}))\n`);
+      return 1;
+    } finally {
+      io.signal.removeEventListener('abort', onChannelAbort);
+    }
+    const bytes = result.bytes;
+    if (result.outcome !== 'unverified') {
+      let verb: string;
+      let message: string;
+      const fault = stopped as { message: string; stage: 'read' | 'write' } | null; // set in the progress handler
+      if (fault) {
+        verb = fault.stage === 'write' ? 'copying' : 'reading';
+        message = fault.message;
+      } else if (result.outcome === 'local-error') {
+        verb = 'copying';
+        message = `I/O error (${result.reason})`;
+      } else {
+        // A refusal before any byte (login, file, data connection) is an "opening" error; a break after is "reading".
+        verb = bytes > 0 ? 'reading' : 'opening';
+        const reason = result.reason.replace(/ \(gave up after \d+ attempts?\)$/, '');
+        message = result.replyCode !== null && !reason.startsWith(String(result.replyCode)) ? `${result.replyCode} ${reason}` : reason;
+        if (result.replyCode === null) message = `${bytes > 0 ? 'I/O error' : 'Connection refused'} (${message})`;
+      }
+      io.write(`\n%Error ${verb} ${shownUrl} (${redactSecrets(message, [parts.password])})\n`);
+      return 1;
+    }
     if (faults.corruptAt !== undefined && faults.corruptAt < bytes) {
       const handle = await open(path, 'r+');
       const one = Buffer.alloc(1);
