@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from './program.js';
 
 /** Commander parser for numeric flags: checks the form here, the range in the config schema. */
 export function numberArgument(value: string): string {

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from './program.js';
 import { ExitCode, ExitError } from '../core/errors.js';
 import { HASH_ALGORITHMS, parseHexDigest, type Digests } from '../verify/algorithms.js';
 

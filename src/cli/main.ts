@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './program.js';
 import { ConfigError, ExitCode, ExitError, describeError } from '../core/errors.js';
 type Register = (program: Command) => void;
 

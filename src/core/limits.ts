@@ -18,6 +18,8 @@ export const Limits = {
   /** Lowest port allowed in a passive range: below it ports are privileged (RFC 6335 system ports). */
   MIN_UNPRIVILEGED_PORT: 1024,
   MAX_PORT: 65535,
+  /** SSH host key fingerprints are SHA-256 digests (OpenSSH `SHA256:` format: 43 unpadded base64 characters). */
+  HOST_KEY_FINGERPRINT_BYTES: 32,
   /** Lowest port active mode (PORT/EPRT) may connect to when enabled: refuses bounce to system services. */
   MIN_ACTIVE_MODE_PORT: 1024,
   /** scrypt cost parameters for stored password hashes (N=2^15, r=8, p=1: ~50 ms, 32 MiB). */

@@ -4,7 +4,7 @@ import { findImage, loadCatalog } from '../catalog/index.js';
 import { loadInventory } from './inventory.js';
 import { loadPlan, planRollout } from './plan.js';
 
-export { RolloutRunner, type RunnerEvent, type RunnerOptions, type RunOutcome, type RunSummary } from './runner.js';
+export { HOST_KEY_RECORD, RolloutRunner, type RunnerEvent, type RunnerOptions, type RunOutcome, type RunSummary } from './runner.js';
 export { writeReports, buildReport, toCsv, toHtml } from './report.js';
 export { foldJournal, countOutcomes, type RolloutState, type SwitchState } from './state.js';
 export { readJournal, Journal } from './journal.js';
@@ -13,7 +13,8 @@ export { nextWindow, waitForWindow, type WindowClock } from './window.js';
 export { computeWaves, planRollout, loadPlan, type RolloutPlanConfig } from './plan.js';
 export { loadInventory, type InventorySwitch } from './inventory.js';
 export { DocumentError } from './document.js';
-export { dryRunPrechecks, decide, type DryRunRow, type PrecheckDecision } from './precheck.js';
+export { ProgressRenderer, ProgressTracker, renderProgress, transferRate, type ProgressState, type ProgressStream } from './progress.js';
+export { HOST_KEY_MISMATCH_VERDICT, NO_PINNED_HOST_KEY, dryRunPrechecks, decide, hostKeyCheckFor, type DryRunRow, type PrecheckDecision } from './precheck.js';
 
 /** Loads plan, inventory and catalog, and computes the plan's waves: what a dry run prints. */
 export async function prepareRollout(planPath: string, inventoryPath: string) {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
-import { DRIVER_NAMES } from '../switches/index.js';
+import { DRIVER_NAMES, fingerprintProblem } from '../switches/index.js';
 import { readDocument } from './document.js';
 import { Problems } from './validate.js';
 
@@ -20,11 +20,13 @@ export interface InventorySwitch {
   /** Catalog platform: picks the plan's target image. */
   platform: string;
   credentials: CredentialsRef;
+  /** The pinned OpenSSH SHA256 fingerprint of the switch's SSH host key, or null (see the plan's `hostKeys`). */
+  hostKey: string | null;
   site: string | null;
   tags: string[];
 }
 
-const SWITCH_KEYS = ['name', 'address', 'port', 'driver', 'platform', 'credentials', 'site', 'tags'] as const;
+const SWITCH_KEYS = ['name', 'address', 'port', 'driver', 'platform', 'hostKey', 'credentials', 'site', 'tags'] as const;
 const CREDENTIAL_KEYS = ['username', 'passwordEnv', 'passwordFile'] as const;
 const SSH_PORT = 22;
 
@@ -52,6 +54,9 @@ export function validateInventory(raw: unknown, baseDir: string): { switches: In
     const driver = p.string(item['driver'], `${at}.driver`);
     if (driver && !DRIVER_NAMES.includes(driver)) p.add(`${at}.driver`, `unknown driver (known: ${DRIVER_NAMES.join(', ')})`);
     const platform = p.string(item['platform'], `${at}.platform`, true) ?? driver;
+    const hostKey = p.string(item['hostKey'], `${at}.hostKey`, true) ?? null;
+    const hostKeyProblem = hostKey === null ? null : fingerprintProblem(hostKey);
+    if (hostKeyProblem) p.add(`${at}.hostKey`, hostKeyProblem);
     const site = p.string(item['site'], `${at}.site`, true) ?? null;
     const tags = item['tags'] ?? [];
     if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) p.add(`${at}.tags`, 'must be a list of strings');
@@ -71,8 +76,8 @@ export function validateInventory(raw: unknown, baseDir: string): { switches: In
         if (passwordFile) credentials.passwordFile = isAbsolute(passwordFile) ? passwordFile : resolve(baseDir, passwordFile);
       }
     }
-    if (name && address && driver && platform && credentials) {
-      switches.push({ name, address, port, driver, platform, credentials, site, tags: Array.isArray(tags) ? (tags as string[]) : [] });
+    if (name && address && driver && platform && credentials && !hostKeyProblem) {
+      switches.push({ name, address, port, driver, platform, credentials, hostKey, site, tags: Array.isArray(tags) ? (tags as string[]) : [] });
     }
   });
   return { switches, problems: p };

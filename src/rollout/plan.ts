@@ -24,9 +24,17 @@ export interface RolloutPlanConfig {
   sshTimeoutMs: number;
   pullTimeoutMs: number;
   credentialMinutes: number;
+  /**
+   * Switches without a `hostKey` in the inventory: `pinned` fails them before any password is sent;
+   * `trust-on-first-use` journals the first key seen and holds every later connection to it.
+   */
+  hostKeys: HostKeyPolicy;
 }
 
-const TOP = ['targets', 'waves', 'concurrency', 'failureThreshold', 'window', 'server', 'timeouts', 'credentialMinutes'] as const;
+export const HOST_KEY_POLICIES = ['pinned', 'trust-on-first-use'] as const;
+export type HostKeyPolicy = (typeof HOST_KEY_POLICIES)[number];
+
+const TOP = ['targets', 'waves', 'concurrency', 'failureThreshold', 'window', 'server', 'timeouts', 'credentialMinutes', 'hostKeys'] as const;
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 
 export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlanConfig | null; problems: Problems } {
@@ -124,8 +132,11 @@ export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlan
     pullTimeoutMs = (p.int(t['pullSeconds'], 'timeouts.pullSeconds', 1, 86400, true) ?? 1800) * 1000;
   }
   const credentialMinutes = p.int(raw['credentialMinutes'], 'credentialMinutes', 1, 24 * 60, true) ?? 120;
+  const hostKeysText = p.string(raw['hostKeys'], 'hostKeys', true) ?? 'pinned';
+  if (!(HOST_KEY_POLICIES as readonly string[]).includes(hostKeysText)) p.add('hostKeys', `must be one of ${HOST_KEY_POLICIES.join(', ')}`);
+  const hostKeys = hostKeysText as HostKeyPolicy;
   if (p.list.length || !server) return { plan: null, problems: p };
-  return { plan: { targets, waves, concurrency, maxFailed, maxFailedPercent, window, server, sshTimeoutMs, pullTimeoutMs, credentialMinutes }, problems: p };
+  return { plan: { targets, waves, concurrency, maxFailed, maxFailedPercent, window, server, sshTimeoutMs, pullTimeoutMs, credentialMinutes, hostKeys }, problems: p };
 }
 
 export async function loadPlan(path: string): Promise<{ plan: RolloutPlanConfig; digest: string }> {

@@ -5,9 +5,31 @@
  */
 import { describeError } from '../core/errors.js';
 import type { CatalogEntry } from '../catalog/index.js';
-import { driverFor as defaultDriverFor, redactSecrets, type SwitchDriver, type SwitchInventory, type SwitchSession } from '../switches/index.js';
+import { driverFor as defaultDriverFor, redactSecrets, SwitchConnectError, type HostKeyCheck, type SwitchDriver, type SwitchInventory, type SwitchSession } from '../switches/index.js';
 import { resolvePassword, type InventorySwitch } from './inventory.js';
-import type { PlannedSwitch } from './plan.js';
+import type { HostKeyPolicy, PlannedSwitch } from './plan.js';
+
+/** The pre-check failure of a switch with no `hostKey` under the `pinned` policy. */
+export const NO_PINNED_HOST_KEY = 'no pinned host key';
+/** The verdict of a switch that showed another host key than the pinned (or first seen) one. */
+export const HOST_KEY_MISMATCH_VERDICT = 'host-key-mismatch';
+
+/**
+ * How a switch's host key is checked: its inventory `hostKey`; else, under `trust-on-first-use`,
+ * the key recorded earlier in this rollout (`recorded`) or, the first time, any key, reported to
+ * `onFirstUse` before the password is sent. Null under `pinned` when the inventory has none.
+ */
+export function hostKeyCheckFor(sw: InventorySwitch, policy: HostKeyPolicy, recorded: string | null, onFirstUse: (fingerprint: string) => void): HostKeyCheck | null {
+  if (sw.hostKey !== null) return { pinned: sw.hostKey };
+  if (policy === 'pinned') return null;
+  if (recorded !== null) return { pinned: recorded };
+  return { trustOnFirstUse: onFirstUse };
+}
+
+/** Whether an error is a host key refusal (an impostor, maybe: never retried, never a transient failure). */
+export function isHostKeyError(err: unknown): err is SwitchConnectError {
+  return err instanceof SwitchConnectError && err.kind === 'host-key';
+}
 
 export type OnFlash = 'absent' | 'match' | 'differs';
 
@@ -63,6 +85,8 @@ export async function dryRunPrechecks(options: {
   findImage: (file: string) => CatalogEntry | undefined;
   concurrency: number;
   timeoutMs: number;
+  /** The plan's `hostKeys` (default `pinned`). A dry run records nothing: under trust-on-first-use it accepts any key. */
+  hostKeys?: HostKeyPolicy;
   env?: NodeJS.ProcessEnv;
   driverFor?: (name: string) => SwitchDriver;
 }): Promise<DryRunRow[]> {
@@ -74,13 +98,16 @@ export async function dryRunPrechecks(options: {
     const driver = (options.driverFor ?? defaultDriverFor)(sw.driver);
     let secret = '';
     let session: SwitchSession | null = null;
+    const hostKey = hostKeyCheckFor(sw, options.hostKeys ?? 'pinned', null, () => {});
+    if (hostKey === null) return { name: plan.name, reachable: false, facts: null, decision: { action: 'fail', reason: NO_PINNED_HOST_KEY } };
     try {
       secret = await resolvePassword(sw.credentials, options.env);
-      session = await driver.connect({ host: sw.address, port: sw.port, username: sw.credentials.username, password: secret, timeoutMs: options.timeoutMs });
+      session = await driver.connect({ host: sw.address, port: sw.port, username: sw.credentials.username, password: secret, timeoutMs: options.timeoutMs, hostKey });
       const facts = await gatherFacts(session, driver, plan, entry);
       return { name: plan.name, reachable: true, facts, decision: decide(facts, plan, entry) };
     } catch (err) {
       const reason = redactSecrets(describeError(err), [secret]);
+      if (isHostKeyError(err)) return { name: plan.name, reachable: false, facts: null, decision: { action: 'fail', reason } };
       return { name: plan.name, reachable: session !== null, facts: null, decision: { action: 'fail', reason: session ? `pre-check failed: ${reason}` : `unreachable: ${reason}` } };
     } finally {
       await session?.close().catch(() => {});

@@ -17,7 +17,10 @@ import { planRollout, type PlannedSwitch, type RolloutPlanConfig } from './plan.
 import { Journal } from './journal.js';
 import { countOutcomes, foldJournal, type Hashes, type RolloutState, type SwitchOutcome } from './state.js';
 import { JOURNAL_FILE, activeRunner, readControl, releaseLock, takeLock } from './control.js';
-import { decide, gatherFacts } from './precheck.js';
+import { HOST_KEY_MISMATCH_VERDICT, NO_PINNED_HOST_KEY, decide, gatherFacts, hostKeyCheckFor, isHostKeyError } from './precheck.js';
+
+/** The journal record of a host key trusted on first use: `{ name, address, fingerprint }`. */
+export const HOST_KEY_RECORD = 'host-key';
 
 /** How often the runner looks at the control file while paused or between switches. */
 const CONTROL_POLL_MS = 250;
@@ -280,10 +283,23 @@ export class RolloutRunner {
     const driver = (o.driverFor ?? defaultDriverFor)(sw.driver);
     let session: SwitchSession | null = null;
     let secret = '';
+    const recorded = journal.records.find((r) => r.t === HOST_KEY_RECORD && r['name'] === name);
+    const hostKey = hostKeyCheckFor(sw, o.plan.hostKeys, (recorded?.['fingerprint'] as string | undefined) ?? null, (fingerprint) => {
+      // Durable before the key exchange goes on (the password comes after it).
+      journal.append(HOST_KEY_RECORD, { name, address: sw.address, fingerprint });
+    });
+    if (hostKey === null) {
+      journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: NO_PINNED_HOST_KEY } });
+      return this.done(name, 'failed', NO_PINNED_HOST_KEY);
+    }
     try {
       secret = await resolvePassword(sw.credentials, o.env);
-      session = await driver.connect({ host: sw.address, port: sw.port, username: sw.credentials.username, password: secret, timeoutMs: o.plan.sshTimeoutMs, pullTimeoutMs: o.plan.pullTimeoutMs });
+      session = await driver.connect({ host: sw.address, port: sw.port, username: sw.credentials.username, password: secret, timeoutMs: o.plan.sshTimeoutMs, pullTimeoutMs: o.plan.pullTimeoutMs, hostKey });
     } catch (err) {
+      if (isHostKeyError(err)) {
+        journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: err.message } });
+        return this.done(name, 'failed', err.message, { verdict: HOST_KEY_MISMATCH_VERDICT });
+      }
       journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: redactSecrets(describeError(err), [secret]) } });
       return this.done(name, 'failed', `unreachable: ${redactSecrets(describeError(err), [secret])}`);
     }

@@ -3,11 +3,15 @@
  * switch itself pull an image over FTP, with the vendor's own commands. Drivers never log secrets;
  * every command or URL they log goes through `redactSecrets` first.
  */
+import type { HostKeyCheck } from './hostKey.js';
+
 export interface SwitchTarget {
   host: string;
   port: number;
   username: string;
   password: string;
+  /** How the switch's SSH host key is checked (before the password is sent). */
+  hostKey: HostKeyCheck;
   /** Limit for connecting and for each short command (inventory, hash). */
   timeoutMs: number;
   /** Limit for the pull command itself (default DEFAULT_PULL_TIMEOUT_MS). */
@@ -59,7 +63,8 @@ export class SwitchOutputError extends Error {
 export class SwitchConnectError extends Error {
   constructor(
     message: string,
-    readonly kind: 'timeout' | 'auth' | 'refused' | 'other',
+    /** `host-key`: the switch showed another host key than the pinned one (never retried: it may be an impostor). */
+    readonly kind: 'timeout' | 'auth' | 'refused' | 'host-key' | 'other',
   ) {
     super(message);
     this.name = 'SwitchConnectError';

@@ -98,6 +98,8 @@ export interface EmulatedSwitchInfo {
   platform: string;
   flashDir: string;
   faults: SwitchFaults;
+  /** The OpenSSH SHA256 fingerprint of this switch's own host key (generated at start). */
+  hostKey: string;
 }
 
 const DEFAULT_FLASH_BYTES = 64 * 1024 * 1024;
@@ -105,6 +107,8 @@ const BANG_EVERY_BYTES = 64 * 1024;
 
 class EmulatedSwitch {
   private ssh: SshCliServer | null = null;
+  /** Login attempts the SSH server saw (any method). */
+  authAttempts = 0;
   private hang: { server: Server; sockets: Set<Socket> } | null = null;
   readonly capacity: number;
   readonly version: string;
@@ -142,6 +146,7 @@ class EmulatedSwitch {
       host: this.info.address,
       port: this.info.port,
       hostKey: this.hostKey,
+      onAuthAttempt: () => this.authAttempts++,
       checkLogin: (u, p) => u === this.username && p === password,
       onCommand: (command, io) => this.command(command.trim(), io),
     });
@@ -335,11 +340,12 @@ export class EmulatedFleet {
     if (options.count < 1 || first + options.count - 1 > 254) throw new Error(`--switches: 1-${255 - first} switches fit in 127.0.1.${first}-254`);
     const ownedDir = options.flashDir ? null : await mkdtemp(join(tmpdir(), 'swfw-emulator-'));
     const root = options.flashDir ?? ownedDir!;
-    const hostKey = generateHostKey();
     const driver = options.platform ?? 'emulated';
     const members: EmulatedSwitch[] = [];
     for (let i = 0; i < options.count; i++) {
       const name = `emu-${String(i + 1).padStart(3, '0')}`;
+      // Each switch has its own host key, as real ones do: a pinned key identifies one switch.
+      const key = generateHostKey();
       const info: EmulatedSwitchInfo = {
         name,
         address: `127.0.1.${first + i}`,
@@ -348,8 +354,9 @@ export class EmulatedFleet {
         platform: options.catalogPlatform ?? 'cisco-ios-xe',
         flashDir: join(root, name),
         faults: options.faults?.get(i + 1) ?? {},
+        hostKey: key.fingerprint,
       };
-      members.push(new EmulatedSwitch(info, options.username ?? 'admin', options.password, hostKey, options));
+      members.push(new EmulatedSwitch(info, options.username ?? 'admin', options.password, key.privateKey, options));
     }
     const fleet = new EmulatedFleet(members.map((m) => m.info), members, ownedDir);
     try {
@@ -361,7 +368,12 @@ export class EmulatedFleet {
     return fleet;
   }
 
-  /** The inventory a rollout reads: credentials by reference only. */
+  /** Login attempts (any method) switch `name` has seen since the fleet started. */
+  authAttempts(name: string): number {
+    return this.members.find((m) => m.info.name === name)?.authAttempts ?? 0;
+  }
+
+  /** The inventory a rollout reads: credentials by reference only, each switch's host key pinned. */
   inventory(credentials: { username: string; passwordEnv?: string; passwordFile?: string }): object {
     return {
       switches: this.switches.map((s) => ({
@@ -370,6 +382,7 @@ export class EmulatedFleet {
         port: s.port,
         driver: s.driver,
         platform: s.platform,
+        hostKey: s.hostKey,
         credentials,
         site: 'emulator',
         tags: Object.keys(s.faults).length ? ['faulty'] : [],

@@ -9,6 +9,7 @@ import { dellOs10 } from './dialects/dellOs10.js';
 import type { SwitchDriver } from './driver.js';
 
 export * from './driver.js';
+export { fingerprintProblem, fingerprintsEqual, hostKeyFingerprint, type HostKeyCheck } from './hostKey.js';
 export type { Dialect, PolledStatus } from './dialect.js';
 
 export const DIALECTS: Readonly<Record<string, Dialect>> = {

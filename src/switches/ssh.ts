@@ -11,8 +11,9 @@ import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientChannel, Connection, ServerChannel } from 'ssh2';
 import { SwitchConnectError } from './driver.js';
+import { fingerprintsEqual, hostKeyFingerprint, type HostKeyCheck } from './hostKey.js';
 
-const { Client, Server } = ssh2;
+const { Client, Server, utils } = ssh2;
 
 /** How long a closing connection may wait for the switch's side before the socket is destroyed. */
 const CLOSE_GRACE_MS = 1000;
@@ -48,10 +49,30 @@ export class SshConnection {
     client.on('close', () => (this.closed = true));
   }
 
-  static connect(options: { host: string; port: number; username: string; password: string; timeoutMs: number }): Promise<SshConnection> {
+  /**
+   * Connects and logs in. The host key is checked during the key exchange, before the password is
+   * sent: a key other than the pinned one ends the connection with a `host-key` SwitchConnectError.
+   */
+  static connect(options: { host: string; port: number; username: string; password: string; timeoutMs: number; hostKey: HostKeyCheck }): Promise<SshConnection> {
     return new Promise((resolve, reject) => {
       const client = new Client();
       let settled = false;
+      let mismatch: string | null = null;
+      const hostVerifier = (rawKey: Buffer): boolean => {
+        const seen = hostKeyFingerprint(rawKey);
+        if ('pinned' in options.hostKey) {
+          if (fingerprintsEqual(seen, options.hostKey.pinned)) return true;
+          mismatch = `host key mismatch: expected ${options.hostKey.pinned}, got ${seen}`;
+          return false;
+        }
+        try {
+          options.hostKey.trustOnFirstUse(seen);
+          return true;
+        } catch (err) {
+          mismatch = `host key not recorded: ${(err as Error).message}`;
+          return false;
+        }
+      };
       const fail = (err: SwitchConnectError) => {
         if (settled) return;
         settled = true;
@@ -64,12 +85,15 @@ export class SshConnection {
       });
       client.on('error', (err: Error & { level?: string; code?: string }) => {
         const where = `${options.host}:${options.port}`;
-        if (err.level === 'client-authentication') fail(new SwitchConnectError(`${where}: login refused`, 'auth'));
+        if (mismatch !== null) fail(new SwitchConnectError(`${mismatch} (${where})`, 'host-key'));
+        else if (err.level === 'client-authentication') fail(new SwitchConnectError(`${where}: login refused`, 'auth'));
         else if (/timed out/i.test(err.message)) fail(new SwitchConnectError(`${where}: no SSH answer within ${options.timeoutMs} ms`, 'timeout'));
         else if (err.code === 'ECONNREFUSED') fail(new SwitchConnectError(`${where}: connection refused`, 'refused'));
         else fail(new SwitchConnectError(`${where}: ${err.message}`, 'other'));
       });
-      client.on('close', () => fail(new SwitchConnectError(`${options.host}:${options.port}: connection closed before login`, 'other')));
+      client.on('close', () =>
+        fail(mismatch !== null ? new SwitchConnectError(`${mismatch} (${options.host}:${options.port})`, 'host-key') : new SwitchConnectError(`${options.host}:${options.port}: connection closed before login`, 'other')),
+      );
       client.connect({
         host: options.host,
         port: options.port,
@@ -77,8 +101,7 @@ export class SshConnection {
         password: options.password,
         readyTimeout: options.timeoutMs,
         tryKeyboard: false,
-        // Host keys are not pinned yet (see README: a known_hosts file per inventory is future work).
-        hostVerifier: () => true,
+        hostVerifier,
       });
     });
   }
@@ -143,15 +166,21 @@ export interface SshCliServerOptions {
   host: string;
   port: number;
   hostKey: string;
+  /** Counts every login attempt (any method), e.g. to prove a client never sent a password. */
+  onAuthAttempt?: (method: string) => void;
   checkLogin(username: string, password: string): boolean;
   /** Runs one command; resolves with its exit status. */
   onCommand(command: string, io: CommandIo): Promise<number>;
 }
 
-/** A host key for the emulator (ECDSA P-256, SEC1 PEM: fast to make, read by every SSH client). */
-export function generateHostKey(): string {
+/** A host key for the emulator (ECDSA P-256, SEC1 PEM: fast to make, read by every SSH client) and its fingerprint. */
+export function generateHostKey(): { privateKey: string; fingerprint: string } {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  return privateKey.export({ type: 'sec1', format: 'pem' }).toString();
+  const pem = privateKey.export({ type: 'sec1', format: 'pem' }).toString();
+  const parsed = utils.parseKey(pem);
+  if (parsed instanceof Error) throw parsed;
+  const key = Array.isArray(parsed) ? parsed[0]! : parsed;
+  return { privateKey: pem, fingerprint: hostKeyFingerprint(key.getPublicSSH()) };
 }
 
 /** An SSH server that runs each exec request through `onCommand`. */
@@ -190,6 +219,7 @@ export class SshCliServer {
     client.on('close', () => this.clients.delete(client));
     client.on('error', () => {});
     client.on('authentication', (ctx) => {
+      this.options.onAuthAttempt?.(ctx.method);
       if (ctx.method === 'password' && this.options.checkLogin(ctx.username, ctx.password)) ctx.accept();
       else ctx.reject(['password']);
     });

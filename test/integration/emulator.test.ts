@@ -17,7 +17,7 @@ describe('switch emulator driven by the emulated driver', function () {
   let server: TestServer;
   let fleet: EmulatedFleet;
   const sessions: SwitchSession[] = [];
-  const target = (i: number, password = PASSWORD) => ({ host: fleet.switches[i]!.address, port: SSH_PORT, username: 'admin', password, timeoutMs: 3000, pullTimeoutMs: 20_000 });
+  const target = (i: number, password = PASSWORD) => ({ host: fleet.switches[i]!.address, port: SSH_PORT, username: 'admin', password, timeoutMs: 3000, pullTimeoutMs: 20_000, hostKey: { pinned: fleet.switches[i]!.hostKey } });
   const connect = async (i: number) => {
     const s = await driverFor('emulated').connect(target(i));
     sessions.push(s);
@@ -108,5 +108,20 @@ describe('switch emulator driven by the emulated driver', function () {
     expect(err2).to.be.instanceOf(SwitchConnectError);
     expect((err2 as SwitchConnectError).kind).to.equal('timeout');
     await new Promise((resolve) => setTimeout(resolve, 100)); // the emulator's side of the dropped socket closes
+  });
+
+  it('gives each switch its own host key and refuses another switch\'s key before any login', async function () {
+    expect(new Set(fleet.switches.map((s) => s.hostKey)).size).to.equal(fleet.switches.length);
+    const attempts = fleet.authAttempts(fleet.switches[0]!.name);
+    const err = await driverFor('emulated').connect({ ...target(0), hostKey: { pinned: fleet.switches[1]!.hostKey } }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(SwitchConnectError);
+    expect((err as SwitchConnectError).kind).to.equal('host-key');
+    expect((err as Error).message).to.equal(`host key mismatch: expected ${fleet.switches[1]!.hostKey}, got ${fleet.switches[0]!.hostKey} (${fleet.switches[0]!.address}:${SSH_PORT})`);
+    expect(fleet.authAttempts(fleet.switches[0]!.name)).to.equal(attempts);
+    const seen: string[] = [];
+    const s = await driverFor('emulated').connect({ ...target(0), hostKey: { trustOnFirstUse: (fp) => seen.push(fp) } });
+    sessions.push(s);
+    expect(seen).to.deep.equal([fleet.switches[0]!.hostKey]);
+    expect(fleet.authAttempts(fleet.switches[0]!.name)).to.be.greaterThan(attempts);
   });
 });

@@ -173,4 +173,54 @@ describe('rollouts over the switch emulator', function () {
     const doneRecords = records.filter((r) => r.t === 'switch' && r['phase'] === 'done');
     expect(doneRecords.map((r) => r['name']).sort()).to.deep.equal(['emu-001', 'emu-002', 'emu-003']);
   });
+
+  it('a wrong pinned host key fails that switch before any login, never transferred; the others go on', async function () {
+    const before = server.transfers.length;
+    const inventory = await startFleet(3);
+    const impostor = inventory[1]!;
+    const wrong = inventory[2]!.hostKey!;
+    const real = impostor.hostKey!;
+    const attempts = fleet!.authAttempts(impostor.name);
+    const summary = await runner(plan({ waves: { canary: 0 } }), inventory.map((s) => (s === impostor ? { ...s, hostKey: wrong } : s))).run();
+    const s2 = summary.state.switches.get(impostor.name)!;
+    expect(s2).to.include({ outcome: 'failed', verdict: 'host-key-mismatch', transfers: 0, attempts: 1 });
+    expect(s2.reason).to.equal(`host key mismatch: expected ${wrong}, got ${real} (${impostor.address}:${SSH_PORT})`);
+    expect(fleet!.authAttempts(impostor.name)).to.equal(attempts);
+    expect(server.transfers.slice(before).map((t) => t.client).sort()).to.deep.equal([inventory[0]!.address, inventory[2]!.address]);
+    const paths = await writeReports(join(dir, 'reports'), summary.state);
+    expect(readFileSync(paths.json, 'utf8')).to.include('host key mismatch: expected');
+  });
+
+  it('pinned (the default): a switch without hostKey fails its pre-check, no password sent', async function () {
+    const inventory = await startFleet(2);
+    const bare = { ...inventory[1]!, hostKey: null };
+    const summary = await runner(plan({ waves: { canary: 0 } }), [inventory[0]!, bare]).run();
+    expect(summary.state.switches.get(bare.name)).to.include({ outcome: 'failed', reason: 'no pinned host key', transfers: 0 });
+    expect(summary.state.switches.get(bare.name)!.precheck).to.deep.equal({ reachable: false, error: 'no pinned host key' });
+    expect(summary.state.switches.get(inventory[0]!.name)!.outcome).to.equal('verified');
+    expect(fleet!.authAttempts(bare.name)).to.equal(0);
+  });
+
+  it('trust-on-first-use journals the first key seen; a later run of the same rollout holds the switch to it', async function () {
+    const inventory = await startFleet(2);
+    const bare = inventory.map((s) => ({ ...s, hostKey: null }));
+    const first = await runner(plan({ hostKeys: 'trust-on-first-use', waves: { canary: 0 } }), bare, { deadline: 0 }).run();
+    expect(first.outcome).to.equal('window-closed');
+    const journaled = () => journal().filter((r) => r.t === 'host-key').map((r) => [r['name'], r['fingerprint']]);
+    expect(journaled()).to.deep.equal([]);
+    // Forge an earlier first use of emu-002 with another key: the resumed run must refuse the switch.
+    const { Journal } = await import('../../src/rollout/journal.js');
+    const j = Journal.open(join(dir, JOURNAL_FILE));
+    j.append('host-key', { name: 'emu-002', address: inventory[1]!.address, fingerprint: inventory[0]!.hostKey });
+    j.close();
+    const summary = await runner(plan({ hostKeys: 'trust-on-first-use', waves: { canary: 0 } }), bare).run();
+    expect(journaled()).to.deep.equal([
+      ['emu-002', inventory[0]!.hostKey],
+      ['emu-001', inventory[0]!.hostKey],
+    ]);
+    expect(summary.state.switches.get('emu-001')!.outcome).to.equal('verified');
+    const s2 = summary.state.switches.get('emu-002')!;
+    expect(s2).to.include({ outcome: 'failed', verdict: 'host-key-mismatch', transfers: 0 });
+    expect(s2.reason).to.match(new RegExp(`^host key mismatch: expected ${inventory[0]!.hostKey!.replace(/[+/]/g, '\\$&')}, got `));
+  });
 });

@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/config/loader.js';
-import { DIALECTS, ftpUrlParts, redactSecrets } from '../../src/switches/index.js';
+import { DIALECTS, fingerprintProblem, fingerprintsEqual, ftpUrlParts, hostKeyFingerprint, redactSecrets } from '../../src/switches/index.js';
+import { validateInventory } from '../../src/rollout/inventory.js';
+import { validatePlan } from '../../src/rollout/plan.js';
 import { parseCiscoCopy, parseCiscoDirFree, parseCiscoShowVersion, parseCiscoVerify } from '../../src/switches/dialects/cisco.js';
 import { parseComwareCopy, parseComwareDirFree, parseComwareHash, parseComwareVersion } from '../../src/switches/dialects/comware.js';
 import { parseOs10DfFree, parseOs10Download, parseOs10Hash, parseOs10ImageStatus, parseOs10Version } from '../../src/switches/dialects/dellOs10.js';
@@ -98,5 +100,38 @@ describe('switch dialects against recorded transcripts', function () {
     expect(redactSecrets('copy ftp://sw-1:pa%40ss@10.0.0.5:2121/x.bin flash:')).to.equal('copy ftp://sw-1:***@10.0.0.5:2121/x.bin flash:');
     expect(redactSecrets('a hunter2 b', ['hunter2'])).to.equal('a *** b');
     expect(ftpUrlParts('ftp://sw-1:pa%40ss@10.0.0.5:2121/cisco/x.bin')).to.deep.equal({ host: '10.0.0.5', port: 2121, user: 'sw-1', password: 'pa@ss', path: '/cisco/x.bin' });
+  });
+
+  describe('host key fingerprints', function () {
+    // `ssh-keygen -lf` on this public key prints SHA256:RNTSzYdiEhVngbBW4szPoTrgdw8aNaHIznyVUK3xeWQ.
+    const BLOB = Buffer.from('AAAAC3NzaC1lZDI1NTE5AAAAINllBUQDdnpL6laSz2cQNN3/Al9uxelRrjl0hTlKdV0n', 'base64');
+    const FP = 'SHA256:RNTSzYdiEhVngbBW4szPoTrgdw8aNaHIznyVUK3xeWQ';
+
+    it('computes the OpenSSH SHA256 fingerprint of a raw key and compares in constant time', function () {
+      expect(hostKeyFingerprint(BLOB)).to.equal(FP);
+      expect(fingerprintsEqual(FP, FP)).to.equal(true);
+      expect(fingerprintsEqual(FP, FP.replace('WQ', 'WR'))).to.equal(false);
+      expect(fingerprintsEqual(FP, FP.slice(0, -1))).to.equal(false);
+    });
+
+    it('validates the SHA256:<base64> format, in the inventory with its path', function () {
+      expect(fingerprintProblem(FP)).to.equal(null);
+      for (const bad of [FP.slice(7), `MD5:${FP.slice(7)}`, `${FP}=`, FP.slice(0, -2), `${FP}AAAA`, 'SHA256:' + '!'.repeat(43)]) expect(fingerprintProblem(bad), bad).to.be.a('string');
+      const sw = (hostKey: unknown) => ({ name: 'a', address: '10.0.0.1', driver: 'cisco-ios', credentials: { username: 'u', passwordEnv: 'P' }, hostKey });
+      const ok = validateInventory({ switches: [sw(FP)] }, '/');
+      expect(ok.problems.list).to.deep.equal([]);
+      expect(ok.switches[0]!.hostKey).to.equal(FP);
+      expect(validateInventory({ switches: [{ ...sw(FP), hostKey: undefined }] }, '/').switches[0]!.hostKey).to.equal(null);
+      const bad = validateInventory({ switches: [sw(FP), { ...sw('aa:bb:cc'), name: 'b' }] }, '/');
+      expect(bad.problems.list.map((p) => p.path)).to.deep.equal(['switches[1].hostKey']);
+      expect(bad.problems.list[0]!.message).to.match(/SHA256/);
+    });
+
+    it('the plan\'s hostKeys policy defaults to pinned and refuses unknown values', function () {
+      const base = { targets: { x: 'y' }, server: { address: '127.0.0.1', images: '/tmp' } };
+      expect(validatePlan(base, '/').plan!.hostKeys).to.equal('pinned');
+      expect(validatePlan({ ...base, hostKeys: 'trust-on-first-use' }, '/').plan!.hostKeys).to.equal('trust-on-first-use');
+      expect(validatePlan({ ...base, hostKeys: 'any' }, '/').problems.list.map((p) => p.path)).to.deep.equal(['hostKeys']);
+    });
   });
 });

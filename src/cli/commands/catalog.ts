@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '../program.js';
 import { addDigestOptions, digestsFromFlags, type DigestFlags } from '../digestOptions.js';
 import { formatBytes } from '../progressBar.js';
 import { ExitCode, ExitError } from '../../core/errors.js';

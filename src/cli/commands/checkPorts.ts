@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { Command } from 'commander';
+import type { Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../../core/errors.js';
 import { Limits } from '../../core/limits.js';

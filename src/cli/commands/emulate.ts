@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, type Command } from '../program.js';
 import { ExitCode, ExitError, describeError } from '../../core/errors.js';
 import { EmulatedFleet, parseFaults } from '../../switches/emulator.js';
 

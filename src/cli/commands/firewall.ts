@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { Option, type Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../../core/errors.js';
 import { loadServerConfig, type ServeFlags } from '../../config/loader.js';

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command } from '../program.js';
 import { ExitCode, ExitError } from '../../core/errors.js';
 import { hashPassword } from '../../server/accounts.js';
 import { PASSWORD_ENV } from '../../config/loader.js';

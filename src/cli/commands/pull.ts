@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import { Option, type Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
 import { addDigestOptions, digestsFromFlags, type DigestFlags } from '../digestOptions.js';
 import { ProgressBar, formatBytes } from '../progressBar.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Command } from 'commander';
+import type { Command } from '../program.js';
 import { ConfigError, ExitCode, ExitError } from '../../core/errors.js';
 import { createLogger } from '../../log/logger.js';
 import {
@@ -18,6 +18,9 @@ import {
   waitForWindow,
   writeControl,
   writeReports,
+  ProgressRenderer,
+  ProgressTracker,
+  renderProgress,
   type RunnerEvent,
   type RunSummary,
 } from '../../rollout/index.js';
@@ -35,27 +38,36 @@ interface RunFlags {
 /** Exit code of a rollout that did not verify every switch. */
 const ROLLOUT_INCOMPLETE = ExitCode.TRANSFER_FAILED;
 
-function progressPrinter(json: boolean): (e: RunnerEvent) => void {
-  const tty = process.stdout.isTTY && !json;
-  const bytes = new Map<string, { bytes: number; expected: number }>();
-  let done = 0;
-  return (e) => {
+/**
+ * Wave, pause and switch lines on stdout, and on a TTY stderr the live progress block (overall and
+ * per active switch). Returns the event handler and a `stop` that clears the block's timer.
+ */
+function progressPrinter(
+  json: boolean,
+  switches: readonly { name: string; address: string; image: string; plannedBytes: number | null; outcome: 'verified' | 'skipped' | 'failed' | null }[],
+): { onEvent: (e: RunnerEvent) => void; stop: () => void } {
+  const tracker = new ProgressTracker(switches);
+  const images = new Map(switches.map((s) => [s.name, s.image]));
+  const display = new ProgressRenderer(process.stderr, (now, width) => renderProgress(tracker.state(), now, width));
+  if (!json) display.start();
+  const say = (text: string) => display.print(text, process.stdout);
+  const onEvent = (e: RunnerEvent): void => {
     if (json) return;
-    if (e.type === 'progress' && tty) {
-      bytes.set(e.name!, { bytes: e.bytes!, expected: e.expectedBytes! });
-      const sent = [...bytes.values()].reduce((s, b) => s + b.bytes, 0);
-      process.stdout.write(`\r\x1b[K${bytes.size} transferring, ${(sent / 1048576).toFixed(1)} MiB sent, ${done} done`);
+    if (e.type === 'progress') {
+      // The runner forwards the server's transfer-progress events by switch name.
+      tracker.transferProgress({ client: tracker.addressOf(e.name!) ?? e.name!, path: images.get(e.name!) ?? '', bytes: e.bytes!, expectedBytes: e.expectedBytes! }, Date.now());
+      display.update();
       return;
     }
-    if (tty) process.stdout.write('\r\x1b[K');
-    if (e.type === 'wave') process.stdout.write(`wave ${e.wave}\n`);
-    if (e.type === 'paused') process.stdout.write('paused: no new switches until `swfw rollout resume`\n');
+    if (e.type === 'wave') say(`wave ${e.wave}\n`);
+    if (e.type === 'paused') say('paused: no new switches until `swfw rollout resume`\n');
     if (e.type === 'switch') {
-      done++;
-      bytes.delete(e.name!);
-      process.stdout.write(`${e.name}: ${e.outcome}: ${e.reason}\n`);
+      tracker.switchDone(e.name!, e.outcome!);
+      display.update();
+      say(`${e.name}: ${e.outcome}: ${e.reason}\n`);
     }
   };
+  return { onEvent, stop: () => display.stop() };
 }
 
 /** Plan, inventory and catalog, with every problem as one `path: message` line and exit 2. */
@@ -94,7 +106,7 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
     // Read-only pre-checks (show version, dir, one hash) unless --offline; nothing is written anywhere.
     const checks = flags.offline
       ? null
-      : await dryRunPrechecks({ planned: prepared.planned, inventory: prepared.inventory, findImage: prepared.findImage, concurrency: prepared.plan.concurrency, timeoutMs: prepared.plan.sshTimeoutMs });
+      : await dryRunPrechecks({ planned: prepared.planned, inventory: prepared.inventory, findImage: prepared.findImage, concurrency: prepared.plan.concurrency, timeoutMs: prepared.plan.sshTimeoutMs, hostKeys: prepared.plan.hostKeys });
     const rows = prepared.planned.map((p, i) => {
       const sw = prepared.inventory.find((s) => s.name === p.name)!;
       const check = checks?.[i] ?? null;
@@ -131,10 +143,24 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
     deadline = Number.isFinite(closesAt) ? closesAt : null;
   }
   const logger = createLogger({ level: flags.logLevel as 'info', logFile: null });
+  // Switches a resumed rollout already finished count as done from the start.
+  const journalPath = join(stateDir, JOURNAL_FILE);
+  const previous = existsSync(journalPath) ? foldJournal(readJournal(journalPath).records).switches : null;
+  const progress = progressPrinter(
+    !!flags.json,
+    prepared.planned.map((p) => ({
+      name: p.name,
+      address: prepared.inventory.find((s) => s.name === p.name)?.address ?? p.name,
+      image: p.image,
+      plannedBytes: prepared.findImage(p.image)?.size ?? null,
+      outcome: previous?.get(p.name)?.outcome ?? null,
+    })),
+  );
   let summary: RunSummary;
   try {
-    summary = await new RolloutRunner({ stateDir, ...prepared, logger, deadline, onEvent: progressPrinter(!!flags.json) }).run();
+    summary = await new RolloutRunner({ stateDir, ...prepared, logger, deadline, onEvent: progress.onEvent }).run();
   } finally {
+    progress.stop();
     await logger.close();
   }
   const reportDir = flags.reportDir ?? stateDir;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Option, type Command } from 'commander';
+import { Option, type Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../../core/errors.js';
 import { loadServerConfig, PASSWORD_ENV, type ServeFlags } from '../../config/loader.js';

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import type { Command } from 'commander';
+import type { Command } from '../program.js';
 import { addDigestOptions, digestsFromFlags, type DigestFlags } from '../digestOptions.js';
 import { ExitCode, ExitError } from '../../core/errors.js';
 import { entryDigests, findImage, loadCatalog } from '../../catalog/index.js';
