@@ -5,6 +5,7 @@ import type { RunningServer } from './servers.js';
 import { curlConcurrent, curlSha256sum, curlToNull, detectSwfwPull, ftplibRetrLoop, requireOk, swfwPull, type Transfer } from './clients.js';
 import { HarnessError } from './proc.js';
 import { PeakRss, procStatusBytes, resetPeakRss } from './memory.js';
+import { timedRollout } from './rollout.js';
 import { mebibytes, median, pairRatios, seconds, summarize, type Summary } from './stats.js';
 
 export interface BenchContext {
@@ -330,23 +331,57 @@ export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
   return [pullRow, referenceRow, memoryRow];
 }
 
-/** Figure 7 has nothing to run until the rollout runner exists. */
-export function figureRollout(): FigureRow {
+/** Counted single-stream curls behind figure 7's ideal (after one warm-up). */
+const THROUGHPUT_RUNS = 3;
+
+/**
+ * Figure 7: a whole rollout over an emulated fleet (`swfw emulate`), timed from `swfw rollout run`'s
+ * spawn to its exit, against the ideal: every switch's bytes at the single-stream loopback
+ * throughput, measured here with curl -o /dev/null of the medium image from swfw serve.
+ */
+export async function figureRollout(ctx: BenchContext): Promise<FigureRow> {
+  const { rolloutSwitches: switches, rolloutBytes: imageBytes, concurrent } = ctx.options.sizes;
+  const file = ctx.images.medium;
+  const streamMs: number[] = [];
+  for (let i = 0; i < 1 + THROUGHPUT_RUNS; i++) {
+    const transfer = await curlToNull(ctx.swfw.endpoint, file);
+    requireOk([transfer], 'figure 7, single-stream throughput');
+    if (i > 0) streamMs.push(transfer.ms);
+  }
+  const bytesPerMs = file.size / median(streamMs);
+  const totalBytes = switches * imageBytes;
+  const idealMs = totalBytes / bytesPerMs;
+  ctx.log(`  fig 7: single stream ${sizeLabel(file.size)} from swfw serve in ${seconds(median(streamMs))} (${((bytesPerMs * 1000) / MiB).toFixed(0)} MiB/s); ideal for ${switches} × ${sizeLabel(imageBytes)} ${seconds(idealMs)}`);
+  const result = await timedRollout(
+    ctx.workDir,
+    { switches, imageBytes, sshPort: ctx.options.rolloutSshPort, firstOctet: 1, pasv: ctx.options.rolloutPasv, concurrency: ctx.options.rolloutConcurrency },
+    ctx.log,
+  );
+  const value = result.wallMs / idealMs;
+  const perSwitchMs = (result.wallMs - idealMs) / switches;
+  ctx.log(`  fig 7: ${result.verified}/${switches} verified in ${seconds(result.wallMs)} (ratio ${value.toFixed(2)})`);
+  const transfers = result.transferMs.length
+    ? `; server-side transfer per switch median ${(median(result.transferMs)).toFixed(0)} ms (max ${Math.max(...result.transferMs).toFixed(0)} ms), transfers busy ${(result.transferMs.reduce((a, b) => a + b, 0) / concurrent / result.wallMs * 100).toFixed(0)} % of the ${concurrent} slots`
+    : '';
   return {
     id: '7',
-    title: 'Rollout',
-    target: '—',
-    value: null,
+    title: `Rollout of ${switches} emulated switches × ${sizeLabel(imageBytes)} (concurrency ${ctx.options.rolloutConcurrency}, ${concurrent} passive ports): wall ÷ ideal`,
+    target: `≤ ${Targets.rollout}, all verified`,
+    value: summarize([value]),
     unit: 'ratio',
-    absolute: '',
-    verdict: 'n/a',
-    note: 'n/a (rollout not built yet)',
+    absolute: `wall ${seconds(result.wallMs)}, ideal ${seconds(idealMs)} (${mebibytes(totalBytes)} at ${((bytesPerMs * 1000) / MiB).toFixed(0)} MiB/s), overhead ${perSwitchMs.toFixed(0)} ms per switch`,
+    verdict: judge(ctx, value <= Targets.rollout),
+    note: `${result.verified}/${switches} verified; ideal from the median of ${THROUGHPUT_RUNS} curl -o /dev/null of ${sizeLabel(file.size)} from swfw serve in this run; wall = spawn to exit of ${result.command}${transfers}`,
   };
 }
 
 /** Runs every figure in an order that lets figure 5 use figure 3's result; rows come back sorted. */
 export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
   const rows: FigureRow[] = [];
+  if (ctx.options.only) {
+    ctx.log('figure 7: rollout over an emulated fleet (alone)');
+    return [await figureRollout(ctx)];
+  }
   ctx.log('figure 1: one large RETR');
   rows.push(await figureServeLarge(ctx));
   ctx.log('figure 2: small RETRs on one session');
@@ -360,7 +395,8 @@ export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
   rows.push(await figureServerMemory(ctx));
   ctx.log('figure 4: swfw pull --sha256 against curl');
   rows.push(...(await figurePull(ctx)));
-  rows.push(figureRollout());
+  ctx.log('figure 7: rollout over an emulated fleet');
+  rows.push(await figureRollout(ctx));
   const order = (id: string) => Number.parseFloat(id) + (id.endsWith('b') ? 0.5 : 0);
   return rows.sort((a, b) => order(a.id) - order(b.id));
 }

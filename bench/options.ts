@@ -30,6 +30,8 @@ export const Targets = {
   oversubscribed: 1.1,
   /** Figure 6: peak RSS of the server while it serves 5 × 1 GiB, in MiB. */
   serverPeakRssMiB: 150,
+  /** Figure 7: rollout wall ÷ (total bytes ÷ single-stream loopback throughput). */
+  rollout: 1.3,
 } as const;
 
 /** Image sizes and counts for one mode. */
@@ -46,6 +48,10 @@ export interface Sizes {
   concurrent: number;
   /** Concurrent pulls in figure 5: three times the passive range. */
   oversubscribed: number;
+  /** Figure 7: emulated switches in the rollout (200). */
+  rolloutSwitches: number;
+  /** Figure 7: the image each switch gets (8 MiB). */
+  rolloutBytes: number;
 }
 
 export const FULL_SIZES: Sizes = {
@@ -55,6 +61,8 @@ export const FULL_SIZES: Sizes = {
   smallCount: 200,
   concurrent: 5,
   oversubscribed: 15,
+  rolloutSwitches: 200,
+  rolloutBytes: 8 * MiB,
 };
 
 /** Tiny variants: same shapes (counts, concurrency), so the smoke run exercises every code path. */
@@ -62,6 +70,8 @@ export const SMOKE_SIZES: Sizes = {
   ...FULL_SIZES,
   largeBytes: 4 * MiB,
   mediumBytes: MiB,
+  rolloutSwitches: 10,
+  rolloutBytes: MiB,
 };
 
 export interface PortSpan {
@@ -82,6 +92,14 @@ export interface BenchOptions {
   swfwPasv: PortSpan;
   vsftpdPort: number;
   vsftpdPasv: PortSpan;
+  /** Figure 7: the passive range of the rollout's embedded server (its control port is any free one). */
+  rolloutPasv: PortSpan;
+  /** Figure 7: the SSH port of every emulated switch (on 127.0.1.1-127.0.1.N). */
+  rolloutSshPort: number;
+  /** Figure 7: the plan's concurrency (switches at once; the runner caps transfers at the passive range). */
+  rolloutConcurrency: number;
+  /** Run only these figures (null: all). Only "7" can run alone for now. */
+  only: string[] | null;
   /**
    * Raise swfw's --max-per-ip/--max-connections to match vsftpd's max_per_ip/max_clients. Every
    * benchmark client comes from 127.0.0.1, where real switches each have an address of their own;
@@ -114,6 +132,12 @@ Runs swfw serve and vsftpd side by side on 127.0.0.1 and writes bench/RESULTS.md
   --swfw-pasv A-B        swfw passive range (default 42000-42004)
   --vsftpd-port N        vsftpd control port (default 2221)
   --vsftpd-pasv A-B      vsftpd passive range (default 42010-42014)
+  --rollout-pasv A-B     figure 7: the rollout server's passive range (default 42020-42024)
+  --rollout-ssh-port N   figure 7: SSH port of the emulated switches on 127.0.1.x (default 47500)
+  --rollout-concurrency N
+                         figure 7: the plan's concurrency (default 40; transfers are capped at the 5
+                         passive ports, the rest are in SSH pre-check or verify)
+  --only 7               run figure 7 (the rollout) alone; results go to bench/work/RESULTS.only-7.md
   --swfw-default-limits  keep swfw's per-address connection limit (8): figure 5 then gets 421s
   --pull-args "ARGS"     swfw pull arguments for figure 4 (default "${DEFAULT_PULL_ARGS}")
   --strict               exit 3 when a full run misses a target
@@ -158,6 +182,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     swfwPasv: { min: 42000, max: 42004 },
     vsftpdPort: 2221,
     vsftpdPasv: { min: 42010, max: 42014 },
+    rolloutPasv: { min: 42020, max: 42024 },
+    rolloutSshPort: 47500,
+    rolloutConcurrency: 40,
+    only: null,
     raiseSwfwLimits: true,
     pullArgs: DEFAULT_PULL_ARGS,
     strict: false,
@@ -190,6 +218,21 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       case '--vsftpd-pasv':
         options.vsftpdPasv = parseSpan(flag, value(), sizes.concurrent);
         break;
+      case '--rollout-pasv':
+        options.rolloutPasv = parseSpan(flag, value(), sizes.concurrent);
+        break;
+      case '--rollout-ssh-port':
+        options.rolloutSshPort = parseInteger(flag, value(), 1024, 65535);
+        break;
+      case '--rollout-concurrency':
+        options.rolloutConcurrency = parseInteger(flag, value(), 1, 1000);
+        break;
+      case '--only': {
+        const ids = (value() ?? '').split(',').map((id) => id.trim());
+        if (ids.some((id) => id !== '7')) throw new UsageError(`--only: only figure 7 can run alone (got ${ids.join(',') || 'nothing'})`);
+        options.only = ids;
+        break;
+      }
       case '--swfw-default-limits':
         options.raiseSwfwLimits = false;
         break;
@@ -210,7 +253,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     }
   }
   const ports = [options.swfwPort, options.vsftpdPort];
-  for (const span of [options.swfwPasv, options.vsftpdPasv]) for (let p = span.min; p <= span.max; p++) ports.push(p);
-  if (new Set(ports).size !== ports.length) throw new UsageError('the control ports and passive ranges of the two servers overlap');
+  for (const span of [options.swfwPasv, options.vsftpdPasv, options.rolloutPasv]) for (let p = span.min; p <= span.max; p++) ports.push(p);
+  if (new Set(ports).size !== ports.length) throw new UsageError('the control ports and passive ranges of the servers overlap');
+  if (options.only && options.resultsFile) options.resultsFile = join(WORK_DIR, `RESULTS.only-${options.only.join('-')}${smoke ? '.smoke' : ''}.md`);
   return options;
 }

@@ -58,7 +58,7 @@ export async function assertPortsFree(ports: number[]): Promise<void> {
   if (busy.length) throw new HarnessError(`ports already in use on ${HOST}: ${busy.join(', ')} (pick others with --swfw-port/--swfw-pasv/--vsftpd-port/--vsftpd-pasv)`);
 }
 
-const spanPorts = (span: PortSpan): number[] => Array.from({ length: span.max - span.min + 1 }, (_, i) => span.min + i);
+export const spanPorts = (span: PortSpan): number[] => Array.from({ length: span.max - span.min + 1 }, (_, i) => span.min + i);
 export const serverPorts = (port: number, pasv: PortSpan): number[] => [port, ...spanPorts(pasv)];
 
 /** Resolves once the server answers a new control connection with 220, then says QUIT. */

@@ -1,0 +1,174 @@
+/**
+ * Figure 7's machinery: an emulated fleet (`swfw emulate`), a one-image catalog, a plan, and one
+ * timed `swfw rollout run` over them. Every child is started with spawnTracked and stopped by PID.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { HOST, PROJECT_ROOT, SWFW_CLI, type PortSpan } from './options.js';
+import { HarnessError, hasExited, run, spawnTracked, stopChild, withoutSwfwEnv } from './proc.js';
+import { assertPortsFree, spanPorts } from './servers.js';
+
+/** The catalog platform the emulated switches report and the plan targets. */
+export const ROLLOUT_PLATFORM = 'emulated';
+const IMAGE_FILE = 'emulated/bench-2.0.bin';
+const TARGET_VERSION = '2.0';
+/** What the switches run before: anything but the target, so none is skipped as already current. */
+const START_VERSION = '1.0';
+const EMULATE_START_TIMEOUT_MS = 120_000;
+const EMULATE_STOP_GRACE_MS = 30_000;
+
+export interface RolloutSetup {
+  switches: number;
+  imageBytes: number;
+  sshPort: number;
+  firstOctet: number;
+  pasv: PortSpan;
+  /** Switches at once (the runner caps transfers at the passive range's size on top). */
+  concurrency: number;
+}
+
+export interface RolloutRun {
+  wallMs: number;
+  verified: number;
+  outcome: string;
+  /** Per-switch transfer durations from the runner's JSON report (the server's audit), ms. */
+  transferMs: number[];
+  stateDir: string;
+  command: string;
+}
+
+const tail = (text: string, lines = 15): string => text.trim().split('\n').slice(-lines).join('\n');
+
+/** The one-image repository: random bytes, catalogued with `swfw catalog add`. */
+async function makeRepository(dir: string, bytes: number): Promise<string> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'emulated'), { recursive: true, mode: 0o755 });
+  writeFileSync(join(dir, IMAGE_FILE), randomBytes(bytes), { mode: 0o644 });
+  const added = await run(process.execPath, [SWFW_CLI, 'catalog', 'add', IMAGE_FILE, '--images', dir, '--platform', ROLLOUT_PLATFORM, '--version', TARGET_VERSION], {
+    timeoutMs: 60_000,
+    cwd: dir,
+    env: withoutSwfwEnv(),
+  });
+  if (added.code !== 0) throw new HarnessError(`swfw catalog add failed (${added.code ?? added.signal}): ${tail(added.stderr)}`);
+  return dir;
+}
+
+/** `swfw emulate`, running until the harness stops it; resolves once it printed "emulating N switches". */
+async function startEmulator(root: string, setup: RolloutSetup, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<{ child: ChildProcess; inventory: string; stop: () => Promise<void> }> {
+  const inventory = join(root, 'inventory.json');
+  const logFile = join(root, 'emulate.log');
+  const args = [
+    SWFW_CLI, 'emulate',
+    '--switches', String(setup.switches),
+    '--platform', 'emulated',
+    '--catalog-platform', ROLLOUT_PLATFORM,
+    '--sw-version', START_VERSION,
+    '--ssh-port', String(setup.sshPort),
+    '--first-octet', String(setup.firstOctet),
+    '--flash-bytes', String(Math.max(64 * 1024 * 1024, 4 * setup.imageBytes)),
+    '--inventory-out', inventory,
+  ];
+  const logFd = openSync(logFile, 'w');
+  const child = spawnTracked(process.execPath, args, { env, cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', logFd] });
+  if (child.pid === undefined) {
+    closeSync(logFd);
+    throw new HarnessError('cannot start swfw emulate');
+  }
+  child.on('error', () => {});
+  child.once('close', () => closeSync(logFd));
+  // SIGTERM: the fleet closes its SSH servers and removes its flash directories.
+  const stop = () => stopChild(child, { signal: 'SIGTERM', group: false, graceMs: EMULATE_STOP_GRACE_MS });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+        clearTimeout(timer);
+        reject(new HarnessError(`swfw emulate exited during start-up (${signal ?? `code ${code}`}):\n${tail(readFileSync(logFile, 'utf8'))}`));
+      };
+      const timer = setTimeout(() => {
+        child.removeListener('exit', onExit);
+        reject(new HarnessError(`swfw emulate printed no "emulating" line within ${EMULATE_START_TIMEOUT_MS / 1000} s:\n${tail(readFileSync(logFile, 'utf8'))}`));
+      }, EMULATE_START_TIMEOUT_MS);
+      child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+        if (seen.length < 64 * 1024) seen += text;
+        if (/^emulating \d+ switches/m.test(seen)) {
+          clearTimeout(timer);
+          child.removeListener('exit', onExit);
+          resolve();
+        }
+      });
+      child.once('exit', onExit);
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  log(`  fig 7: swfw emulate running (pid ${child.pid}, ${setup.switches} switches on 127.0.1.${setup.firstOctet}-${setup.firstOctet + setup.switches - 1} port ${setup.sshPort})`);
+  return { child, inventory, stop };
+}
+
+/**
+ * Builds the repository, starts the fleet, writes the plan and times one `swfw rollout run --json`
+ * from spawn to exit. Throws unless the rollout completed with every switch verified.
+ */
+export async function timedRollout(workDir: string, setup: RolloutSetup, log: (line: string) => void): Promise<RolloutRun> {
+  await assertPortsFree(spanPorts(setup.pasv));
+  const root = join(workDir, 'rollout');
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  const images = await makeRepository(join(root, 'images'), setup.imageBytes);
+  const env: NodeJS.ProcessEnv = { ...withoutSwfwEnv(), SWFW_SWITCH_PASSWORD: randomBytes(12).toString('base64url') };
+  const emulator = await startEmulator(root, setup, env, log);
+  try {
+    const plan = join(root, 'plan.json');
+    writeFileSync(
+      plan,
+      `${JSON.stringify(
+        {
+          targets: { [ROLLOUT_PLATFORM]: IMAGE_FILE },
+          // The canary alone, then everyone else.
+          waves: { canary: 1, percent: [100] },
+          concurrency: setup.concurrency,
+          failureThreshold: { maxFailed: 0 },
+          // Port 0: the embedded server takes a free control port; the passive range is ours.
+          server: { address: HOST, listen: HOST, port: 0, pasvRange: `${setup.pasv.min}-${setup.pasv.max}`, images },
+          timeouts: { sshSeconds: 30, pullSeconds: 600 },
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    const stateDir = join(root, 'state');
+    const args = [SWFW_CLI, 'rollout', 'run', plan, '--inventory', emulator.inventory, '--state', stateDir, '--json'];
+    const command = `node ${args.map((a) => a.replace(PROJECT_ROOT + '/', '')).join(' ')}`;
+    if (hasExited(emulator.child)) throw new HarnessError('swfw emulate exited before the rollout');
+    const result = await run(process.execPath, args, { timeoutMs: 60_000 + setup.switches * 10_000, env, cwd: PROJECT_ROOT });
+    writeFileSync(join(root, 'rollout.stdout'), result.stdout);
+    writeFileSync(join(root, 'rollout.stderr'), result.stderr);
+    const last = result.stdout.trim().split('\n').at(-1) ?? '';
+    let summary: { outcome?: string; reason?: string; counts?: Record<string, number> };
+    try {
+      summary = JSON.parse(last) as typeof summary;
+    } catch {
+      throw new HarnessError(`swfw rollout run (exit ${result.code ?? result.signal}) printed no JSON summary:\n${tail(result.stderr)}`);
+    }
+    const verified = summary.counts?.['verified'] ?? 0;
+    if (result.code !== 0 || summary.outcome !== 'completed' || verified !== setup.switches) {
+      throw new HarnessError(
+        `rollout did not verify every switch: exit ${result.code ?? result.signal}, outcome ${summary.outcome} (${summary.reason}), counts ${JSON.stringify(summary.counts)}; state in ${stateDir}\n${tail(result.stderr)}`,
+      );
+    }
+    let transferMs: number[] = [];
+    try {
+      const report = JSON.parse(readFileSync(join(stateDir, 'rollout-report.json'), 'utf8')) as { switches?: { durationMs?: number | null }[] };
+      transferMs = (report.switches ?? []).map((s) => s.durationMs).filter((ms): ms is number => typeof ms === 'number');
+    } catch {
+      // The report is for the note only; the JSON summary above is what is asserted.
+    }
+    return { wallMs: result.ms, verified, outcome: summary.outcome, transferMs, stateDir, command };
+  } finally {
+    await emulator.stop();
+  }
+}
