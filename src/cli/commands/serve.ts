@@ -64,8 +64,10 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
         return;
       }
       stopping = true;
+      // stop() closes the listener before its first await, so this line is true when it appears.
+      const stopped = server.stop();
       logger.info('stopping: no new connections; running transfers get a grace period', { signal });
-      void server.stop().then(async () => {
+      void stopped.then(async () => {
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
         // After the transfers: removing the rules first would cut them off.
