@@ -8,15 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { runCli, startCli, type CliProcess } from '../helpers/cli.js';
 import { FtpControl, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
 import { FIXTURE_IMAGES } from '../helpers/testServer.js';
-
-/** A free TCP port on 127.0.0.1 (bound and released). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort } from '../helpers/ports.js';
 
 const PASSWORD = 'cli-test-password';
 
