@@ -1,17 +1,15 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
+import { TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
 import {
   IMAGES,
   clientEnv,
   expectSuccess,
   expectVerifiedDownload,
   imageOnDisk,
-  killStrayClients,
-  makeTempDir,
-  removeTempDir,
   run,
+  useInteropServer,
   type RunResult,
 } from './support.js';
 
@@ -26,17 +24,7 @@ describe('interop: busybox ftpget', function () {
   this.timeout(30_000);
   let server: TestServer;
   let work: string;
-
-  before(async () => {
-    work = makeTempDir('busybox');
-    server = await startTestServer(PASV_RANGE);
-  });
-
-  after(async () => {
-    killStrayClients();
-    await server?.stop();
-    removeTempDir(work);
-  });
+  useInteropServer('busybox', PASV_RANGE, (s, w) => ((server = s), (work = w)));
 
   function ftpget(local: string, remote: string, options: { password?: string; extra?: string[] } = {}): Promise<RunResult> {
     const args = ['ftpget', '-v', ...(options.extra ?? [])];

@@ -1,7 +1,7 @@
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
+import { TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
 import {
   IMAGES,
   clientEnv,
@@ -10,10 +10,8 @@ import {
   expectVerifiedDownload,
   ftpUrl,
   imageOnDisk,
-  killStrayClients,
-  makeTempDir,
-  removeTempDir,
   run,
+  useInteropServer,
   type RunResult,
 } from './support.js';
 
@@ -24,17 +22,7 @@ describe('interop: curl', function () {
   this.timeout(30_000);
   let server: TestServer;
   let work: string;
-
-  before(async () => {
-    work = makeTempDir('curl');
-    server = await startTestServer(PASV_RANGE);
-  });
-
-  after(async () => {
-    killStrayClients();
-    await server?.stop();
-    removeTempDir(work);
-  });
+  useInteropServer('curl', PASV_RANGE, (s, w) => ((server = s), (work = w)));
 
   /** curl with a clean config (-q must come first), verbose protocol log on stderr, hard limits. */
   function curl(args: string[]): Promise<RunResult> {

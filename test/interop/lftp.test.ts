@@ -1,16 +1,14 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
+import { TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
 import {
   IMAGES,
   clientEnv,
   expectPortsInRange,
   expectSuccess,
   expectVerifiedDownload,
-  killStrayClients,
-  makeTempDir,
-  removeTempDir,
   run,
+  useInteropServer,
   type RunResult,
 } from './support.js';
 
@@ -21,17 +19,7 @@ describe('interop: lftp', function () {
   this.timeout(30_000);
   let server: TestServer;
   let work: string;
-
-  before(async () => {
-    work = makeTempDir('lftp');
-    server = await startTestServer(PASV_RANGE);
-  });
-
-  after(async () => {
-    killStrayClients();
-    await server?.stop();
-    removeTempDir(work);
-  });
+  useInteropServer('lftp', PASV_RANGE, (s, w) => ((server = s), (work = w)));
 
   /**
    * Runs lftp commands in one plaintext passive session. lftp retries for ever by default, so

@@ -1,15 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
+import { TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
 import { runFtplib } from './ftplib.js';
 import {
   IMAGES,
   expectPortsInRange,
   expectVerifiedDownload,
-  killStrayClients,
-  makeTempDir,
-  removeTempDir,
+  useInteropServer,
 } from './support.js';
 
 /** This suite's passive range (interop suites share 41000-41099, one slice each). */
@@ -19,17 +17,7 @@ describe('interop: python ftplib', function () {
   this.timeout(30_000);
   let server: TestServer;
   let work: string;
-
-  before(async () => {
-    work = makeTempDir('ftplib');
-    server = await startTestServer(PASV_RANGE);
-  });
-
-  after(async () => {
-    killStrayClients();
-    await server?.stop();
-    removeTempDir(work);
-  });
+  useInteropServer('ftplib', PASV_RANGE, (s, w) => ((server = s), (work = w)));
 
   const login = () => ({ host: server.host, port: server.port, user: TEST_USER, password: TEST_PASSWORD });
 

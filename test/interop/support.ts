@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { expect } from 'chai';
-import type { TestServer } from '../helpers/testServer.js';
+import { startTestServer, type TestServer } from '../helpers/testServer.js';
 import type { TransferRecord } from '../../src/server/context.js';
 
 /**
@@ -216,4 +216,24 @@ export function expectPortsInRange(log: string, server: TestServer): void {
 /** An ftp:// URL with credentials (user and password are URL-encoded). */
 export function ftpUrl(server: TestServer, user: string, password: string, path: string): string {
   return `ftp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${server.host}:${server.port}${path}`;
+}
+
+/**
+ * The hooks every interop suite needs: a temp dir for the client's files and HOME, and a real
+ * server on the suite's own passive range; afterwards stray clients are killed by PID and both
+ * are removed. `use` receives them once they exist.
+ */
+export function useInteropServer(label: string, pasvRange: string, use: (server: TestServer, work: string) => void): void {
+  let server: TestServer | undefined;
+  let work: string | undefined;
+  before(async () => {
+    work = makeTempDir(label);
+    server = await startTestServer(pasvRange);
+    use(server, work);
+  });
+  after(async () => {
+    killStrayClients();
+    await server?.stop();
+    removeTempDir(work);
+  });
 }

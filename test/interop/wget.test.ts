@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
+import { TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
 import {
   IMAGES,
   clientEnv,
@@ -10,10 +10,8 @@ import {
   expectVerifiedDownload,
   ftpUrl,
   imageOnDisk,
-  killStrayClients,
-  makeTempDir,
-  removeTempDir,
   run,
+  useInteropServer,
   type RunResult,
 } from './support.js';
 
@@ -24,17 +22,7 @@ describe('interop: wget', function () {
   this.timeout(30_000);
   let server: TestServer;
   let work: string;
-
-  before(async () => {
-    work = makeTempDir('wget');
-    server = await startTestServer(PASV_RANGE);
-  });
-
-  after(async () => {
-    killStrayClients();
-    await server?.stop();
-    removeTempDir(work);
-  });
+  useInteropServer('wget', PASV_RANGE, (s, w) => ((server = s), (work = w)));
 
   /** wget ignores every wgetrc, tries once, and logs the FTP dialogue (-d) to stderr. */
   function wget(args: string[]): Promise<RunResult> {
