@@ -154,3 +154,30 @@ export async function readDataConnection(port: number, host = '127.0.0.1', local
   await once(socket, 'close');
   return Buffer.concat(chunks);
 }
+
+/** The control connections one test opens, closed together by `closeAll()` in an afterEach hook. */
+export class ControlSessions {
+  private readonly open: FtpControl[] = [];
+
+  track(control: FtpControl): FtpControl {
+    this.open.push(control);
+    return control;
+  }
+
+  /** Connects (optionally from `localAddress`) without reading anything. */
+  async connect(port: number, localAddress?: string): Promise<FtpControl> {
+    return this.track(await FtpControl.connect(port, '127.0.0.1', localAddress));
+  }
+
+  /** Connects and reads the 220 greeting. */
+  async greeted(port: number, localAddress?: string): Promise<FtpControl> {
+    const control = await this.connect(port, localAddress);
+    const greeting = await control.read();
+    if (greeting?.code !== 220) throw new Error(`expected a 220 greeting, got ${greeting?.text ?? 'a closed connection'}`);
+    return control;
+  }
+
+  closeAll(): void {
+    for (const control of this.open.splice(0)) control.close();
+  }
+}

@@ -4,25 +4,21 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
-import { FtpControl, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
+import { ControlSessions, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('control-channel limits', function () {
   let server: TestServer | null = null;
-  const controls: FtpControl[] = [];
-  const connectTo = async (s: TestServer, localAddress?: string) => {
-    const control = await FtpControl.connect(s.port, '127.0.0.1', localAddress);
-    controls.push(control);
-    return control;
-  };
+  const sessions = new ControlSessions();
+  const connectTo = (s: TestServer, localAddress?: string) => sessions.connect(s.port, localAddress);
   const login = async (s: TestServer, localAddress?: string) => {
     const control = await connectTo(s, localAddress);
     expect((await control.login(TEST_USER, TEST_PASSWORD)).code).to.equal(230);
     return control;
   };
   afterEach(async function () {
-    for (const c of controls.splice(0)) c.close();
+    sessions.closeAll();
     await server?.stop();
     server = null;
   });

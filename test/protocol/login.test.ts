@@ -4,20 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashPassword } from '../../src/server/accounts.js';
 import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
-import { FtpControl } from '../helpers/ftpControl.js';
+import { ControlSessions } from '../helpers/ftpControl.js';
 import { RecordingLogger } from '../helpers/recordingLogger.js';
 
 describe('login', function () {
   let server: TestServer | null = null;
-  const controls: FtpControl[] = [];
-  const connect = async (s: TestServer, localAddress?: string) => {
-    const control = await FtpControl.connect(s.port, '127.0.0.1', localAddress);
-    controls.push(control);
-    expect((await control.read())?.code).to.equal(220);
-    return control;
-  };
+  const sessions = new ControlSessions();
+  const connect = (s: TestServer, localAddress?: string) => sessions.greeted(s.port, localAddress);
   afterEach(async function () {
-    for (const c of controls.splice(0)) c.close();
+    sessions.closeAll();
     await server?.stop();
     server = null;
   });
@@ -28,7 +23,7 @@ describe('login', function () {
     await control.send('USER anonymous');
     expect((await control.send('PASS guest@')).code).to.equal(530);
     await server.stop();
-    controls.splice(0).forEach((c) => c.close());
+    sessions.closeAll();
     server = await startTestServer('40300-40304', { flags: { anonymous: true } });
     const anon = await connect(server);
     expect((await anon.send('USER anonymous')).code).to.equal(331);

@@ -6,7 +6,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/config/loader.js';
 import { FIXTURE_IMAGES, startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
-import { FtpControl, parseEpsv, readDataConnection } from '../helpers/ftpControl.js';
+import { ControlSessions, parseEpsv, readDataConnection } from '../helpers/ftpControl.js';
 
 const TLS_FLAGS = {
   tlsCert: join(PROJECT_ROOT, 'fixtures', 'tls', 'server.crt'),
@@ -17,15 +17,10 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 describe('FTPS (explicit, AUTH TLS)', function () {
   let server: TestServer | null = null;
-  const controls: FtpControl[] = [];
-  const connectTo = async (s: TestServer) => {
-    const control = await FtpControl.connect(s.port);
-    controls.push(control);
-    expect((await control.read())?.code).to.equal(220);
-    return control;
-  };
+  const sessions = new ControlSessions();
+  const connectTo = (s: TestServer) => sessions.greeted(s.port);
   afterEach(async function () {
-    for (const c of controls.splice(0)) c.close();
+    sessions.closeAll();
     await server?.stop();
     server = null;
   });
@@ -35,7 +30,7 @@ describe('FTPS (explicit, AUTH TLS)', function () {
     const plain = await connectTo(server);
     expect((await plain.send('FEAT')).text).to.include('AUTH TLS');
     const secure = await plain.startTls();
-    controls.push(secure);
+    sessions.track(secure);
     expect((await secure.send(`USER ${TEST_USER}`)).code).to.equal(331);
     expect((await secure.send(`PASS ${TEST_PASSWORD}`)).code).to.equal(230);
     expect((await secure.send('PBSZ 0')).code).to.equal(200);
@@ -76,7 +71,7 @@ describe('FTPS (explicit, AUTH TLS)', function () {
     it('refuses plaintext data with 522 and PROT C with 536', async function () {
       server = await startTestServer('40600-40604', { flags: { ...TLS_FLAGS, requireTls: true } });
       const secure = await (await connectTo(server)).startTls();
-      controls.push(secure);
+      sessions.track(secure);
       await secure.send(`USER ${TEST_USER}`);
       expect((await secure.send(`PASS ${TEST_PASSWORD}`)).code).to.equal(230);
       expect((await secure.send('EPSV')).code).to.equal(522);
