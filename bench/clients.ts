@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { SWFW_CLI } from './options.js';
+import { swfwArgv } from './options.js';
 import { HarnessError, quick, run, withoutSwfwEnv, type RunResult } from './proc.js';
 import { ftpUrl, type Endpoint } from './servers.js';
 import type { ImageFile } from './images.js';
@@ -130,7 +130,7 @@ export type PullSupport = { available: true } | { available: false; reason: stri
  * `swfw pull --help` prints the program's help and exits 0, so look for the subcommand's usage line.
  */
 export function detectSwfwPull(pullArgs: string): PullSupport {
-  const result = quick(process.execPath, [SWFW_CLI, 'pull', '--help']);
+  const result = quick(process.execPath, swfwArgv('pull', '--help'));
   const help = `${result?.stdout ?? ''}${result?.stderr ?? ''}`;
   if (result?.code !== 0 || !/Usage: swfw pull\b/.test(help)) return { available: false, reason: 'swfw pull not built yet' };
   for (const flag of pullArgs.split(/\s+/).filter((a) => a.startsWith('--'))) {
@@ -166,7 +166,7 @@ export async function swfwPull(endpoint: Endpoint, file: ImageFile, template: st
   const memory: { sampler: PeakRss | null } = { sampler: null };
   const timeoutMs = transferTimeoutMs(file.size) * 2;
   try {
-    const result = await run(process.execPath, [SWFW_CLI, ...args], {
+    const result = await run(process.execPath, swfwArgv(...args), {
       timeoutMs,
       env: withoutSwfwEnv(),
       onSpawn: (pid) => {

@@ -4,6 +4,14 @@ import { fileURLToPath } from 'node:url';
 /** The project root: this file runs as dist/bench/options.js, two levels below it. */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SWFW_CLI = join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+/** Node flags put before SWFW_CLI in every swfw child (set once by --cpu-prof). */
+const swfwNodeFlags: string[] = [];
+
+/** The argv of a swfw child: Node's flags (profiling, when asked for), the CLI, then `args`. */
+export function swfwArgv(...args: string[]): string[] {
+  return [...swfwNodeFlags, SWFW_CLI, ...args];
+}
 /** Git-ignored (.gitignore: bench/work/): images, server configs, logs, smoke results. */
 export const WORK_DIR = join(PROJECT_ROOT, 'bench', 'work');
 export const RESULTS_FILE = join(PROJECT_ROOT, 'bench', 'RESULTS.md');
@@ -111,6 +119,8 @@ export interface BenchOptions {
   /** Exit 3 when a figure misses its target (full runs only). */
   strict: boolean;
   resultsFile: string | null;
+  /** Write a V8 CPU profile of every swfw child here (`node --cpu-prof`); null: no profiling. */
+  cpuProfDir: string | null;
 }
 
 /**
@@ -140,6 +150,8 @@ Runs swfw serve and vsftpd side by side on 127.0.0.1 and writes bench/RESULTS.md
   --only 7               run figure 7 (the rollout) alone; results go to bench/work/RESULTS.only-7.md
   --swfw-default-limits  keep swfw's per-address connection limit (8): figure 5 then gets 421s
   --pull-args "ARGS"     swfw pull arguments for figure 4 (default "${DEFAULT_PULL_ARGS}")
+  --cpu-prof DIR         run every swfw child under node --cpu-prof, profiles written to DIR
+                         (open them in Chrome DevTools; profiling slows swfw, so ratios are off)
   --strict               exit 3 when a full run misses a target
   --no-results           print the table only, write no results file
   -h, --help             this text`;
@@ -190,6 +202,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     pullArgs: DEFAULT_PULL_ARGS,
     strict: false,
     resultsFile: smoke ? SMOKE_RESULTS_FILE : RESULTS_FILE,
+    cpuProfDir: null,
   };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
@@ -245,6 +258,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
       case '--strict':
         options.strict = true;
         break;
+      case '--cpu-prof': {
+        const dir = value();
+        if (!dir || dir.startsWith('--')) throw new UsageError('--cpu-prof needs a directory');
+        options.cpuProfDir = resolve(dir);
+        break;
+      }
       case '--no-results':
         options.resultsFile = null;
         break;
@@ -255,6 +274,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
   const ports = [options.swfwPort, options.vsftpdPort];
   for (const span of [options.swfwPasv, options.vsftpdPasv, options.rolloutPasv]) for (let p = span.min; p <= span.max; p++) ports.push(p);
   if (new Set(ports).size !== ports.length) throw new UsageError('the control ports and passive ranges of the servers overlap');
+  if (options.cpuProfDir) swfwNodeFlags.splice(0, swfwNodeFlags.length, '--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`);
   if (options.only && options.resultsFile) options.resultsFile = join(WORK_DIR, `RESULTS.only-${options.only.join('-')}${smoke ? '.smoke' : ''}.md`);
   return options;
 }

@@ -3,7 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { HOST, PROJECT_ROOT, SWFW_CLI, VSFTPD, type PortSpan } from './options.js';
+import { HOST, PROJECT_ROOT, SWFW_CLI, swfwArgv, VSFTPD, type PortSpan } from './options.js';
 import { HarnessError, hasExited, spawnTracked, stopChild, withoutSwfwEnv } from './proc.js';
 
 /** Where a client finds a server, and how it logs in (null: anonymous). */
@@ -177,8 +177,7 @@ export async function startSwfw(options: { workDir: string; imagesDir: string; p
   await assertPortsFree(serverPorts(options.port, options.pasv));
   const password = randomBytes(18).toString('base64url');
   // Defaults otherwise, including the SHA-256 of sent bytes (no --no-hash-sent-bytes).
-  const args = [
-    SWFW_CLI,
+  const args = swfwArgv(
     'serve',
     '--host', HOST,
     '--port', String(options.port),
@@ -186,7 +185,7 @@ export async function startSwfw(options: { workDir: string; imagesDir: string; p
     '--images', options.imagesDir,
     '--user', BENCH_USER,
     ...(options.raiseLimits ? ['--max-per-ip', String(HIGH_CLIENT_LIMIT), '--max-connections', String(HIGH_CLIENT_LIMIT)] : []),
-  ];
+  );
   const logFile = join(options.workDir, 'swfw.log');
   const logFd = openSync(logFile, 'w');
   writeSync(logFd, `# node ${args.join(' ')}  (password in SWFW_PASSWORD)\n`);
