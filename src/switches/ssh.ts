@@ -103,6 +103,9 @@ export class SshConnection {
         tryKeyboard: false,
         hostVerifier,
       });
+      // Every command is a few small request/response packets: with Nagle's algorithm each waited
+      // for the peer's delayed ACK, about 80 ms per command (OpenSSH sets TCP_NODELAY too).
+      client.setNoDelay(true);
     });
   }
 
@@ -216,6 +219,9 @@ export class SshCliServer {
 
   private onClient(client: Connection): void {
     this.clients.add(client);
+    // As on the client side: small interactive packets, no Nagle delay. ssh2's server-side
+    // connection has setNoDelay() too, but @types/ssh2 declares it on the client only.
+    (client as unknown as { setNoDelay(noDelay: boolean): void }).setNoDelay(true);
     client.on('close', () => this.clients.delete(client));
     client.on('error', () => {});
     client.on('authentication', (ctx) => {
