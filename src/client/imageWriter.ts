@@ -2,6 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import type { Digests } from '../verify/algorithms.js';
 import type { BatchHasher } from '../verify/hasher.js';
+import { Limits } from '../core/limits.js';
 import { LocalFailure } from './retry.js';
 
 export interface ImageWriterOptions {
@@ -23,6 +24,14 @@ export interface AttemptSink {
 }
 
 /**
+ * Batches left by finished pulls for the next one in the same process. A fleet emulator runs
+ * hundreds of pulls: fresh 4 MiB buffers for each cost the kernel a page fault per 4 KiB and V8 a
+ * garbage collection per few pulls, more than the copy into them. At most
+ * Limits.PULL_SPARE_BATCHES are kept.
+ */
+const spareBatches: Buffer[] = [];
+
+/**
  * The one pass of a pull: bytes from the data connection are copied into large batches; each full
  * batch is written to the temp file (positional write, libuv thread pool), then hashed (worker
  * thread), then reused. With several batches in flight, receiving, writing and hashing overlap.
@@ -33,6 +42,9 @@ export interface AttemptSink {
  */
 export class ImageWriter {
   private readonly free: Buffer[] = [];
+  /** Batches taken so far (at most options.batches): a small image never needs all of them. */
+  private allocated = 0;
+  private disposed = false;
   private readonly waiters: Array<() => void> = [];
   private readonly inFlight = new Set<Promise<void>>();
   private current: Buffer | null = null;
@@ -53,9 +65,7 @@ export class ImageWriter {
     private readonly handle: FileHandle | null,
     private readonly hasher: BatchHasher,
     private readonly options: ImageWriterOptions,
-  ) {
-    for (let i = 0; i < options.batches; i++) this.free.push(hasher.allocate(options.batchBytes));
-  }
+  ) {}
 
   /** Bytes received so far (after `flush()`: bytes on disk and hashed). */
   get bytes(): number {
@@ -111,7 +121,7 @@ export class ImageWriter {
     let offset = 0;
     while (offset < chunk.length) {
       if (!this.current) {
-        const batch = this.free.pop();
+        const batch = this.free.pop() ?? this.newBatch();
         if (!batch) {
           const rest = chunk.subarray(offset);
           const waiting = new Promise<void>((resolve) => this.waiters.push(resolve)).then(() => this.append(rest));
@@ -132,6 +142,26 @@ export class ImageWriter {
     }
     this.options.onBytes?.(this.accepted);
     return undefined;
+  }
+
+  /** A batch from the spares or the hasher, while fewer than options.batches are out; else null. */
+  private newBatch(): Buffer | null {
+    if (this.allocated >= this.options.batches) return null;
+    this.allocated++;
+    const spare = spareBatches.pop();
+    // Spares come from some hasher's allocate(): each owns its whole ArrayBuffer, as every hasher needs.
+    return spare && spare.length === this.options.batchBytes ? spare : this.hasher.allocate(this.options.batchBytes);
+  }
+
+  /**
+   * Gives the idle batches to the next pull in this process. Call once, after flush() (or finish())
+   * settled, when this writer is done; it must not be used afterwards.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    while (this.free.length > 0 && spareBatches.length < Limits.PULL_SPARE_BATCHES) spareBatches.push(this.free.pop()!);
+    this.free.length = 0;
   }
 
   private submit(): void {
