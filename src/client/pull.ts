@@ -14,6 +14,8 @@ import { ImageWriter } from './imageWriter.js';
 import { LocalFailure, ShortTransferError, backoffDelay, classifyFailure, type BackoffPolicy } from './retry.js';
 import type { FtpTarget } from './url.js';
 
+export type PullHashing = 'worker' | 'inline' | 'none';
+
 export interface PullOptions {
   target: FtpTarget;
   /** The password to log in with (the CLI takes it from SWFW_PASSWORD, or the URL with a warning). */
@@ -39,8 +41,11 @@ export interface PullOptions {
   maxBytesPerSecond?: number;
   /** Default Limits.PULL_BACKOFF_BASE_MS / PULL_BACKOFF_MAX_MS. */
   backoff?: BackoffPolicy;
-  /** Hash on worker threads (default: overlaps the network) or on the calling thread. */
-  hashing?: 'worker' | 'inline';
+  /**
+   * Hash on worker threads (default: overlaps the network) or on the calling thread; `none` computes
+   * no digest at all, as a switch's own `copy` does (only without a reference: nothing to verify).
+   */
+  hashing?: PullHashing;
   /** Minimum time between progress events. Default 200 ms. */
   progressIntervalMs?: number;
   /** Aborts the pull; the temp file is removed. */
@@ -82,7 +87,7 @@ export interface PullResult {
   digests: Digests;
   reference: ReferenceEvidence | null;
   algorithms: HashAlgorithm[];
-  hashing: 'worker' | 'inline';
+  hashing: PullHashing;
   /** Connections made. */
   attempts: number;
   /** REST offsets sent, in order (a resume keeps the bytes on disk and the hash state). */
@@ -162,7 +167,8 @@ export class Puller extends EventEmitter<PullEvents> {
     this.now = options.now ?? (() => performance.now());
     const wanted = new Set<HashAlgorithm>(options.extraAlgorithms ?? []);
     for (const algorithm of HASH_ALGORITHMS) if (options.reference?.digests[algorithm]) wanted.add(algorithm);
-    this.algorithms = withSha256(wanted);
+    if (options.hashing === 'none' && options.reference) throw new PullUsageError('a pull with a reference must hash: hashing "none" needs reference null');
+    this.algorithms = options.hashing === 'none' ? [] : withSha256(wanted);
   }
 
   async run(): Promise<PullResult> {
@@ -301,6 +307,7 @@ export class Puller extends EventEmitter<PullEvents> {
       this.session = null;
       await this.hasher.close();
       if (!committed) await this.discardTemp();
+      else this.temp?.writer.dispose(); // finish() flushed it
     }
   }
 
@@ -387,6 +394,7 @@ export class Puller extends EventEmitter<PullEvents> {
     const temp = this.temp;
     if (!temp) return;
     await temp.writer.flush().catch(() => {});
+    temp.writer.dispose();
     await temp.handle?.close().catch(() => {});
     if (temp.path) await unlink(temp.path).catch(() => {});
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from '../program.js';
 import { ExitCode, ExitError, describeError } from '../../core/errors.js';
@@ -18,6 +18,7 @@ interface EmulateFlags {
   sshPort: number;
   firstOctet: number;
   flashBytes: number;
+  flashUnder?: string;
   swVersion: string;
   catalogPlatform: string;
 }
@@ -39,6 +40,9 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
   } catch (err) {
     throw new ExitError(ExitCode.USAGE, `--faults: ${describeError(err)}`);
   }
+  if (flags.flashUnder !== undefined && !(await stat(flags.flashUnder).catch(() => null))?.isDirectory()) {
+    throw new ExitError(ExitCode.USAGE, `--flash-under: ${flags.flashUnder} is not a directory`);
+  }
   let password = process.env[SWITCH_PASSWORD_ENV];
   let credentials: { username: string; passwordEnv?: string; passwordFile?: string } = { username: 'admin', passwordEnv: SWITCH_PASSWORD_ENV };
   if (!password) {
@@ -58,6 +62,7 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
       sshPort: flags.sshPort,
       password,
       flashBytes: flags.flashBytes,
+      ...(flags.flashUnder ? { flashUnder: resolve(flags.flashUnder) } : {}),
       version: flags.swVersion,
       faults,
     });
@@ -93,6 +98,7 @@ export function registerEmulate(program: Command): void {
     .option('--ssh-port <port>', 'SSH port on every switch address', whole(1, 65535), DEFAULT_EMULATOR_SSH_PORT)
     .option('--first-octet <n>', 'first switch is 127.0.1.N', whole(1, 254), 1)
     .option('--flash-bytes <n>', 'flash capacity per switch', whole(1, Number.MAX_SAFE_INTEGER), 64 * 1024 * 1024)
+    .option('--flash-under <dir>', 'make the flash temp dir (removed at exit) under this directory, e.g. /dev/shm for RAM (default: the system temp dir)')
     .option('--sw-version <v>', 'software version every switch reports', '17.06.05')
     .action(emulateCommand);
 }
