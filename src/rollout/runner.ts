@@ -15,7 +15,7 @@ import { driverFor as defaultDriverFor, redactSecrets, type SwitchDriver, type S
 import { resolvePassword, type InventorySwitch } from './inventory.js';
 import { planRollout, type PlannedSwitch, type RolloutPlanConfig } from './plan.js';
 import { Journal } from './journal.js';
-import { countOutcomes, foldJournal, type Hashes, type RolloutState, type SwitchOutcome } from './state.js';
+import { countOutcomes, JournalFold, type Hashes, type RolloutState, type SwitchOutcome } from './state.js';
 import { JOURNAL_FILE, activeRunner, readControl, releaseLock, takeLock } from './control.js';
 import { HOST_KEY_MISMATCH_VERDICT, NO_PINNED_HOST_KEY, decide, gatherFacts, hostKeyCheckFor, isHostKeyError } from './precheck.js';
 
@@ -89,6 +89,8 @@ export class RolloutRunner {
   private readonly logger: Logger;
   private readonly now: () => number;
   private journal: Journal | null = null;
+  /** The journal's state, folded as records are appended. */
+  private fold: JournalFold | null = null;
   private server: FirmwareServer | null = null;
   private ownsServer = false;
   private readonly grants = new Map<string, { name: string; access: OneTimeAccess }>();
@@ -97,7 +99,10 @@ export class RolloutRunner {
   private stopReason: { outcome: RunOutcome; reason: string } | null = null;
   private haltReason: string | null = null;
   private paused = false;
-  private transfers!: Semaphore;
+  /** Switches told to copy whose data connection is not up yet: at most one per passive port. */
+  private connecting!: Semaphore;
+  /** Per one-time user: gives back the `connecting` slot (once) when the server accepts its data connection. */
+  private readonly dataConnected = new Map<string, () => void>();
 
   constructor(private readonly options: RunnerOptions) {
     this.logger = (options.logger ?? silentLogger).child({ component: 'rollout' });
@@ -113,12 +118,14 @@ export class RolloutRunner {
     takeLock(o.stateDir);
     const journal = Journal.open(join(o.stateDir, JOURNAL_FILE), this.now);
     this.journal = journal;
+    this.fold = new JournalFold(journal.records);
     try {
       return await this.runLocked(journal);
     } finally {
       for (const { access } of this.grants.values()) access.revoke();
       this.grants.clear();
       this.server?.off('transfer', this.onTransfer);
+      this.server?.off('transfer-start', this.onTransferStart);
       this.server?.off('transfer-progress', this.onProgress);
       if (this.ownsServer) await this.server?.stop(0);
       journal.close();
@@ -131,7 +138,7 @@ export class RolloutRunner {
     const { planned, waves, problems } = planRollout(o.plan, o.inventory, o.findImage);
     if (problems.length) throw new ExitError(ExitCode.USAGE, problems.map((p) => `${p.switch}: ${p.message}`).join('; '));
     this.planned = new Map(planned.map((p) => [p.name, p]));
-    let state = foldJournal(journal.records);
+    let state = this.fold!.state;
     if (state.start) {
       if (state.start['planDigest'] !== o.planDigest) throw new ExitError(ExitCode.USAGE, 'the plan changed since this rollout started: start a new one with another --state directory');
       if (state.end && (state.end['outcome'] === 'halted' || state.end['outcome'] === 'aborted' || state.end['outcome'] === 'completed')) {
@@ -149,12 +156,15 @@ export class RolloutRunner {
         switches: planned.map((p) => ({ name: p.name, address: this.byName.get(p.name)!.address, wave: p.wave, image: p.image })),
       });
     }
-    state = foldJournal(journal.records);
+    state = this.fold!.state;
     await this.startServer();
     const range = parsePortRange(o.plan.server.pasvRange);
-    // One passive port per running transfer: more would queue in the server's PASV wait.
+    // A passive port is held from PASV until the data connection is accepted, then free for the
+    // next switch. So at most one switch per port may be between "copy" and its data connection:
+    // more would queue in the server's PASV wait. Once connected, transfers need no port, and up to
+    // `concurrency` of them run at once.
     const pasvPorts = typeof range === 'string' ? 5 : portRangeSize(range);
-    this.transfers = new Semaphore(Math.min(o.plan.concurrency, pasvPorts));
+    this.connecting = new Semaphore(Math.min(o.plan.concurrency, pasvPorts));
 
     const total = state.switches.size;
     for (let w = 0; w < state.waves.length; w++) {
@@ -168,7 +178,7 @@ export class RolloutRunner {
         this.checkThreshold(total);
       });
       if (this.stopReason || this.haltReason) break;
-      state = foldJournal(journal.records);
+      state = this.fold!.state;
       const counts = countOutcomes(state.waves[w]!.map((n) => state.switches.get(n)!));
       journal.append('wave-end', { wave: w, counts });
       if (w === 0 && o.plan.waves.canary > 0 && counts.failed > 0) {
@@ -178,10 +188,10 @@ export class RolloutRunner {
     }
     const outcome: RunOutcome = this.stopReason?.outcome ?? (this.haltReason ? 'halted' : 'completed');
     const reason = this.stopReason?.reason ?? this.haltReason ?? 'every wave done';
-    state = foldJournal(journal.records);
+    state = this.fold!.state;
     journal.append('run-end', { outcome, reason, counts: countOutcomes(state.switches.values()) });
     o.onEvent?.({ type: 'end', reason });
-    return { outcome, reason, state: foldJournal(journal.records) };
+    return { outcome, reason, state: this.fold!.state };
   }
 
   private async startServer(): Promise<void> {
@@ -198,8 +208,15 @@ export class RolloutRunner {
       this.ownsServer = true;
     }
     this.server.on('transfer', this.onTransfer);
+    this.server.on('transfer-start', this.onTransferStart);
     this.server.on('transfer-progress', this.onProgress);
   }
+
+  /** The data connection is up: the switch's passive port is free for the next one. */
+  private readonly onTransferStart = (p: TransferProgress): void => {
+    this.dataConnected.get(p.user)?.();
+    this.onProgress(p);
+  };
 
   private readonly onTransfer = (record: TransferRecord): void => {
       const grant = this.grants.get(record.user);
@@ -251,7 +268,7 @@ export class RolloutRunner {
 
   private checkThreshold(total: number): void {
     const { maxFailed, maxFailedPercent } = this.options.plan;
-    const failed = countOutcomes(foldJournal(this.journal!.records).switches.values()).failed;
+    const failed = countOutcomes(this.fold!.state.switches.values()).failed;
     if (maxFailed !== null && failed > maxFailed) this.haltReason ??= `failure threshold: ${failed} switches failed (more than ${maxFailed})`;
     if (maxFailedPercent !== null && (failed * 100) / total > maxFailedPercent) {
       this.haltReason ??= `failure threshold: ${failed} of ${total} switches failed (more than ${maxFailedPercent}%)`;
@@ -318,13 +335,20 @@ export class RolloutRunner {
       }
       if (decision.action === 'fail') return this.done(name, 'failed', decision.reason);
       // The transfer: one-time credentials for this switch, this image, from its address only.
-      await this.transfers.take();
+      await this.connecting.take();
+      let slotHeld = true;
+      const giveSlot = () => {
+        if (!slotHeld) return;
+        slotHeld = false;
+        this.connecting.give();
+      };
       let access: OneTimeAccess | null = null;
       let outcome;
       const started = this.now();
       try {
         access = await this.server!.grantOneTimeAccess({ sourceAddress: sw.address, imagePath: plan.image, validForMs: o.plan.credentialMinutes * 60_000 });
         this.grants.set(access.user, { name, access });
+        this.dataConnected.set(access.user, giveSlot);
         journal.append('switch', { name, phase: 'transfer', user: access.user });
         const address = o.plan.server.address;
         const port = this.server!.address().port;
@@ -332,19 +356,22 @@ export class RolloutRunner {
         outcome = await session.pull(url, plan.fileName);
       } finally {
         access?.revoke();
-        this.transfers.give();
+        if (access) this.dataConnected.delete(access.user);
+        giveSlot();
       }
       const durationMs = Math.round(this.now() - started);
-      const audits = foldJournal(journal.records).switches.get(name)!.audit.filter((a) => a['user'] === access!.user);
+      const audits = this.fold!.state.switches.get(name)!.audit.filter((a) => a['user'] === access!.user);
       const audit = audits.at(-1) ?? null;
       journal.append('switch', { name, phase: 'transferred', ok: outcome.ok, message: outcome.message, bytes: outcome.bytes ?? (audit?.['bytes'] as number | undefined) ?? null, durationMs });
       if (!outcome.ok) return this.done(name, 'failed', `the switch's copy failed: ${outcome.message}`, { hashes: { catalogSha256: entry.sha256, serverSha256: (audit?.['sha256'] as string) ?? null, switchDigests: {}, switchAlgorithm: null } });
       journal.append('switch', { name, phase: 'verify' });
       const switchDigests: Record<string, string> = {};
-      for (const algorithm of driver.hashAlgorithms) {
-        const digest = await session.fileHash(plan.fileName, algorithm);
-        if (digest) switchDigests[algorithm] = digest;
-      }
+      // One hash, the platform's best (as the pre-check asks): every on-switch hash re-reads the
+      // whole image from flash, minutes for a large image on a real switch, and a second weaker
+      // algorithm adds no evidence the strong one lacks.
+      const algorithm = driver.hashAlgorithms[0];
+      const digest = algorithm ? await session.fileHash(plan.fileName, algorithm) : null;
+      if (algorithm && digest) switchDigests[algorithm] = digest;
       const report = judgeEvidence({
         reference: { digests: reference, size: entry.size },
         client: { digests: switchDigests, bytes: outcome.bytes ?? entry.size },

@@ -300,7 +300,7 @@ const retr: CommandHandler = async (session, argument) => {
   }
   const { fd, entry } = opened;
   const expectedBytes = entry.stats.size - offset;
-  const progress = { session: session.id, client: session.peerAddress, path: virtualPath, bytes: 0, expectedBytes };
+  const progress = { session: session.id, client: session.peerAddress, user: session.user ?? '', path: virtualPath, bytes: 0, expectedBytes };
   const started = Date.now();
   const finalReplies: Array<[number, string]> = [];
   const record: TransferRecord = {

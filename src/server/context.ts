@@ -33,6 +33,8 @@ export interface TransferRecord {
 export interface TransferProgress {
   session: string;
   client: string;
+  /** The account logged in (a one-time account names one switch). */
+  user: string;
   path: string;
   bytes: number;
   expectedBytes: number;
