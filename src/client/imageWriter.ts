@@ -2,6 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import type { Digests } from '../verify/algorithms.js';
 import type { BatchHasher } from '../verify/hasher.js';
+import type { DataFlow, DirectReceiver } from './ftp.js';
 import { Limits } from '../core/limits.js';
 import { LocalFailure } from './retry.js';
 
@@ -16,9 +17,13 @@ export interface ImageWriterOptions {
   onBytes?: (bytes: number) => void;
 }
 
-/** One attempt's view of the writer: basic-ftp pipes the data connection into `stream`. */
+/**
+ * One attempt's view of the writer: the data connection feeds `receiver` (plain FTP) or is piped
+ * into `stream` (FTPS); either way the bytes land in the same batches.
+ */
 export interface AttemptSink {
   stream: Writable;
+  receiver: DirectReceiver;
   /** After the attempt settled: chunks that still arrive are dropped (and not counted). */
   close(): void;
 }
@@ -91,20 +96,45 @@ export class ImageWriter {
       };
       pacing = { timer: setTimeout(release, dueMs), callback: release };
     };
+    /** Takes a chunk; `ready` runs (at once, or later) when the next one may come, or with the error that ends the attempt. */
+    const take = (chunk: Buffer, ready: (err?: Error | null) => void) => {
+      received += chunk.length;
+      try {
+        const waiting = this.append(chunk);
+        if (waiting) waiting.then(() => paced(ready), ready);
+        else paced(ready);
+      } catch (err) {
+        ready(err as Error);
+      }
+    };
     const stream = new Writable({
       highWaterMark: bytesPerSecond ? 64 * 1024 : 1024 * 1024,
       write: (chunk: Buffer, _encoding, callback) => {
         if (!open) return callback();
-        received += chunk.length;
-        try {
-          const waiting = this.append(chunk);
-          if (waiting) waiting.then(() => paced(callback), callback);
-          else paced(callback);
-        } catch (err) {
-          callback(err as Error);
-        }
+        take(chunk, callback);
       },
     });
+    let flow: DataFlow | null = null;
+    const receiver: DirectReceiver = {
+      attach: (f) => {
+        flow = f;
+      },
+      onData: (chunk) => {
+        const f = flow;
+        if (!open || !f) return;
+        // The socket reuses `chunk` for its next read: append() copies what fits now, and while it
+        // waits for a batch (or the rate cap holds) the socket stays paused, so nothing is overwritten.
+        let later = false;
+        let readyAtOnce = false;
+        take(chunk, (err) => {
+          if (err) f.destroy(err);
+          else if (later) f.resume();
+          else readyAtOnce = true;
+        });
+        later = true;
+        if (!readyAtOnce) f.pause();
+      },
+    };
     const close = () => {
       open = false;
       if (pacing) {
@@ -112,7 +142,7 @@ export class ImageWriter {
         pacing.callback();
       }
     };
-    return { stream, close };
+    return { stream, receiver, close };
   }
 
   /** Copies a chunk into batches. Returns a promise only when it had to wait for a free batch. */

@@ -349,7 +349,7 @@ export class Puller extends EventEmitter<PullEvents> {
       }
       const sink = this.temp!.writer.attempt(o.maxBytesPerSecond ?? null);
       try {
-        await this.session.download(sink.stream, o.target.path, offset);
+        await this.session.download(sink, o.target.path, offset);
       } finally {
         sink.close();
       }

@@ -34,6 +34,8 @@ export const Limits = {
   PULL_BATCH_BYTES: 4 * 1024 * 1024,
   /** Pull: batches in flight between the socket, the disk and the hash worker (memory = this x batch). */
   PULL_BATCHES_IN_FLIGHT: 4,
+  /** Pull: the data connection reads into one buffer this large (socket reads are at most this). */
+  PULL_READ_BYTES: 256 * 1024,
   /** Pull: idle batches a process keeps for its next pull (the emulator's switches pull one after another). */
   PULL_SPARE_BATCHES: 16,
   /** Pull: bytes written between background fdatasync calls, so the final fsync has little left to flush. */
