@@ -149,15 +149,28 @@ function sha256File(path: string): Promise<string> {
   });
 }
 
-/**
- * `swfw pull --sha256` into a scratch file (never /dev/null: a temp-file-and-rename client must
- * not rename over a device node). Checks the exit code, the printed digest and the file itself,
- * and records the client's peak RSS.
- */
-export async function swfwPull(endpoint: Endpoint, file: ImageFile, template: string, scratchDir: string): Promise<Transfer & { peakRssBytes: number }> {
+/** `curl -o FILE` into the scratch dir: the by-hand download that keeps the image (figure 4c). */
+export async function curlToFile(endpoint: Endpoint, file: ImageFile, scratchDir: string): Promise<Transfer> {
   rmSync(scratchDir, { recursive: true, force: true });
   mkdirSync(scratchDir, { recursive: true });
-  const out = join(scratchDir, file.name);
+  const timeoutMs = transferTimeoutMs(file.size) * 2;
+  try {
+    const result = await run('curl', curlArgs(endpoint, file, timeoutMs, join(scratchDir, file.name), '%{size_download}'), { timeoutMs: timeoutMs + KILL_AFTER_MS });
+    return transferOf(result, Number.parseInt(result.stdout.trim(), 10), file, `curl -o file from ${endpoint.name}`);
+  } finally {
+    rmSync(scratchDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `swfw pull --sha256`, either `--out /dev/null` (verify in transit, keep nothing: pull's discard
+ * mode) or into a scratch file (temp file, fsync, rename). Checks the exit code and the printed
+ * digest; for a file also its size and its SHA-256 on disk. Records the client's peak RSS.
+ */
+export async function swfwPull(endpoint: Endpoint, file: ImageFile, template: string, scratchDir: string, keep: 'discard' | 'file'): Promise<Transfer & { peakRssBytes: number }> {
+  rmSync(scratchDir, { recursive: true, force: true });
+  mkdirSync(scratchDir, { recursive: true });
+  const out = keep === 'discard' ? '/dev/null' : join(scratchDir, file.name);
   const args = template
     .split(/\s+/)
     .filter(Boolean)
@@ -176,13 +189,16 @@ export async function swfwPull(endpoint: Endpoint, file: ImageFile, template: st
     const peakRssBytes = memory.sampler?.stop() ?? 0;
     const said = `${result.stdout}\n${result.stderr}`;
     if (result.code !== 0) throw new HarnessError(`swfw ${args.join(' ')} failed (exit ${result.code ?? result.signal}): ${said.trim().slice(-400)}`);
-    const bytes = existsSync(out) ? statSync(out).size : -1;
-    if (bytes !== file.size) throw new HarnessError(`swfw pull wrote ${bytes} bytes to ${out}, expected ${file.size}`);
-    // Our own check does not trust pull's verdict: the digest it printed and the bytes on disk.
+    // Our own check does not trust pull's verdict: the digest it printed (of every byte it
+    // received, so it also proves the count) and, when it kept the file, the bytes on disk.
     if (!said.toLowerCase().includes(file.sha256)) throw new HarnessError(`swfw pull did not print the image's SHA-256 ${file.sha256}`);
-    const onDisk = await sha256File(out);
-    if (onDisk !== file.sha256) throw new HarnessError(`swfw pull wrote a file with SHA-256 ${onDisk}, expected ${file.sha256}`);
-    return { ok: true, bytes, ms: result.ms, startedAt: result.startedAt, endedAt: result.endedAt, error: null, peakRssBytes };
+    if (keep === 'file') {
+      const bytes = existsSync(out) ? statSync(out).size : -1;
+      if (bytes !== file.size) throw new HarnessError(`swfw pull wrote ${bytes} bytes to ${out}, expected ${file.size}`);
+      const onDisk = await sha256File(out);
+      if (onDisk !== file.sha256) throw new HarnessError(`swfw pull wrote a file with SHA-256 ${onDisk}, expected ${file.sha256}`);
+    }
+    return { ok: true, bytes: file.size, ms: result.ms, startedAt: result.startedAt, endedAt: result.endedAt, error: null, peakRssBytes };
   } finally {
     memory.sampler?.stop();
     rmSync(scratchDir, { recursive: true, force: true });

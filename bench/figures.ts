@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Targets, type BenchOptions } from './options.js';
 import type { ImageSet } from './images.js';
 import type { RunningServer } from './servers.js';
-import { curlConcurrent, curlSha256sum, curlToNull, detectSwfwPull, ftplibRetrLoop, requireOk, swfwPull, type Transfer } from './clients.js';
+import { curlConcurrent, curlSha256sum, curlToFile, curlToNull, detectSwfwPull, ftplibRetrLoop, requireOk, swfwPull, type Transfer } from './clients.js';
 import { HarnessError } from './proc.js';
 import { PeakRss, procStatusBytes, resetPeakRss } from './memory.js';
 import { timedRollout } from './rollout.js';
@@ -269,18 +269,31 @@ export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
   };
   const scratch = join(ctx.workDir, 'pull-scratch');
   let pullTimes: number[] | null = null;
+  let keptTimes: { pull: number[]; curl: number[] } | null = null;
   let curlTimes: number[];
   let shaTimes: number[];
   if (!unavailable) {
-    const pull = async () => {
-      const transfer = await swfwPull(vsftpd, file, ctx.options.pullArgs, scratch);
-      clientPeaks.push(transfer.peakRssBytes);
+    const pull = (keep: 'discard' | 'file') => async () => {
+      const transfer = await swfwPull(vsftpd, file, ctx.options.pullArgs, scratch, keep);
+      if (keep === 'file') clientPeaks.push(transfer.peakRssBytes);
       return transfer.ms;
     };
-    const times = await alternate(ctx, 'fig 4', { 'swfw pull': pull, 'curl -o /dev/null': curl, 'curl | sha256sum': curlSha });
+    const curlFile = async () => {
+      const transfer = await curlToFile(vsftpd, file, scratch);
+      requireOk([transfer], 'figure 4c, curl -o file');
+      return transfer.ms;
+    };
+    const times = await alternate(ctx, 'fig 4', {
+      'swfw pull': pull('discard'),
+      'curl -o /dev/null': curl,
+      'curl | sha256sum': curlSha,
+      'swfw pull to a file': pull('file'),
+      'curl -o file': curlFile,
+    });
     pullTimes = times['swfw pull'];
     curlTimes = times['curl -o /dev/null'];
     shaTimes = times['curl | sha256sum'];
+    keptTimes = { pull: times['swfw pull to a file'], curl: times['curl -o file'] };
     clientPeaks.splice(0, ctx.options.warmups);
   } else {
     ctx.log(`  fig 4: ${unavailable}; measuring curl -o /dev/null and curl | sha256sum only`);
@@ -288,7 +301,7 @@ export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
     curlTimes = times['curl -o /dev/null'];
     shaTimes = times['curl | sha256sum'];
   }
-  const title = `swfw pull --sha256 of ${sizeLabel(file.size)} ÷ curl -o /dev/null (both from vsftpd)`;
+  const title = `swfw pull --sha256 --out /dev/null of ${sizeLabel(file.size)} ÷ curl -o /dev/null (both from vsftpd)`;
   const pullRow: FigureRow = pullTimes
     ? {
         id: '4',
@@ -318,9 +331,20 @@ export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
     absolute: `curl | sha256sum ${seconds(median(shaTimes))}, curl ${seconds(median(curlTimes))}`,
     verdict: 'info',
   };
+  const keptRow: FigureRow = keptTimes
+    ? {
+        id: '4c',
+        title: `swfw pull --sha256 to a file ÷ curl -o file (${sizeLabel(file.size)} from vsftpd, same disk)`,
+        target: '— (report)',
+        value: summarize(pairRatios(keptTimes.pull, keptTimes.curl)),
+        unit: 'ratio',
+        absolute: `swfw pull ${seconds(median(keptTimes.pull))} (temp file, fsync, rename), curl -o file ${seconds(median(keptTimes.curl))} (no fsync)`,
+        verdict: 'info',
+      }
+    : { id: '4c', title: 'swfw pull --sha256 to a file ÷ curl -o file', target: '— (report)', value: null, unit: 'ratio', absolute: '', verdict: 'n/a', note: `n/a (${unavailable ?? 'no pull runs'})` };
   const memoryRow: FigureRow = {
     id: '6b',
-    title: `swfw pull client peak RSS, ${sizeLabel(file.size)}`,
+    title: `swfw pull client peak RSS, ${sizeLabel(file.size)} to a file`,
     target: '— (report)',
     value: clientPeaks.length ? summarize(clientPeaks) : null,
     unit: 'bytes',
@@ -328,7 +352,7 @@ export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
     verdict: clientPeaks.length ? 'info' : 'n/a',
     ...(clientPeaks.length ? {} : { note: `n/a (${unavailable ?? 'no sample'})` }),
   };
-  return [pullRow, referenceRow, memoryRow];
+  return [pullRow, referenceRow, keptRow, memoryRow];
 }
 
 /** Counted single-stream curls behind figure 7's ideal (after one warm-up). */

@@ -32,7 +32,7 @@ export const Targets = {
   smallRetrs: 1.5,
   /** Figure 3: 5 concurrent 256 MiB pulls, wall time swfw ÷ vsftpd. */
   concurrentPulls: 1.2,
-  /** Figure 4: `swfw pull --sha256` ÷ `curl -o /dev/null`, both from vsftpd. */
+  /** Figure 4: `swfw pull --sha256 --out /dev/null` ÷ `curl -o /dev/null`, both from vsftpd. */
   pullWithHash: 1.3,
   /** Figure 5: 15 pulls through 5 ports, swfw wall ÷ (3 × figure-3 swfw wall). */
   oversubscribed: 1.1,
@@ -114,7 +114,7 @@ export interface BenchOptions {
    * swfw's default of 8 per address would refuse 7 of figure 5's 15 pulls with 421.
    */
   raiseSwfwLimits: boolean;
-  /** Arguments of the `swfw pull` run in figure 4; {url}, {out} and {sha256} are substituted. */
+  /** Arguments of the `swfw pull` runs in figure 4; {url}, {out} (/dev/null, or a scratch file for 4c) and {sha256} are substituted. */
   pullArgs: string;
   /** Exit 3 when a figure misses its target (full runs only). */
   strict: boolean;
