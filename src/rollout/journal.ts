@@ -1,11 +1,21 @@
 /**
- * The rollout journal: append-only JSON lines, one fsync (fdatasync) per record, before the action
- * it announces goes further. A crash (kill -9, power loss) can only lose the record being written;
- * a torn last line (no newline, or not JSON) is cut off on open. Appends never rewrite history, so
- * there is no window in which an old state is half overwritten, as a rewritten state file has.
+ * The rollout journal: append-only JSON lines, each durable (fdatasync) before the action it
+ * announces goes further. A crash (kill -9, power loss) can only lose records not yet durable,
+ * always a suffix; a torn last line (no newline, or not JSON) is cut off on open. Appends never
+ * rewrite history, so there is no window in which an old state is half overwritten, as a
+ * rewritten state file has.
+ *
+ * Appends are group-committed: records appended while a write + fdatasync is in flight go out
+ * together in the next one, on the thread pool. A synchronous fdatasync per record blocked the
+ * runner's event loop, which also runs the embedded FTP server: 1,400 records for 200 switches
+ * held every transfer up for 2.4 s in all.
  */
-import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, openSync, readFileSync, write } from 'node:fs';
 import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+
+const writeAsync = promisify(write);
+const fdatasyncAsync = promisify(fdatasync);
 
 export type JournalRecord = { seq: number; at: string; t: string } & Record<string, unknown>;
 
@@ -35,8 +45,19 @@ export function readJournal(path: string): { records: JournalRecord[]; validByte
   return { records, validBytes: offset, tornBytes: buffer.length - offset };
 }
 
+interface PendingRecord {
+  line: string;
+  durable: () => void;
+  failed: (err: Error) => void;
+}
+
 export class Journal {
   private seq: number;
+  private pending: PendingRecord[] = [];
+  private committing: Promise<void> | null = null;
+  /** The first write or fdatasync error: the journal takes no more records after it. */
+  private failure: Error | null = null;
+  private closed = false;
 
   private constructor(
     private readonly fd: number,
@@ -68,16 +89,49 @@ export class Journal {
     return new Journal(fd, records, now);
   }
 
-  /** Appends one record and makes it durable before returning. */
-  append(t: string, fields: Record<string, unknown> = {}): JournalRecord {
+  /**
+   * Appends one record; resolves once it is durable. It is in `records` at once (the file gets
+   * records in that order), so a fold sees it before it is durable: act on a record only after
+   * its append resolved.
+   */
+  append(t: string, fields: Record<string, unknown> = {}): Promise<JournalRecord> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('the journal is closed'));
     const record = { seq: ++this.seq, at: new Date(this.now()).toISOString(), t, ...fields } as JournalRecord;
-    writeSync(this.fd, `${JSON.stringify(record)}\n`);
-    fdatasyncSync(this.fd);
     this.records.push(record);
-    return record;
+    return new Promise((resolve, reject) => {
+      this.pending.push({ line: `${JSON.stringify(record)}\n`, durable: () => resolve(record), failed: reject });
+      this.committing ??= this.commit();
+    });
   }
 
-  close(): void {
+  /** Writes and fdatasyncs everything pending, batch after batch, until nothing is left. */
+  private async commit(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0);
+        try {
+          const data = Buffer.from(batch.map((p) => p.line).join(''));
+          // O_APPEND: each write lands at the end; a short write is continued.
+          for (let done = 0; done < data.length; ) done += (await writeAsync(this.fd, data, done, data.length - done)).bytesWritten;
+          await fdatasyncAsync(this.fd);
+        } catch (err) {
+          this.failure = new Error(`cannot write the rollout journal: ${(err as Error).message}`);
+          for (const p of [...batch, ...this.pending.splice(0)]) p.failed(this.failure);
+          return;
+        }
+        for (const p of batch) p.durable();
+      }
+    } finally {
+      this.committing = null;
+    }
+  }
+
+  /** Waits until every record appended so far is durable (or failed), then closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.committing) await this.committing;
     closeSync(this.fd);
   }
 }

@@ -128,7 +128,7 @@ export class RolloutRunner {
       this.server?.off('transfer-start', this.onTransferStart);
       this.server?.off('transfer-progress', this.onProgress);
       if (this.ownsServer) await this.server?.stop(0);
-      journal.close();
+      await journal.close();
       releaseLock(o.stateDir);
     }
   }
@@ -144,10 +144,10 @@ export class RolloutRunner {
       if (state.end && (state.end['outcome'] === 'halted' || state.end['outcome'] === 'aborted' || state.end['outcome'] === 'completed')) {
         return { outcome: state.end['outcome'] as RunOutcome, reason: `already ended: ${String(state.end['reason'])}`, state };
       }
-      journal.append('run-resume', { pid: process.pid });
+      await journal.append('run-resume', { pid: process.pid });
       this.logger.info('resuming rollout', { runId: state.runId });
     } else {
-      journal.append('run-start', {
+      await journal.append('run-start', {
         runId: randomUUID(),
         planPath: o.planPath,
         planDigest: o.planDigest,
@@ -170,7 +170,7 @@ export class RolloutRunner {
     for (let w = 0; w < state.waves.length; w++) {
       if (state.wavesDone.has(w)) continue;
       const todo = state.waves[w]!.filter((n) => state.switches.get(n)?.outcome == null);
-      journal.append('wave-start', { wave: w, switches: todo.length });
+      await journal.append('wave-start', { wave: w, switches: todo.length });
       o.onEvent?.({ type: 'wave', wave: w });
       await this.pool(todo, o.plan.concurrency, async (name) => {
         if (!(await this.gate(total))) return;
@@ -180,7 +180,7 @@ export class RolloutRunner {
       if (this.stopReason || this.haltReason) break;
       state = this.fold!.state;
       const counts = countOutcomes(state.waves[w]!.map((n) => state.switches.get(n)!));
-      journal.append('wave-end', { wave: w, counts });
+      await journal.append('wave-end', { wave: w, counts });
       if (w === 0 && o.plan.waves.canary > 0 && counts.failed > 0) {
         this.haltReason = `canary wave failed (${counts.failed} of ${state.waves[0]!.length})`;
         break;
@@ -189,7 +189,7 @@ export class RolloutRunner {
     const outcome: RunOutcome = this.stopReason?.outcome ?? (this.haltReason ? 'halted' : 'completed');
     const reason = this.stopReason?.reason ?? this.haltReason ?? 'every wave done';
     state = this.fold!.state;
-    journal.append('run-end', { outcome, reason, counts: countOutcomes(state.switches.values()) });
+    await journal.append('run-end', { outcome, reason, counts: countOutcomes(state.switches.values()) });
     o.onEvent?.({ type: 'end', reason });
     return { outcome, reason, state: this.fold!.state };
   }
@@ -221,10 +221,12 @@ export class RolloutRunner {
   private readonly onTransfer = (record: TransferRecord): void => {
       const grant = this.grants.get(record.user);
       if (!grant) return;
+      // Not awaited (an event handler): the switch's next record is appended after this one, so it
+      // cannot become durable first; a failed write fails every later append as well.
       this.journal!.append('audit', {
         name: grant.name,
         record: { client: record.client, user: record.user, path: record.path, offset: record.offset, bytes: record.bytes, sha256: record.sha256, result: record.result, code: record.code, durationMs: record.durationMs },
-      });
+      }).catch((err: Error) => this.logger.error('cannot journal a transfer audit record', { switch: grant.name, error: err.message }));
   };
 
   private readonly onProgress = (p: TransferProgress): void => {
@@ -239,14 +241,14 @@ export class RolloutRunner {
       if (this.stopReason || this.haltReason) return false;
       const command = readControl(this.options.stateDir);
       if (command === 'abort') {
-        this.journal!.append('control', { command: 'abort' });
+        await this.journal!.append('control', { command: 'abort' });
         this.stopReason = { outcome: 'aborted', reason: 'aborted by the operator' };
         return false;
       }
       if (command === 'pause') {
         if (!this.paused) {
           this.paused = true;
-          this.journal!.append('control', { command: 'pause' });
+          await this.journal!.append('control', { command: 'pause' });
           this.options.onEvent?.({ type: 'paused' });
         }
         await sleep(CONTROL_POLL_MS);
@@ -254,7 +256,7 @@ export class RolloutRunner {
       }
       if (this.paused) {
         this.paused = false;
-        this.journal!.append('control', { command: 'resume' });
+        await this.journal!.append('control', { command: 'resume' });
       }
       const deadline = this.options.deadline ?? null;
       if (deadline !== null && this.now() >= deadline) {
@@ -283,8 +285,8 @@ export class RolloutRunner {
     await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
   }
 
-  private done(name: string, outcome: SwitchOutcome, reason: string, extra: { verdict?: string | null; hashes?: Hashes | null } = {}): void {
-    this.journal!.append('switch', { name, phase: 'done', outcome, reason, verdict: extra.verdict ?? null, hashes: extra.hashes ?? null });
+  private async done(name: string, outcome: SwitchOutcome, reason: string, extra: { verdict?: string | null; hashes?: Hashes | null } = {}): Promise<void> {
+    await this.journal!.append('switch', { name, phase: 'done', outcome, reason, verdict: extra.verdict ?? null, hashes: extra.hashes ?? null });
     this.options.onEvent?.({ type: 'switch', name, outcome, reason });
     this.logger.info('switch done', { switch: name, outcome, reason });
   }
@@ -295,18 +297,18 @@ export class RolloutRunner {
     const plan = this.planned.get(name)!;
     const entry = o.findImage(plan.image)!;
     const journal = this.journal!;
-    journal.append('switch', { name, phase: 'precheck' });
+    await journal.append('switch', { name, phase: 'precheck' });
     if (!sw) return this.done(name, 'failed', 'no longer in the inventory');
     const driver = (o.driverFor ?? defaultDriverFor)(sw.driver);
     let session: SwitchSession | null = null;
     let secret = '';
     const recorded = journal.records.find((r) => r.t === HOST_KEY_RECORD && r['name'] === name);
-    const hostKey = hostKeyCheckFor(sw, o.plan.hostKeys, (recorded?.['fingerprint'] as string | undefined) ?? null, (fingerprint) => {
+    const hostKey = hostKeyCheckFor(sw, o.plan.hostKeys, (recorded?.['fingerprint'] as string | undefined) ?? null, async (fingerprint) => {
       // Durable before the key exchange goes on (the password comes after it).
-      journal.append(HOST_KEY_RECORD, { name, address: sw.address, fingerprint });
+      await journal.append(HOST_KEY_RECORD, { name, address: sw.address, fingerprint });
     });
     if (hostKey === null) {
-      journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: NO_PINNED_HOST_KEY } });
+      await journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: NO_PINNED_HOST_KEY } });
       return this.done(name, 'failed', NO_PINNED_HOST_KEY);
     }
     try {
@@ -314,17 +316,17 @@ export class RolloutRunner {
       session = await driver.connect({ host: sw.address, port: sw.port, username: sw.credentials.username, password: secret, timeoutMs: o.plan.sshTimeoutMs, pullTimeoutMs: o.plan.pullTimeoutMs, hostKey });
     } catch (err) {
       if (isHostKeyError(err)) {
-        journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: err.message } });
+        await journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: err.message } });
         return this.done(name, 'failed', err.message, { verdict: HOST_KEY_MISMATCH_VERDICT });
       }
-      journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: redactSecrets(describeError(err), [secret]) } });
+      await journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: redactSecrets(describeError(err), [secret]) } });
       return this.done(name, 'failed', `unreachable: ${redactSecrets(describeError(err), [secret])}`);
     }
     try {
       const facts = await gatherFacts(session, driver, plan, entry);
       const reference = { sha256: entry.sha256, md5: entry.md5, sha512: entry.sha512 } as Record<string, string>;
       const { model, version, freeBytes, onFlash } = facts;
-      journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: true, model, version, freeBytes, onFlash } });
+      await journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: true, model, version, freeBytes, onFlash } });
       const decision = decide(facts, plan, entry);
       if (decision.action === 'skip') return this.done(name, 'skipped', decision.reason);
       if (decision.action === 'already-on-flash') {
@@ -349,7 +351,7 @@ export class RolloutRunner {
         access = await this.server!.grantOneTimeAccess({ sourceAddress: sw.address, imagePath: plan.image, validForMs: o.plan.credentialMinutes * 60_000 });
         this.grants.set(access.user, { name, access });
         this.dataConnected.set(access.user, giveSlot);
-        journal.append('switch', { name, phase: 'transfer', user: access.user });
+        await journal.append('switch', { name, phase: 'transfer', user: access.user });
         const address = o.plan.server.address;
         const port = this.server!.address().port;
         const url = `ftp://${access.user}:${encodeURIComponent(access.password)}@${address}${port === 21 ? '' : `:${port}`}${access.path}`;
@@ -362,9 +364,9 @@ export class RolloutRunner {
       const durationMs = Math.round(this.now() - started);
       const audits = this.fold!.state.switches.get(name)!.audit.filter((a) => a['user'] === access!.user);
       const audit = audits.at(-1) ?? null;
-      journal.append('switch', { name, phase: 'transferred', ok: outcome.ok, message: outcome.message, bytes: outcome.bytes ?? (audit?.['bytes'] as number | undefined) ?? null, durationMs });
+      await journal.append('switch', { name, phase: 'transferred', ok: outcome.ok, message: outcome.message, bytes: outcome.bytes ?? (audit?.['bytes'] as number | undefined) ?? null, durationMs });
       if (!outcome.ok) return this.done(name, 'failed', `the switch's copy failed: ${outcome.message}`, { hashes: { catalogSha256: entry.sha256, serverSha256: (audit?.['sha256'] as string) ?? null, switchDigests: {}, switchAlgorithm: null } });
-      journal.append('switch', { name, phase: 'verify' });
+      await journal.append('switch', { name, phase: 'verify' });
       const switchDigests: Record<string, string> = {};
       // One hash, the platform's best (as the pre-check asks): every on-switch hash re-reads the
       // whole image from flash, minutes for a large image on a real switch, and a second weaker

@@ -9,7 +9,8 @@ const FINGERPRINT_PREFIX = 'SHA256:';
 const BASE64_UNPADDED = /^[A-Za-z0-9+/]+$/;
 
 /** How a connection checks the switch's host key: against a pinned fingerprint, or trusting (and reporting) the first one seen. */
-export type HostKeyCheck = { pinned: string } | { trustOnFirstUse: (fingerprint: string) => void };
+/** `trustOnFirstUse` records the key (durably) before it resolves; the login waits for it. */
+export type HostKeyCheck = { pinned: string } | { trustOnFirstUse: (fingerprint: string) => void | Promise<void> };
 
 /** The OpenSSH SHA256 fingerprint of a raw (wire-format) public key. */
 export function hostKeyFingerprint(rawKey: Buffer): string {

@@ -58,19 +58,22 @@ export class SshConnection {
       const client = new Client();
       let settled = false;
       let mismatch: string | null = null;
-      const hostVerifier = (rawKey: Buffer): boolean => {
+      // ssh2 waits for `verify` before it authenticates: the password is sent only after it.
+      const hostVerifier = (rawKey: Buffer, verify: (valid: boolean) => void): void => {
         const seen = hostKeyFingerprint(rawKey);
         if ('pinned' in options.hostKey) {
-          if (fingerprintsEqual(seen, options.hostKey.pinned)) return true;
+          if (fingerprintsEqual(seen, options.hostKey.pinned)) return verify(true);
           mismatch = `host key mismatch: expected ${options.hostKey.pinned}, got ${seen}`;
-          return false;
+          return verify(false);
         }
-        try {
-          options.hostKey.trustOnFirstUse(seen);
-          return true;
-        } catch (err) {
+        const recorded = (err: unknown) => {
           mismatch = `host key not recorded: ${(err as Error).message}`;
-          return false;
+          verify(false);
+        };
+        try {
+          Promise.resolve(options.hostKey.trustOnFirstUse(seen)).then(() => verify(true), recorded);
+        } catch (err) {
+          recorded(err);
         }
       };
       const fail = (err: SwitchConnectError) => {

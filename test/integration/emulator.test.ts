@@ -119,7 +119,7 @@ describe('switch emulator driven by the emulated driver', function () {
     expect((err as Error).message).to.equal(`host key mismatch: expected ${fleet.switches[1]!.hostKey}, got ${fleet.switches[0]!.hostKey} (${fleet.switches[0]!.address}:${SSH_PORT})`);
     expect(fleet.authAttempts(fleet.switches[0]!.name)).to.equal(attempts);
     const seen: string[] = [];
-    const s = await driverFor('emulated').connect({ ...target(0), hostKey: { trustOnFirstUse: (fp) => seen.push(fp) } });
+    const s = await driverFor('emulated').connect({ ...target(0), hostKey: { trustOnFirstUse: (fp) => void seen.push(fp) } });
     sessions.push(s);
     expect(seen).to.deep.equal([fleet.switches[0]!.hostKey]);
     expect(fleet.authAttempts(fleet.switches[0]!.name)).to.be.greaterThan(attempts);
