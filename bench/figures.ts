@@ -12,6 +12,8 @@ export interface BenchContext {
   options: BenchOptions;
   images: ImageSet;
   swfw: RunningServer;
+  /** The same swfw with --no-hash-sent-bytes (figures 1b and 3b). */
+  swfwNoHash: RunningServer;
   vsftpd: RunningServer;
   workDir: string;
   /** swfw's resident memory right after start-up: against "idle before figure 6" it shows growth. */
@@ -104,8 +106,24 @@ async function alternate<K extends string>(ctx: BenchContext, label: string, run
   return counted;
 }
 
-/** Figure 1: one 1 GiB RETR to `curl -o /dev/null`. */
-export async function figureServeLarge(ctx: BenchContext): Promise<FigureRow> {
+/**
+ * Row 1b or 3b: the same figure for swfw with --no-hash-sent-bytes, run in the same rounds. Not a
+ * target (the default hashes): it shows what the data path costs and what the hash adds.
+ */
+function withoutHashRow(id: string, title: string, noHash: number[], vsftpd: number[]): FigureRow {
+  return {
+    id,
+    title,
+    target: '— (report)',
+    value: summarize(pairRatios(noHash, vsftpd)),
+    unit: 'ratio',
+    absolute: `swfw --no-hash-sent-bytes ${seconds(median(noHash))}, vsftpd ${seconds(median(vsftpd))}`,
+    verdict: 'info',
+  };
+}
+
+/** Figure 1: one 1 GiB RETR to `curl -o /dev/null`; row 1b: the same without the hash of sent bytes. */
+export async function figureServeLarge(ctx: BenchContext): Promise<FigureRow[]> {
   const file = ctx.images.large;
   const repeats = new Repeats();
   const time = (server: RunningServer) =>
@@ -113,9 +131,9 @@ export async function figureServeLarge(ctx: BenchContext): Promise<FigureRow> {
       const transfer = await curlToNull(server.endpoint, file);
       return { ms: transfer.ms, transfers: [transfer] };
     });
-  const times = await alternate(ctx, 'fig 1', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd) });
+  const times = await alternate(ctx, 'fig 1', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd), 'no-hash swfw': () => time(ctx.swfwNoHash) });
   const value = summarize(pairRatios(times.swfw, times.vsftpd));
-  return {
+  const row: FigureRow = {
     id: '1',
     title: `Serve ${sizeLabel(file.size)} to curl -o /dev/null: swfw ÷ vsftpd`,
     target: `≤ ${Targets.serveLarge}`,
@@ -125,6 +143,7 @@ export async function figureServeLarge(ctx: BenchContext): Promise<FigureRow> {
     verdict: judge(ctx, value.median <= Targets.serveLarge),
     ...repeats.note(),
   };
+  return [row, withoutHashRow('1b', `The same with swfw --no-hash-sent-bytes (data path alone): swfw ÷ vsftpd`, times['no-hash swfw'], times.vsftpd)];
 }
 
 /** Figure 2: 200 small RETRs on one ftplib session, only the loop timed. */
@@ -147,7 +166,7 @@ export async function figureSmallRetrs(ctx: BenchContext): Promise<FigureRow> {
 }
 
 /** Figure 3: as many concurrent pulls as the passive range has ports. Returns swfw's median wall too. */
-export async function figureConcurrent(ctx: BenchContext): Promise<{ row: FigureRow; swfwMedianMs: number }> {
+export async function figureConcurrent(ctx: BenchContext): Promise<{ row: FigureRow; noHashRow: FigureRow; swfwMedianMs: number }> {
   const file = ctx.images.medium;
   const count = ctx.options.sizes.concurrent;
   const repeats = new Repeats();
@@ -156,10 +175,11 @@ export async function figureConcurrent(ctx: BenchContext): Promise<{ row: Figure
       const { wallMs, transfers } = await curlConcurrent(server.endpoint, file, count);
       return { ms: wallMs, transfers };
     });
-  const times = await alternate(ctx, 'fig 3', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd) });
+  const times = await alternate(ctx, 'fig 3', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd), 'no-hash swfw': () => time(ctx.swfwNoHash) });
   const value = summarize(pairRatios(times.swfw, times.vsftpd));
   return {
     swfwMedianMs: median(times.swfw),
+    noHashRow: withoutHashRow('3b', `The same with swfw --no-hash-sent-bytes (data path alone): wall swfw ÷ vsftpd`, times['no-hash swfw'], times.vsftpd),
     row: {
       id: '3',
       title: `${count} concurrent ${sizeLabel(file.size)} curl pulls (whole passive range): wall swfw ÷ vsftpd`,
@@ -188,7 +208,7 @@ export async function figureOversubscribed(ctx: BenchContext, figure3SwfwMs: num
   const time = async (server: RunningServer) => {
     const { wallMs, transfers } = await curlConcurrent(server.endpoint, file, count);
     const ok = transfers.filter((t) => t.ok).length;
-    successes[server.endpoint.name].push(ok);
+    successes[server.endpoint.name === 'vsftpd' ? 'vsftpd' : 'swfw'].push(ok);
     const failed = transfers.find((t) => !t.ok);
     if (failed?.error) errors.set(server.endpoint.name, failed.error);
     return wallMs;
@@ -407,12 +427,12 @@ export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
     return [await figureRollout(ctx)];
   }
   ctx.log('figure 1: one large RETR');
-  rows.push(await figureServeLarge(ctx));
+  rows.push(...(await figureServeLarge(ctx)));
   ctx.log('figure 2: small RETRs on one session');
   rows.push(await figureSmallRetrs(ctx));
   ctx.log('figure 3: concurrent pulls over the whole passive range');
   const concurrent = await figureConcurrent(ctx);
-  rows.push(concurrent.row);
+  rows.push(concurrent.row, concurrent.noHashRow);
   ctx.log('figure 5: three times more pulls than passive ports');
   rows.push(await figureOversubscribed(ctx, concurrent.swfwMedianMs));
   ctx.log('figure 6: server memory under concurrent large pulls');
@@ -421,6 +441,7 @@ export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
   rows.push(...(await figurePull(ctx)));
   ctx.log('figure 7: rollout over an emulated fleet');
   rows.push(await figureRollout(ctx));
-  const order = (id: string) => Number.parseFloat(id) + (id.endsWith('b') ? 0.5 : 0);
+  // 1, 1b, 2 … 4, 4b, 4c: a letter sorts after its figure, in alphabetical order.
+  const order = (id: string) => Number.parseFloat(id) + (/[a-z]$/.test(id) ? (id.charCodeAt(id.length - 1) - 96) / 10 : 0);
   return rows.sort((a, b) => order(a.id) - order(b.id));
 }

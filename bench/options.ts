@@ -98,6 +98,9 @@ export interface BenchOptions {
   sizes: Sizes;
   swfwPort: number;
   swfwPasv: PortSpan;
+  /** Figures 1b and 3b: a second swfw with --no-hash-sent-bytes. */
+  swfwNoHashPort: number;
+  swfwNoHashPasv: PortSpan;
   vsftpdPort: number;
   vsftpdPasv: PortSpan;
   /** Figure 7: the passive range of the rollout's embedded server (its control port is any free one). */
@@ -140,6 +143,9 @@ Runs swfw serve and vsftpd side by side on 127.0.0.1 and writes bench/RESULTS.md
   --rss-runs N           runs of figure 6 (default 3; smoke 1)
   --swfw-port N          swfw control port (default 2121)
   --swfw-pasv A-B        swfw passive range (default 42000-42004)
+  --swfw-no-hash-port N  figures 1b/3b: control port of a second swfw run with --no-hash-sent-bytes (default 2122)
+  --swfw-no-hash-pasv A-B
+                         its passive range (default 42005-42009)
   --vsftpd-port N        vsftpd control port (default 2221)
   --vsftpd-pasv A-B      vsftpd passive range (default 42010-42014)
   --rollout-pasv A-B     figure 7: the rollout server's passive range (default 42020-42024)
@@ -192,6 +198,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
     sizes,
     swfwPort: 2121,
     swfwPasv: { min: 42000, max: 42004 },
+    swfwNoHashPort: 2122,
+    swfwNoHashPasv: { min: 42005, max: 42009 },
     vsftpdPort: 2221,
     vsftpdPasv: { min: 42010, max: 42014 },
     rolloutPasv: { min: 42020, max: 42024 },
@@ -221,6 +229,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
         break;
       case '--swfw-port':
         options.swfwPort = parseInteger(flag, value(), 1024, 65535);
+        break;
+      case '--swfw-no-hash-port':
+        options.swfwNoHashPort = parseInteger(flag, value(), 1024, 65535);
+        break;
+      case '--swfw-no-hash-pasv':
+        options.swfwNoHashPasv = parseSpan(flag, value(), sizes.concurrent);
         break;
       case '--vsftpd-port':
         options.vsftpdPort = parseInteger(flag, value(), 1024, 65535);
@@ -271,8 +285,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
         throw new UsageError(`unknown option ${flag}`);
     }
   }
-  const ports = [options.swfwPort, options.vsftpdPort];
-  for (const span of [options.swfwPasv, options.vsftpdPasv, options.rolloutPasv]) for (let p = span.min; p <= span.max; p++) ports.push(p);
+  const ports = [options.swfwPort, options.swfwNoHashPort, options.vsftpdPort];
+  for (const span of [options.swfwPasv, options.swfwNoHashPasv, options.vsftpdPasv, options.rolloutPasv]) for (let p = span.min; p <= span.max; p++) ports.push(p);
   if (new Set(ports).size !== ports.length) throw new UsageError('the control ports and passive ranges of the servers overlap');
   if (options.cpuProfDir) swfwNodeFlags.splice(0, swfwNodeFlags.length, '--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`);
   if (options.only && options.resultsFile) options.resultsFile = join(WORK_DIR, `RESULTS.only-${options.only.join('-')}${smoke ? '.smoke' : ''}.md`);

@@ -82,11 +82,14 @@ ${machine.versions.map((v) => `- ${v.label}: ${v.value}`).join('\n')}
 
 ## Setup
 
-Both servers on 127.0.0.1, each with a five-port passive range, serving the same directory of
+Three servers on 127.0.0.1, each with a five-port passive range, serving the same directory of
 random-byte images (${mebibytes(options.sizes.largeBytes)}, ${mebibytes(options.sizes.mediumBytes)}, ${options.sizes.smallCount} × ${options.sizes.smallBytes} B).
 
 - swfw, its defaults otherwise (SHA-256 of sent bytes on, info log to a file):
   \`${settings.swfwCommand}\`${options.raiseSwfwLimits ? '\n  The per-address limits are raised to match vsftpd\'s max_per_ip/max_clients: every benchmark\n  client comes from 127.0.0.1, where switches each have their own address.' : ''}
+- for rows 1b and 3b only, a second swfw with the same flags plus \`--no-hash-sent-bytes\` (port
+  ${options.swfwNoHashPort}, passive ${options.swfwNoHashPasv.min}-${options.swfwNoHashPasv.max}): the data path without the hash, measured in the same
+  rounds. The targets are judged on the default (hashing) server only.
 - vsftpd, anonymous, generated config:
 
 \`\`\`

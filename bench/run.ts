@@ -61,12 +61,15 @@ async function bench(options: BenchOptions, servers: RunningServer[]): Promise<n
   const swfw = await startSwfw({ workDir: WORK_DIR, imagesDir: images.dir, port: options.swfwPort, pasv: options.swfwPasv, raiseLimits: options.raiseSwfwLimits });
   servers.push(swfw);
   log(`swfw serve running (pid ${swfw.pid}, port ${options.swfwPort}, log ${swfw.logFile})`);
+  const swfwNoHash = await startSwfw({ workDir: WORK_DIR, imagesDir: images.dir, port: options.swfwNoHashPort, pasv: options.swfwNoHashPasv, raiseLimits: options.raiseSwfwLimits, hashSentBytes: false });
+  servers.push(swfwNoHash);
+  log(`swfw serve --no-hash-sent-bytes running (pid ${swfwNoHash.pid}, port ${options.swfwNoHashPort}; figures 1b and 3b)`);
   const vsftpd = await startVsftpd({ workDir: WORK_DIR, imagesDir: images.dir, port: options.vsftpdPort, pasv: options.vsftpdPasv });
   servers.push(vsftpd);
   log(`vsftpd running (pid ${vsftpd.pid}, port ${options.vsftpdPort})`);
 
   const swfwStartRssBytes = procStatusBytes(swfw.pid, 'VmRSS') ?? Number.NaN;
-  const rows = await runFigures({ options, images, swfw, vsftpd, workDir: WORK_DIR, swfwStartRssBytes, log });
+  const rows = await runFigures({ options, images, swfw, swfwNoHash, vsftpd, workDir: WORK_DIR, swfwStartRssBytes, log });
   await stopAll(servers);
 
   const durationMs = performance.now() - started;

@@ -8,7 +8,7 @@ import { HarnessError, hasExited, spawnTracked, stopChild, withoutSwfwEnv } from
 
 /** Where a client finds a server, and how it logs in (null: anonymous). */
 export interface Endpoint {
-  readonly name: 'swfw' | 'vsftpd';
+  readonly name: 'swfw' | 'swfw --no-hash-sent-bytes' | 'vsftpd';
   readonly host: string;
   readonly port: number;
   readonly credentials: { user: string; password: string } | null;
@@ -172,11 +172,16 @@ function cleanEnv(password: string): NodeJS.ProcessEnv {
   return { ...withoutSwfwEnv(), SWFW_PASSWORD: password };
 }
 
-export async function startSwfw(options: { workDir: string; imagesDir: string; port: number; pasv: PortSpan; raiseLimits: boolean }): Promise<RunningServer> {
+/**
+ * `swfw serve` on its defaults, or with `hashSentBytes: false` the same with --no-hash-sent-bytes:
+ * the second server of figures 1b and 3b, which show the data path without the hash beside it.
+ */
+export async function startSwfw(options: { workDir: string; imagesDir: string; port: number; pasv: PortSpan; raiseLimits: boolean; hashSentBytes?: boolean }): Promise<RunningServer> {
+  const hashSentBytes = options.hashSentBytes ?? true;
   if (!existsSync(SWFW_CLI)) throw new HarnessError(`${SWFW_CLI} is missing: run npm run build`);
   await assertPortsFree(serverPorts(options.port, options.pasv));
   const password = randomBytes(18).toString('base64url');
-  // Defaults otherwise, including the SHA-256 of sent bytes (no --no-hash-sent-bytes).
+  // Defaults otherwise, including the SHA-256 of sent bytes unless hashSentBytes is false.
   const args = swfwArgv(
     'serve',
     '--host', HOST,
@@ -185,8 +190,9 @@ export async function startSwfw(options: { workDir: string; imagesDir: string; p
     '--images', options.imagesDir,
     '--user', BENCH_USER,
     ...(options.raiseLimits ? ['--max-per-ip', String(HIGH_CLIENT_LIMIT), '--max-connections', String(HIGH_CLIENT_LIMIT)] : []),
+    ...(hashSentBytes ? [] : ['--no-hash-sent-bytes']),
   );
-  const logFile = join(options.workDir, 'swfw.log');
+  const logFile = join(options.workDir, hashSentBytes ? 'swfw.log' : 'swfw-no-hash.log');
   const logFd = openSync(logFile, 'w');
   writeSync(logFd, `# node ${args.join(' ')}  (password in SWFW_PASSWORD)\n`);
   // stderr (the readable log, one line per transfer) goes straight to a file: an undrained pipe
@@ -232,7 +238,7 @@ export async function startSwfw(options: { workDir: string; imagesDir: string; p
     throw err;
   }
   return {
-    endpoint: { name: 'swfw', host: HOST, port: options.port, credentials: { user: BENCH_USER, password } },
+    endpoint: { name: hashSentBytes ? 'swfw' : 'swfw --no-hash-sent-bytes', host: HOST, port: options.port, credentials: { user: BENCH_USER, password } },
     pid: child.pid,
     logFile,
     setup: `SWFW_PASSWORD=<random> node ${args.map((a) => a.replace(PROJECT_ROOT + '/', '')).join(' ')}`,
