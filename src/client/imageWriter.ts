@@ -60,7 +60,12 @@ export class ImageWriter {
   private submitted = 0;
   private sinceSync = 0;
   private syncing = false;
-  private pendingAppend: Promise<void> | null = null;
+  /**
+   * Bytes that arrived while no batch was free, in arrival order; each is a copy, since the direct
+   * receiver's read buffer is reused. `draining` copies them into batches as batches come back.
+   */
+  private readonly queued: Buffer[] = [];
+  private draining: Promise<void> | null = null;
   private failure: LocalFailure | null = null;
   /** Writes go out one at a time: ext4 serializes writers on the inode lock anyway, and concurrent ones only spin on it. */
   private lastWrite: Promise<void> = Promise.resolve();
@@ -90,6 +95,12 @@ export class ImageWriter {
       if (!bytesPerSecond || !open) return callback();
       const dueMs = (received * 1000) / bytesPerSecond - (performance.now() - started);
       if (dueMs <= 5) return callback();
+      // One hold at a time: an earlier one still waiting is released now (the stream path never
+      // has two; the direct path has one only if something resumed the socket behind our back).
+      if (pacing) {
+        clearTimeout(pacing.timer);
+        pacing.callback();
+      }
       const release = () => {
         pacing = null;
         callback();
@@ -115,6 +126,7 @@ export class ImageWriter {
       },
     });
     let flow: DataFlow | null = null;
+    let holds = 0;
     const receiver: DirectReceiver = {
       attach: (f) => {
         flow = f;
@@ -122,14 +134,17 @@ export class ImageWriter {
       onData: (chunk) => {
         const f = flow;
         if (!open || !f) return;
-        // The socket reuses `chunk` for its next read: append() copies what fits now, and while it
-        // waits for a batch (or the rate cap holds) the socket stays paused, so nothing is overwritten.
+        // The socket reuses `chunk` for its next read; append() copies it (into batches, or a
+        // queue when none is free). The socket is paused while batches are short or the rate cap
+        // holds. Only the latest hold may resume it: basic-ftp's pipe can resume a paused socket
+        // once, and the hold of the chunk read then replaces the one before.
+        const hold = ++holds;
         let later = false;
         let readyAtOnce = false;
         take(chunk, (err) => {
           if (err) f.destroy(err);
-          else if (later) f.resume();
-          else readyAtOnce = true;
+          else if (!later) readyAtOnce = true;
+          else if (hold === holds) f.resume();
         });
         later = true;
         if (!readyAtOnce) f.pause();
@@ -145,22 +160,32 @@ export class ImageWriter {
     return { stream, receiver, close };
   }
 
-  /** Copies a chunk into batches. Returns a promise only when it had to wait for a free batch. */
+  /**
+   * Copies a chunk into batches. Returns a promise only when part of it had to wait for a free
+   * batch (then queued as a copy, so the caller may reuse `chunk` at once); it resolves when the
+   * queue is in batches. Chunks that arrive meanwhile queue behind it, in order.
+   */
   private append(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) throw this.failure;
+    if (this.draining) {
+      this.queued.push(Buffer.from(chunk));
+      return this.draining;
+    }
+    const copied = this.fill(chunk);
+    this.options.onBytes?.(this.accepted);
+    if (copied === chunk.length) return undefined;
+    this.queued.push(Buffer.from(chunk.subarray(copied)));
+    this.draining = this.drain();
+    return this.draining;
+  }
+
+  /** Copies as much of `chunk` as the current and free batches take; returns the bytes copied. */
+  private fill(chunk: Buffer): number {
     let offset = 0;
     while (offset < chunk.length) {
       if (!this.current) {
         const batch = this.free.pop() ?? this.newBatch();
-        if (!batch) {
-          const rest = chunk.subarray(offset);
-          const waiting = new Promise<void>((resolve) => this.waiters.push(resolve)).then(() => this.append(rest));
-          this.pendingAppend = waiting.finally(() => {
-            if (this.pendingAppend === tracked) this.pendingAppend = null;
-          });
-          const tracked = this.pendingAppend;
-          return waiting;
-        }
+        if (!batch) break;
         this.current = batch;
         this.currentLength = 0;
       }
@@ -170,8 +195,27 @@ export class ImageWriter {
       this.accepted += copied;
       if (this.currentLength === this.current.length) this.submit();
     }
-    this.options.onBytes?.(this.accepted);
-    return undefined;
+    return offset;
+  }
+
+  /** Moves the queue into batches, waiting for each batch to come back from the disk and hasher. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.queued.length > 0) {
+        const chunk = this.queued[0]!;
+        const copied = this.fill(chunk);
+        if (copied > 0) this.options.onBytes?.(this.accepted);
+        if (copied === chunk.length) {
+          this.queued.shift();
+          continue;
+        }
+        this.queued[0] = chunk.subarray(copied);
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
+        if (this.failure) throw this.failure;
+      }
+    } finally {
+      this.draining = null;
+    }
   }
 
   /** A batch from the spares or the hasher, while fewer than options.batches are out; else null. */
@@ -267,7 +311,7 @@ export class ImageWriter {
   /** Writes and hashes everything accepted so far and waits until it is done. Throws a LocalFailure if any write or hash failed. */
   async flush(): Promise<void> {
     for (;;) {
-      if (this.pendingAppend) await this.pendingAppend.catch(() => {});
+      if (this.draining) await this.draining.catch(() => {});
       else if (this.current && this.currentLength > 0) this.submit();
       else if (this.inFlight.size > 0) await Promise.all(this.inFlight);
       else break;

@@ -58,6 +58,7 @@ export class Journal {
   /** The first write or fdatasync error: the journal takes no more records after it. */
   private failure: Error | null = null;
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   private constructor(
     private readonly fd: number,
@@ -97,10 +98,13 @@ export class Journal {
   append(t: string, fields: Record<string, unknown> = {}): Promise<JournalRecord> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('the journal is closed'));
-    const record = { seq: ++this.seq, at: new Date(this.now()).toISOString(), t, ...fields } as JournalRecord;
+    const record = { seq: this.seq + 1, at: new Date(this.now()).toISOString(), t, ...fields } as JournalRecord;
+    // Serialized first: a record that cannot be written never reaches `records` or takes a seq.
+    const line = `${JSON.stringify(record)}\n`;
+    this.seq++;
     this.records.push(record);
     return new Promise((resolve, reject) => {
-      this.pending.push({ line: `${JSON.stringify(record)}\n`, durable: () => resolve(record), failed: reject });
+      this.pending.push({ line, durable: () => resolve(record), failed: reject });
       this.committing ??= this.commit();
     });
   }
@@ -128,10 +132,12 @@ export class Journal {
   }
 
   /** Waits until every record appended so far is durable (or failed), then closes the file. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    while (this.committing) await this.committing;
-    closeSync(this.fd);
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      while (this.committing) await this.committing;
+      closeSync(this.fd);
+    })();
+    return this.closing;
   }
 }

@@ -19,7 +19,7 @@ export const HOST_KEY_MISMATCH_VERDICT = 'host-key-mismatch';
  * the key recorded earlier in this rollout (`recorded`) or, the first time, any key, reported to
  * `onFirstUse` before the password is sent. Null under `pinned` when the inventory has none.
  */
-export function hostKeyCheckFor(sw: InventorySwitch, policy: HostKeyPolicy, recorded: string | null, onFirstUse: (fingerprint: string) => void): HostKeyCheck | null {
+export function hostKeyCheckFor(sw: InventorySwitch, policy: HostKeyPolicy, recorded: string | null, onFirstUse: (fingerprint: string) => void | Promise<void>): HostKeyCheck | null {
   if (sw.hostKey !== null) return { pinned: sw.hostKey };
   if (policy === 'pinned') return null;
   if (recorded !== null) return { pinned: recorded };
