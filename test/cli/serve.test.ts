@@ -135,6 +135,8 @@ describe('swfw serve (CLI)', function () {
       const { port: dataPort } = parsePasv(await control.send('PASV'));
       const data = connect({ port: dataPort, host: '127.0.0.1' });
       await once(data, 'connect');
+      // Listened for now: the data connection may well close before the 226 and 421 are read.
+      const dataClosed = once(data, 'close');
       data.pause();
       let received = 0;
       data.on('data', (chunk: Buffer) => (received += chunk.length));
@@ -155,7 +157,7 @@ describe('swfw serve (CLI)', function () {
       data.resume();
       expect((await control.read())?.code).to.equal(226);
       expect((await control.read())?.code).to.equal(421);
-      await once(data, 'close');
+      await dataClosed;
       expect(received).to.equal(32 * 1024 * 1024);
       const result = await running.exited;
       expect(result.code).to.equal(0);
