@@ -1,6 +1,6 @@
 /** `swfw emulate`, `swfw rollout run --dry-run`, `status`, and exit 2 for bad plans and inventories (the built CLI). */
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,10 +51,15 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('emulate: listens on each switch address, writes the inventory (password by file, 0600), stops on SIGTERM with 0', async function () {
+  it('emulate: listens on each switch address, writes the inventory (password by file, 0600), keeps flash under --flash-under, stops on SIGTERM with 0', async function () {
     const inventory = join(dir, 'inventory.json');
-    emulator = startCli(['emulate', '--switches', '3', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--inventory-out', inventory]);
+    const flashUnder = join(dir, 'flash');
+    mkdirSync(flashUnder);
+    emulator = startCli(['emulate', '--switches', '3', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--inventory-out', inventory, '--flash-under', flashUnder]);
     await emulator.waitFor(/emulating 3 switches on 127\.0\.1\.140-127\.0\.1\.142 port 47140/, 30_000);
+    const flashRoots = readdirSync(flashUnder);
+    expect(flashRoots).to.have.length(1);
+    expect(readdirSync(join(flashUnder, flashRoots[0]!)).sort()).to.deep.equal(['emu-001', 'emu-002', 'emu-003']);
     const written = JSON.parse(readFileSync(inventory, 'utf8')) as { switches: { name: string; address: string; port: number; credentials: Record<string, string> }[] };
     expect(written.switches.map((s) => [s.name, s.address, s.port])).to.deep.equal([
       ['emu-001', '127.0.1.140', SSH_PORT],
@@ -69,6 +74,13 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     emulator = null;
     expect(result.code, result.stderr).to.equal(0);
     expect(await sshBanner('127.0.1.140', SSH_PORT)).to.equal('ECONNREFUSED');
+    expect(readdirSync(flashUnder)).to.deep.equal([]); // the flash went with the fleet
+  });
+
+  it('emulate: a --flash-under that is not a directory is a usage error (exit 2, one line)', async function () {
+    const bad = await runCli(['emulate', '--switches', '2', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--flash-under', join(dir, 'missing')], { env: { SWFW_SWITCH_PASSWORD: 'x' } });
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr.trim()).to.equal(`swfw: --flash-under: ${join(dir, 'missing')} is not a directory`);
   });
 
   it('emulate: a bad fault spec is a usage error (exit 2, one line)', async function () {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { backoffDelay, classifyFailure, FtpReplyFailure, LocalFailure, PassiveHostRefused, ShortTransferError } from '../../src/client/retry.js';
 import { parseFtpUrl } from '../../src/client/url.js';
+import { Puller, PullUsageError } from '../../src/client/pull.js';
 
 describe('pull retry policy', function () {
   it('retries 421, 425, 426, 450 (RFC 959 4yz) and fails at once on 530 and 550', function () {
@@ -33,6 +34,16 @@ describe('pull retry policy', function () {
       const delay = backoffDelay(i, policy);
       expect(delay).to.be.within(Math.min(1000, 100 * 2 ** (i - 1)) / 2, Math.min(1000, 100 * 2 ** (i - 1)));
     }
+  });
+});
+
+describe('pull hashing modes', function () {
+  it("'none' (a switch's own copy) is refused for a pull that has a reference to verify", function () {
+    const target = parseFtpUrl('ftp://switch@127.0.0.1:2121/cisco/image.bin');
+    if ('problem' in target) throw new Error(target.problem);
+    const reference = { digests: { sha256: 'a'.repeat(64) }, size: null };
+    expect(() => new Puller({ target, password: 'x', out: '/dev/null', reference, hashing: 'none' })).to.throw(PullUsageError, /hashing "none" needs reference null/);
+    expect(() => new Puller({ target, password: 'x', out: '/dev/null', reference: null, hashing: 'none' })).to.not.throw();
   });
 });
 
