@@ -35,7 +35,7 @@ export interface RolloutRun {
   wallMs: number;
   verified: number;
   outcome: string;
-  /** Per-switch transfer durations from the runner's JSON report (the server's audit), ms. */
+  /** Per switch, from the runner's JSON report: one-time account granted to copy done (durationMs), ms. */
   transferMs: number[];
   stateDir: string;
   command: string;
