@@ -405,7 +405,7 @@ export async function figureRollout(ctx: BenchContext): Promise<FigureRow> {
   const perSwitchMs = (result.wallMs - idealMs) / switches;
   ctx.log(`  fig 7: ${result.verified}/${switches} verified in ${seconds(result.wallMs)} (ratio ${value.toFixed(2)})`);
   const transfers = result.transferMs.length
-    ? `; each switch's copy (one-time account granted to copy done) median ${median(result.transferMs).toFixed(0)} ms (max ${Math.max(...result.transferMs).toFixed(0)} ms), ${(result.transferMs.reduce((a, b) => a + b, 0) / result.wallMs).toFixed(1)} copies at once on average through the ${concurrent} passive ports (a port is held only until its data connection is up)`
+    ? `; per switch, one-time account granted to copy done (the wait for one of the ${concurrent} passive-port slots included) median ${median(result.transferMs).toFixed(0)} ms (max ${Math.max(...result.transferMs).toFixed(0)} ms), ${(result.transferMs.reduce((a, b) => a + b, 0) / result.wallMs).toFixed(1)} switches in that phase at once on average (a slot is held only until the switch's data connection is up)`
     : '';
   return {
     id: '7',
