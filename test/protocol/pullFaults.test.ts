@@ -3,6 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { PROJECT_ROOT } from '../../src/config/loader.js';
 import { Puller, parseFtpUrl, type PullOptions, type PullResult } from '../../src/client/index.js';
 import { InlineHasher } from '../../src/verify/hasher.js';
 import { FakeFtpServer, type FakeScript } from '../helpers/fakeFtpServer.js';
@@ -255,6 +259,84 @@ describe('pull: fault injection against a scripted FTP server', function () {
     const result = await puller.run();
     expect(result.outcome).to.equal('interrupted');
     expect(Date.now() - started).to.be.below(5_000);
+    expectOnlyFiles(dir, []);
+  });
+});
+
+/**
+ * An FTPS server that upgrades on AUTH TLS and logs in, but refuses PROT P (534). basic-ftp's own
+ * login ignores a refused PROT and would send the image over a plaintext data connection; a pull
+ * with `tls` must stop there instead.
+ */
+describe('pull: FTPS whose server refuses PROT P', function () {
+  this.timeout(20_000);
+  const TLS_DIR = join(PROJECT_ROOT, 'fixtures', 'tls');
+  let control: Server | null = null;
+  const sockets = new Set<Socket>();
+  let dir: string;
+  afterEach(async () => {
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+    if (control) await new Promise<void>((resolve) => control!.close(() => resolve()));
+    control = null;
+    rmSync(dir, { recursive: true, force: true });
+    await expectNoWorkersLeft();
+  });
+
+  it('fails the pull with 534 before any PASV or RETR, and leaves nothing', async function () {
+    dir = mkdtempSync(join(tmpdir(), 'swfw-pull-prot-'));
+    const commands: string[] = [];
+    const serve = (socket: Socket | TLSSocket, onAuth: () => void) => {
+      let buffer = '';
+      const reply = (text: string) => socket.write(`${text}\r\n`);
+      const onData = (chunk: Buffer) => {
+        buffer += chunk.toString('latin1');
+        for (let end; (end = buffer.indexOf('\r\n')) !== -1; ) {
+          const line = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const verb = line.split(' ')[0]!.toUpperCase();
+          commands.push(verb);
+          if (verb === 'AUTH') {
+            socket.off('data', onData);
+            reply('234 Proceed with negotiation');
+            return onAuth();
+          }
+          if (verb === 'USER') reply('331 Password required');
+          else if (verb === 'PASS') reply('230 Login successful');
+          else if (verb === 'OPTS' || verb === 'TYPE' || verb === 'PBSZ') reply(`200 ${verb} ok`);
+          else if (verb === 'PROT') reply('534 Request denied for policy reasons');
+          else reply('502 Command not implemented');
+        }
+      };
+      socket.on('data', onData);
+    };
+    control = createServer((raw) => {
+      sockets.add(raw);
+      raw.on('error', () => {});
+      raw.write('220 fake FTPS ready\r\n');
+      serve(raw, () => {
+        const secure = new TLSSocket(raw, { isServer: true, key: readFileSync(join(TLS_DIR, 'server.key')), cert: readFileSync(join(TLS_DIR, 'server.crt')) });
+        secure.on('error', () => {});
+        serve(secure, () => secure.destroy());
+      });
+    });
+    control.listen(0, '127.0.0.1');
+    await once(control, 'listening');
+    const port = (control.address() as AddressInfo).port;
+    const target = parseFtpUrl(`ftp://switch@127.0.0.1:${port}${IMAGE_PATH}`);
+    if ('problem' in target) throw new Error(target.problem);
+    const result = await new Puller({
+      target,
+      password: 'secret',
+      out: join(dir, 'image.bin'),
+      reference: { digests: { sha256: SHA256 }, size: IMAGE.length },
+      tls: { ca: readFileSync(join(TLS_DIR, 'server.crt')) },
+      retries: 3,
+      backoff: { baseMs: 5, maxMs: 20 },
+    }).run();
+    expect(result).to.include({ outcome: 'transfer-failed', replyCode: 534, attempts: 1 });
+    expect(commands).to.include.members(['AUTH', 'USER', 'PASS', 'PBSZ', 'PROT']);
+    expect(commands.filter((c) => c === 'PASV' || c === 'EPSV' || c === 'RETR')).to.deep.equal([]);
     expectOnlyFiles(dir, []);
   });
 });
