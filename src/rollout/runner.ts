@@ -337,7 +337,10 @@ export class RolloutRunner {
       }
       if (decision.action === 'fail') return this.done(name, 'failed', decision.reason);
       // The transfer: one-time credentials for this switch, this image, from its address only.
-      let slotHeld = false;
+      // The slot first: the one-time password's lifetime starts at the grant, and must not be
+      // spent waiting behind switches that hold every slot.
+      await this.connecting.take();
+      let slotHeld = true;
       const giveSlot = () => {
         if (!slotHeld) return;
         slotHeld = false;
@@ -349,11 +352,8 @@ export class RolloutRunner {
       try {
         access = await this.server!.grantOneTimeAccess({ sourceAddress: sw.address, imagePath: plan.image, validForMs: o.plan.credentialMinutes * 60_000 });
         this.grants.set(access.user, { name, access });
-        await journal.append('switch', { name, phase: 'transfer', user: access.user });
-        // The slot only now: the grant and the journal's fdatasync need no passive port.
-        await this.connecting.take();
-        slotHeld = true;
         this.dataConnected.set(access.user, giveSlot);
+        await journal.append('switch', { name, phase: 'transfer', user: access.user });
         const address = o.plan.server.address;
         const port = this.server!.address().port;
         const url = `ftp://${access.user}:${encodeURIComponent(access.password)}@${address}${port === 21 ? '' : `:${port}`}${access.path}`;
