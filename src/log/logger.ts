@@ -74,12 +74,12 @@ class DeferredLogger implements Logger {
   private resolved: Logger | null = null;
 
   constructor(
-    private readonly root: { level: Level; get(): ClosableLogger },
+    private readonly root: { level: Level; closed: boolean; get(): ClosableLogger },
     private readonly fields: LogFields | null,
   ) {}
 
   private write(level: Level, message: string, fields?: LogFields): void {
-    if (SEVERITY[level] > SEVERITY[this.root.level]) return;
+    if (this.root.closed || SEVERITY[level] > SEVERITY[this.root.level]) return;
     this.resolved ??= this.fields ? this.root.get().child(this.fields) : this.root.get();
     this.resolved[level](message, fields);
   }
@@ -105,8 +105,13 @@ export function createLogger(options: LoggerOptions): ClosableLogger {
   // A log file is opened at once, so a bad path fails at start, not at the first record.
   if (options.logFile || options.console === false) return createWinstonLogger(options);
   let built: ClosableLogger | null = null;
-  const logger = new DeferredLogger({ level: options.level, get: () => (built ??= createWinstonLogger(options)) }, null) as DeferredLogger & ClosableLogger;
-  logger.close = () => built?.close() ?? Promise.resolve();
+  const root = { level: options.level, closed: false, get: () => (built ??= createWinstonLogger(options)) };
+  const logger = new DeferredLogger(root, null) as DeferredLogger & ClosableLogger;
+  logger.close = () => {
+    // Records after close() are dropped, whether or not winston was ever built.
+    root.closed = true;
+    return built?.close() ?? Promise.resolve();
+  };
   return logger;
 }
 
