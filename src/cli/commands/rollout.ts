@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Command } from '../program.js';
+import { Option, type Command } from '../program.js';
 import { ConfigError, ExitCode, ExitError } from '../../core/errors.js';
 import { createLogger } from '../../log/logger.js';
 import {
@@ -197,7 +197,7 @@ export function registerRollout(program: Command): void {
       .option('--state <dir>', 'rollout state directory (journal, control, reports)', 'rollout-state')
       .option('--report-dir <dir>', 'where the JSON, CSV and HTML reports go (default: the state directory)')
       .option('--json', 'one JSON object at the end')
-      .option('--log-level <level>', 'error, warn, info or debug', 'warn');
+      .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['error', 'warn', 'info', 'debug']).default('warn'));
   common(
     rollout
       .command('run')
