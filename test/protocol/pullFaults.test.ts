@@ -265,8 +265,8 @@ describe('pull: fault injection against a scripted FTP server', function () {
 
 /**
  * An FTPS server that upgrades on AUTH TLS and logs in, but refuses PROT P (534). basic-ftp's own
- * login ignores a refused PROT and would send the image over a plaintext data connection; a pull
- * with `tls` must stop there instead.
+ * login ignores a refused PROT and goes on to PASV and a TLS data connection the server does not
+ * expect; a pull with `tls` must stop at the refusal, with its reply code, instead.
  */
 describe('pull: FTPS whose server refuses PROT P', function () {
   this.timeout(20_000);
