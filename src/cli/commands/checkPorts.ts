@@ -7,6 +7,7 @@ import { Limits } from '../../core/limits.js';
 import { loadServerConfig, PASSWORD_ENV, type ServeFlags } from '../../config/loader.js';
 import { createLogger } from '../../log/logger.js';
 import { StartError } from '../../server/server.js';
+import { untilStopSignal } from '../stopSignal.js';
 import {
   CheckPortsError,
   ControlUnreachableError,
@@ -136,17 +137,9 @@ async function runListen(flags: CheckPortsFlags): Promise<void> {
     `swfw check-ports listening on ${address}:${port}, passive ${min}-${max} (${bound.length} bound; empty repository; logins: ${logins}). ` +
       'Run `swfw check-ports --host THIS-HOST` from the switch side; Ctrl-C stops.\n',
   );
-  await new Promise<void>((resolve) => {
-    const onSignal = () => {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
-      void listener.stop(0).then(async () => {
-        await logger.close();
-        resolve();
-      });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+  await untilStopSignal(async () => {
+    await listener.stop(0);
+    await logger.close();
   });
 }
 

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from '../program.js';
 import { ExitCode, ExitError, describeError } from '../../core/errors.js';
 import { EmulatedFleet, parseFaults } from '../../switches/emulator.js';
+import { untilStopSignal } from '../stopSignal.js';
 
 /** The env var holding the emulated switches' SSH password (inventories reference it, never inline). */
 export const SWITCH_PASSWORD_ENV = 'SWFW_SWITCH_PASSWORD';
@@ -75,15 +76,7 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
   const first = fleet.switches[0]!.address;
   const last = fleet.switches.at(-1)!.address;
   process.stdout.write(`emulating ${fleet.switches.length} switches on ${first}-${last} port ${flags.sshPort}${flags.inventoryOut ? `, inventory ${flags.inventoryOut}` : ''}\n`);
-  await new Promise<void>((done) => {
-    const onSignal = () => {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
-      void fleet.stop().then(done);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await untilStopSignal(() => fleet.stop());
 }
 
 export function registerEmulate(program: Command): void {
