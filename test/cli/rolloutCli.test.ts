@@ -83,6 +83,12 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     expect(bad.stderr.trim()).to.equal(`swfw: --flash-under: ${join(dir, 'missing')} is not a directory`);
   });
 
+  it('rollout run: an unknown --log-level is a usage error (exit 2) naming the allowed levels', async function () {
+    const bad = await runCli(['rollout', 'run', join(dir, 'plan.yaml'), '--inventory', join(dir, 'inventory.yaml'), '--log-level', 'warning']);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/argument 'warning' is invalid\. Allowed choices are error, warn, info, debug/);
+  });
+
   it('emulate: a bad fault spec is a usage error (exit 2, one line)', async function () {
     const bad = await runCli(['emulate', '--switches', '2', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--faults', '3:slow=1'], { env: { SWFW_SWITCH_PASSWORD: 'x' } });
     expect(bad.code).to.equal(2);
