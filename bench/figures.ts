@@ -1,12 +1,13 @@
 import { join } from 'node:path';
-import { Targets, type BenchOptions } from './options.js';
+import { swfwArgv, Targets, type BenchOptions } from './options.js';
 import type { ImageSet } from './images.js';
 import type { RunningServer } from './servers.js';
 import { curlConcurrent, curlSha256sum, curlToFile, curlToNull, detectSwfwPull, ftplibRetrLoop, requireOk, swfwPull, type Transfer } from './clients.js';
-import { HarnessError } from './proc.js';
+import { HarnessError, run, withoutSwfwEnv } from './proc.js';
 import { PeakRss, procStatusBytes, resetPeakRss } from './memory.js';
 import { timedRollout } from './rollout.js';
 import { mebibytes, median, pairRatios, seconds, summarize, type Summary } from './stats.js';
+import { floorMs, withCpu } from './cpu.js';
 
 export interface BenchContext {
   options: BenchOptions;
@@ -20,10 +21,17 @@ export interface BenchContext {
   swfwStartRssBytes: number;
   /** Progress lines (stderr); the table goes to stdout. */
   log: (line: string) => void;
+  /** Cores the floors divide CPU-seconds by. */
+  cores: number;
+  /** One core's SHA-256 speed here (cpu.ts), for the floors of the figures that hash. */
+  sha256MsPerByte: number;
 }
 
-/** PASS/MISS against the target; smoke runs are not judged, only checked for correctness. */
-export type Verdict = 'PASS' | 'MISS' | 'n/a' | 'info' | 'not judged (smoke)';
+/**
+ * PASS/MISS against the target; smoke runs are not judged, only checked for correctness. Floor
+ * rows say whether the target is below what the work needs on this machine.
+ */
+export type Verdict = 'PASS' | 'MISS' | 'n/a' | 'info' | 'not judged (smoke)' | 'target below floor' | 'target above floor';
 
 /** One row of the results table. */
 export interface FigureRow {
@@ -86,40 +94,85 @@ function judge(ctx: BenchContext, passed: boolean | null): Verdict {
 
 const sizeLabel = (bytes: number): string => (bytes >= 1024 * MiB ? `${bytes / 1024 / MiB} GiB` : bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`);
 
+/** Per runner, the counted rounds' wall times and the CPU burnt meanwhile (see cpu.ts). */
+interface Rounds<K extends string> {
+  ms: Record<K, number[]>;
+  cpuMs: Record<K, number[]>;
+}
+
 /**
  * Runs each runner once per round, in the given order (swfw first, then the reference), for the
- * warm-up rounds and then the counted ones. Returns the counted times per runner.
+ * warm-up rounds and then the counted ones. A runner's CPU is that of its server (`pids`) plus
+ * its clients, which are this harness's children.
  */
-async function alternate<K extends string>(ctx: BenchContext, label: string, runners: Record<K, () => Promise<number>>): Promise<Record<K, number[]>> {
+async function alternate<K extends string>(ctx: BenchContext, label: string, runners: Record<K, () => Promise<number>>, pids: Partial<Record<K, number[]>> = {}): Promise<Rounds<K>> {
   const names = Object.keys(runners) as K[];
-  const counted = Object.fromEntries(names.map((n) => [n, [] as number[]])) as unknown as Record<K, number[]>;
+  const empty = () => Object.fromEntries(names.map((n) => [n, [] as number[]])) as unknown as Record<K, number[]>;
+  const counted: Rounds<K> = { ms: empty(), cpuMs: empty() };
   const { warmups, reps } = ctx.options;
   for (let round = 0; round < warmups + reps; round++) {
     const times: string[] = [];
     for (const name of names) {
-      const ms = await runners[name]();
-      times.push(`${name} ${seconds(ms)}`);
-      if (round >= warmups) counted[name].push(ms);
+      const { result: ms, cpuMs } = await withCpu(pids[name] ?? [], runners[name]);
+      times.push(`${name} ${seconds(ms)} (CPU ${seconds(cpuMs)})`);
+      if (round >= warmups) {
+        counted.ms[name].push(ms);
+        counted.cpuMs[name].push(cpuMs);
+      }
     }
     ctx.log(`  ${label} ${round < warmups ? 'warm-up' : `round ${round - warmups + 1}/${reps}`}: ${times.join(', ')}`);
   }
   return counted;
 }
 
+/** "1.13 s (CPU 1.85 s)": a run's wall time with the CPU-seconds burnt meanwhile. */
+const wallAndCpu = (ms: number[], cpuMs: number[]): string => `${seconds(median(ms))} (CPU ${seconds(median(cpuMs))})`;
+
 /**
  * Row 1b or 3b: the same figure for swfw with --no-hash-sent-bytes, run in the same rounds. Not a
  * target (the default hashes): it shows what the data path costs and what the hash adds.
  */
-function withoutHashRow(id: string, title: string, noHash: number[], vsftpd: number[]): FigureRow {
+function withoutHashRow(id: string, title: string, noHash: number[], vsftpd: number[], noHashCpu: number[]): FigureRow {
   return {
     id,
     title,
     target: '— (report)',
     value: summarize(pairRatios(noHash, vsftpd)),
     unit: 'ratio',
-    absolute: `swfw --no-hash-sent-bytes ${seconds(median(noHash))}, vsftpd ${seconds(median(vsftpd))}`,
+    absolute: `swfw --no-hash-sent-bytes ${wallAndCpu(noHash, noHashCpu)}, vsftpd ${seconds(median(vsftpd))}`,
     verdict: 'info',
   };
+}
+
+interface FloorSpec {
+  id: string;
+  title: string;
+  /** The figure's target ratio, compared with the floor's median. */
+  target: number;
+  /** The reference's counted rounds: wall and CPU. */
+  refMs: number[];
+  refCpuMs: number[];
+  /** CPU work swfw must do on top of the reference's (the SHA-256), per round. */
+  extraCpuMs: number;
+  /** The part that cannot be split across cores (one SHA-256 stream). */
+  serialMs: number;
+  /** Wall time that must pass before any of that work can start (the pull's start-up); 0 if none. */
+  beforeMs?: number;
+  absolute: string;
+}
+
+/**
+ * A floor row: per counted round, the shortest wall time in which the reference's own CPU work
+ * plus `extraCpuMs` could finish on this machine's cores (cpu.ts floorMs), ÷ the reference's wall.
+ * It charges swfw only the reference's cost (vsftpd moves bytes with sendfile, as cheaply as a
+ * server can) and the hash, so a floor above the target means no server that hashes what it sends
+ * can meet that target on this machine.
+ */
+function floorRow(ctx: BenchContext, spec: FloorSpec): FigureRow {
+  const ratios = spec.refMs.map((ms, i) => ((spec.beforeMs ?? 0) + floorMs(spec.refCpuMs[i]! + spec.extraCpuMs, spec.serialMs, ctx.cores)) / ms);
+  const value = summarize(ratios);
+  const verdict: Verdict = ctx.options.smoke ? 'not judged (smoke)' : value.median > spec.target ? 'target below floor' : 'target above floor';
+  return { id: spec.id, title: spec.title, target: `— (figure's target ≤ ${spec.target})`, value, unit: 'ratio', absolute: spec.absolute, verdict };
 }
 
 /** Figure 1: one 1 GiB RETR to `curl -o /dev/null`; row 1b: the same without the hash of sent bytes. */
@@ -131,7 +184,13 @@ export async function figureServeLarge(ctx: BenchContext): Promise<FigureRow[]> 
       const transfer = await curlToNull(server.endpoint, file);
       return { ms: transfer.ms, transfers: [transfer] };
     });
-  const times = await alternate(ctx, 'fig 1', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd), 'no-hash swfw': () => time(ctx.swfwNoHash) });
+  const rounds = await alternate(
+    ctx,
+    'fig 1',
+    { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd), 'no-hash swfw': () => time(ctx.swfwNoHash) },
+    { swfw: [ctx.swfw.pid], vsftpd: [ctx.vsftpd.pid], 'no-hash swfw': [ctx.swfwNoHash.pid] },
+  );
+  const { ms: times, cpuMs } = rounds;
   const value = summarize(pairRatios(times.swfw, times.vsftpd));
   const row: FigureRow = {
     id: '1',
@@ -139,17 +198,28 @@ export async function figureServeLarge(ctx: BenchContext): Promise<FigureRow[]> 
     target: `≤ ${Targets.serveLarge}`,
     value,
     unit: 'ratio',
-    absolute: `swfw ${seconds(median(times.swfw))}, vsftpd ${seconds(median(times.vsftpd))}`,
+    absolute: `swfw ${wallAndCpu(times.swfw, cpuMs.swfw)}, vsftpd ${wallAndCpu(times.vsftpd, cpuMs.vsftpd)}; CPU counts server and curl`,
     verdict: judge(ctx, value.median <= Targets.serveLarge),
     ...repeats.note(),
   };
-  return [row, withoutHashRow('1b', `The same with swfw --no-hash-sent-bytes (data path alone): swfw ÷ vsftpd`, times['no-hash swfw'], times.vsftpd)];
+  const hashMs = file.size * ctx.sha256MsPerByte;
+  const floor = floorRow(ctx, {
+    id: '1f',
+    title: `Floor of figure 1 here: (vsftpd's and curl's CPU + SHA-256 of ${sizeLabel(file.size)}) ÷ ${ctx.cores} cores, ÷ vsftpd's wall: the lowest ratio a server that hashes what it sends can reach`,
+    target: Targets.serveLarge,
+    refMs: times.vsftpd,
+    refCpuMs: cpuMs.vsftpd,
+    extraCpuMs: hashMs,
+    serialMs: hashMs,
+    absolute: `SHA-256 of ${sizeLabel(file.size)} on one core ${seconds(hashMs)}; vsftpd + curl CPU ${seconds(median(cpuMs.vsftpd))} in ${seconds(median(times.vsftpd))} of wall`,
+  });
+  return [row, withoutHashRow('1b', `The same with swfw --no-hash-sent-bytes (data path alone): swfw ÷ vsftpd`, times['no-hash swfw'], times.vsftpd, cpuMs['no-hash swfw']), floor];
 }
 
 /** Figure 2: 200 small RETRs on one ftplib session, only the loop timed. */
 export async function figureSmallRetrs(ctx: BenchContext): Promise<FigureRow> {
   const files = ctx.images.small;
-  const times = await alternate(ctx, 'fig 2', {
+  const { ms: times } = await alternate(ctx, 'fig 2', {
     swfw: () => ftplibRetrLoop(ctx.swfw.endpoint, files),
     vsftpd: () => ftplibRetrLoop(ctx.vsftpd.endpoint, files),
   });
@@ -166,7 +236,7 @@ export async function figureSmallRetrs(ctx: BenchContext): Promise<FigureRow> {
 }
 
 /** Figure 3: as many concurrent pulls as the passive range has ports. Returns swfw's median wall too. */
-export async function figureConcurrent(ctx: BenchContext): Promise<{ row: FigureRow; noHashRow: FigureRow; swfwMedianMs: number }> {
+export async function figureConcurrent(ctx: BenchContext): Promise<{ row: FigureRow; noHashRow: FigureRow; floorRow: FigureRow; swfwMedianMs: number }> {
   const file = ctx.images.medium;
   const count = ctx.options.sizes.concurrent;
   const repeats = new Repeats();
@@ -175,18 +245,36 @@ export async function figureConcurrent(ctx: BenchContext): Promise<{ row: Figure
       const { wallMs, transfers } = await curlConcurrent(server.endpoint, file, count);
       return { ms: wallMs, transfers };
     });
-  const times = await alternate(ctx, 'fig 3', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd), 'no-hash swfw': () => time(ctx.swfwNoHash) });
+  const rounds = await alternate(
+    ctx,
+    'fig 3',
+    { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd), 'no-hash swfw': () => time(ctx.swfwNoHash) },
+    { swfw: [ctx.swfw.pid], vsftpd: [ctx.vsftpd.pid], 'no-hash swfw': [ctx.swfwNoHash.pid] },
+  );
+  const { ms: times, cpuMs } = rounds;
   const value = summarize(pairRatios(times.swfw, times.vsftpd));
+  // The pulls hash in parallel, one stream each: the part that cannot be split is one image.
+  const hashMs = count * file.size * ctx.sha256MsPerByte;
   return {
     swfwMedianMs: median(times.swfw),
-    noHashRow: withoutHashRow('3b', `The same with swfw --no-hash-sent-bytes (data path alone): wall swfw ÷ vsftpd`, times['no-hash swfw'], times.vsftpd),
+    noHashRow: withoutHashRow('3b', `The same with swfw --no-hash-sent-bytes (data path alone): wall swfw ÷ vsftpd`, times['no-hash swfw'], times.vsftpd, cpuMs['no-hash swfw']),
+    floorRow: floorRow(ctx, {
+      id: '3f',
+      title: `Floor of figure 3 here: (vsftpd's and the curls' CPU + SHA-256 of ${count} × ${sizeLabel(file.size)}) ÷ ${ctx.cores} cores, ÷ vsftpd's wall`,
+      target: Targets.concurrentPulls,
+      refMs: times.vsftpd,
+      refCpuMs: cpuMs.vsftpd,
+      extraCpuMs: hashMs,
+      serialMs: file.size * ctx.sha256MsPerByte,
+      absolute: `SHA-256 of ${count} × ${sizeLabel(file.size)} ${seconds(hashMs)} of CPU; vsftpd + curls CPU ${seconds(median(cpuMs.vsftpd))} in ${seconds(median(times.vsftpd))} of wall`,
+    }),
     row: {
       id: '3',
       title: `${count} concurrent ${sizeLabel(file.size)} curl pulls (whole passive range): wall swfw ÷ vsftpd`,
       target: `≤ ${Targets.concurrentPulls}`,
       value,
       unit: 'ratio',
-      absolute: `swfw ${seconds(median(times.swfw))}, vsftpd ${seconds(median(times.vsftpd))}`,
+      absolute: `swfw ${wallAndCpu(times.swfw, cpuMs.swfw)}, vsftpd ${wallAndCpu(times.vsftpd, cpuMs.vsftpd)}; CPU counts server and curls`,
       verdict: judge(ctx, value.median <= Targets.concurrentPulls),
       ...repeats.note(),
     },
@@ -213,7 +301,7 @@ export async function figureOversubscribed(ctx: BenchContext, figure3SwfwMs: num
     if (failed?.error) errors.set(server.endpoint.name, failed.error);
     return wallMs;
   };
-  const times = await alternate(ctx, 'fig 5', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd) });
+  const { ms: times } = await alternate(ctx, 'fig 5', { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd) }, { swfw: [ctx.swfw.pid], vsftpd: [ctx.vsftpd.pid] });
   // The warm-up round's counts were pushed too; keep the counted rounds only.
   const counted = (name: 'swfw' | 'vsftpd') => successes[name].slice(ctx.options.warmups);
   const value = summarize(times.swfw.map((ms) => ms / (factor * figure3SwfwMs)));
@@ -266,6 +354,9 @@ export async function figureServerMemory(ctx: BenchContext): Promise<FigureRow> 
   };
 }
 
+/** `swfw --version` runs behind figure 4's floor: the CLI's start-up alone. */
+const STARTUP_RUNS = 3;
+
 /**
  * Figure 4: pulling 1 GiB from vsftpd with `swfw pull --sha256` against `curl -o /dev/null`, with
  * `curl | sha256sum` (the by-hand way) beside them. Returns the ratio row, the reference row and the
@@ -290,7 +381,9 @@ export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
   const scratch = join(ctx.workDir, 'pull-scratch');
   let pullTimes: number[] | null = null;
   let keptTimes: { pull: number[]; curl: number[] } | null = null;
+  let pullCpu: number[] = [];
   let curlTimes: number[];
+  let curlCpu: number[];
   let shaTimes: number[];
   if (!unavailable) {
     const pull = (keep: 'discard' | 'file') => async () => {
@@ -303,23 +396,32 @@ export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
       requireOk([transfer], 'figure 4c, curl -o file');
       return transfer.ms;
     };
-    const times = await alternate(ctx, 'fig 4', {
-      'swfw pull': pull('discard'),
-      'curl -o /dev/null': curl,
-      'curl | sha256sum': curlSha,
-      'swfw pull to a file': pull('file'),
-      'curl -o file': curlFile,
-    });
+    const rounds = await alternate(
+      ctx,
+      'fig 4',
+      {
+        'swfw pull': pull('discard'),
+        'curl -o /dev/null': curl,
+        'curl | sha256sum': curlSha,
+        'swfw pull to a file': pull('file'),
+        'curl -o file': curlFile,
+      },
+      { 'swfw pull': [ctx.vsftpd.pid], 'curl -o /dev/null': [ctx.vsftpd.pid] },
+    );
+    const times = rounds.ms;
     pullTimes = times['swfw pull'];
+    pullCpu = rounds.cpuMs['swfw pull'];
     curlTimes = times['curl -o /dev/null'];
+    curlCpu = rounds.cpuMs['curl -o /dev/null'];
     shaTimes = times['curl | sha256sum'];
     keptTimes = { pull: times['swfw pull to a file'], curl: times['curl -o file'] };
     clientPeaks.splice(0, ctx.options.warmups);
   } else {
     ctx.log(`  fig 4: ${unavailable}; measuring curl -o /dev/null and curl | sha256sum only`);
-    const times = await alternate(ctx, 'fig 4', { 'curl -o /dev/null': curl, 'curl | sha256sum': curlSha });
-    curlTimes = times['curl -o /dev/null'];
-    shaTimes = times['curl | sha256sum'];
+    const rounds = await alternate(ctx, 'fig 4', { 'curl -o /dev/null': curl, 'curl | sha256sum': curlSha }, { 'curl -o /dev/null': [ctx.vsftpd.pid] });
+    curlTimes = rounds.ms['curl -o /dev/null'];
+    curlCpu = rounds.cpuMs['curl -o /dev/null'];
+    shaTimes = rounds.ms['curl | sha256sum'];
   }
   const title = `swfw pull --sha256 --out /dev/null of ${sizeLabel(file.size)} ÷ curl -o /dev/null (both from vsftpd)`;
   const pullRow: FigureRow = pullTimes
@@ -329,7 +431,7 @@ export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
         target: `≤ ${Targets.pullWithHash}`,
         value: summarize(pairRatios(pullTimes, curlTimes)),
         unit: 'ratio',
-        absolute: `swfw pull ${seconds(median(pullTimes))}, curl ${seconds(median(curlTimes))}, curl | sha256sum ${seconds(median(shaTimes))}`,
+        absolute: `swfw pull ${wallAndCpu(pullTimes, pullCpu)}, curl ${wallAndCpu(curlTimes, curlCpu)} (CPU counts vsftpd and the client), curl | sha256sum ${seconds(median(shaTimes))}`,
         verdict: judge(ctx, median(pairRatios(pullTimes, curlTimes)) <= Targets.pullWithHash),
       }
     : {
@@ -372,7 +474,25 @@ export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
     verdict: clientPeaks.length ? 'info' : 'n/a',
     ...(clientPeaks.length ? {} : { note: `n/a (${unavailable ?? 'no sample'})` }),
   };
-  return [pullRow, referenceRow, keptRow, memoryRow];
+  // The pull's start-up (node, the CLI) comes before it asks for any byte, so none of the
+  // transfer's work (vsftpd sending, receiving, hashing) can overlap it; after it, every byte goes
+  // through one SHA-256 stream. curl's own start-up CPU (a few ms) stays in the reference's CPU.
+  const startupSamples: number[] = [];
+  for (let i = 0; i < STARTUP_RUNS; i++) startupSamples.push((await run(process.execPath, swfwArgv('--version'), { timeoutMs: 30_000, env: withoutSwfwEnv() })).ms);
+  const startupMs = median(startupSamples);
+  const hashMs = file.size * ctx.sha256MsPerByte;
+  const floor = floorRow(ctx, {
+    id: '4f',
+    title: `Floor of figure 4 here: swfw's start-up + (vsftpd's and curl's CPU + SHA-256 of ${sizeLabel(file.size)}) ÷ ${ctx.cores} cores, ÷ curl's wall`,
+    target: Targets.pullWithHash,
+    refMs: curlTimes,
+    refCpuMs: curlCpu,
+    extraCpuMs: hashMs,
+    serialMs: hashMs,
+    beforeMs: startupMs,
+    absolute: `SHA-256 of ${sizeLabel(file.size)} on one core ${seconds(hashMs)}; swfw --version ${seconds(startupMs)}; vsftpd + curl CPU ${seconds(median(curlCpu))} in ${seconds(median(curlTimes))} of wall`,
+  });
+  return [pullRow, referenceRow, keptRow, floor, memoryRow];
 }
 
 /** Counted single-stream curls behind figure 7's ideal (after one warm-up). */
@@ -383,14 +503,18 @@ const THROUGHPUT_RUNS = 3;
  * spawn to its exit, against the ideal: every switch's bytes at the single-stream loopback
  * throughput, measured here with curl -o /dev/null of the medium image from swfw serve.
  */
-export async function figureRollout(ctx: BenchContext): Promise<FigureRow> {
+export async function figureRollout(ctx: BenchContext): Promise<FigureRow[]> {
   const { rolloutSwitches: switches, rolloutBytes: imageBytes, concurrent } = ctx.options.sizes;
   const file = ctx.images.medium;
   const streamMs: number[] = [];
+  const streamCpuMs: number[] = [];
   for (let i = 0; i < 1 + THROUGHPUT_RUNS; i++) {
-    const transfer = await curlToNull(ctx.swfw.endpoint, file);
+    const { result: transfer, cpuMs } = await withCpu([ctx.swfw.pid], () => curlToNull(ctx.swfw.endpoint, file));
     requireOk([transfer], 'figure 7, single-stream throughput');
-    if (i > 0) streamMs.push(transfer.ms);
+    if (i > 0) {
+      streamMs.push(transfer.ms);
+      streamCpuMs.push(cpuMs);
+    }
   }
   const bytesPerMs = file.size / median(streamMs);
   const totalBytes = switches * imageBytes;
@@ -407,16 +531,33 @@ export async function figureRollout(ctx: BenchContext): Promise<FigureRow> {
   const transfers = result.transferMs.length
     ? `; per switch, one-time account granted to copy done (the wait for one of the ${concurrent} passive-port slots included) median ${median(result.transferMs).toFixed(0)} ms (max ${Math.max(...result.transferMs).toFixed(0)} ms), ${(result.transferMs.reduce((a, b) => a + b, 0) / result.wallMs).toFixed(1)} switches in that phase at once on average (a slot is held only until the switch's data connection is up)`
     : '';
-  return {
+  const cpuMs = result.switchesCpuMs + result.rolloutCpuMs;
+  // What the job cannot do without, at the cheapest cost measured here: every switch's SSH session
+  // (the dry run), the bytes served and received (swfw's hash of them included) at the single
+  // stream's CPU per byte, and each switch hashing its copy once. Writing the flash is left out.
+  const movingCpuMs = (median(streamCpuMs) / file.size) * totalBytes;
+  const verifyMs = totalBytes * ctx.sha256MsPerByte;
+  const floor = floorRow(ctx, {
+    id: '7f',
+    title: `Floor of figure 7 here: (the SSH sessions' CPU (a --dry-run of the same fleet) + ${mebibytes(totalBytes)} served and received at the single stream's CPU per byte + the switches' SHA-256 of it) ÷ ${ctx.cores} cores, ÷ ideal`,
+    target: Targets.rollout,
+    refMs: [idealMs],
+    refCpuMs: [result.dryRunCpuMs + movingCpuMs],
+    extraCpuMs: verifyMs,
+    serialMs: 0,
+    absolute: `dry run ${seconds(result.dryRunMs)} (CPU ${seconds(result.dryRunCpuMs)}); moving the bytes ${seconds(movingCpuMs)} of CPU; switches' SHA-256 ${seconds(verifyMs)}`,
+  });
+  const rollout: FigureRow = {
     id: '7',
     title: `Rollout of ${switches} emulated switches × ${sizeLabel(imageBytes)} (concurrency ${ctx.options.rolloutConcurrency}, ${concurrent} passive ports): wall ÷ ideal`,
     target: `≤ ${Targets.rollout}, all verified`,
     value: summarize([value]),
     unit: 'ratio',
-    absolute: `wall ${seconds(result.wallMs)}, ideal ${seconds(idealMs)} (${mebibytes(totalBytes)} at ${((bytesPerMs * 1000) / MiB).toFixed(0)} MiB/s), overhead ${perSwitchMs.toFixed(0)} ms per switch`,
+    absolute: `wall ${seconds(result.wallMs)}, ideal ${seconds(idealMs)} (${mebibytes(totalBytes)} at ${((bytesPerMs * 1000) / MiB).toFixed(0)} MiB/s), overhead ${perSwitchMs.toFixed(0)} ms per switch; CPU ${seconds(cpuMs)} (emulated switches ${seconds(result.switchesCpuMs)}, swfw rollout ${seconds(result.rolloutCpuMs)}), ÷ ${ctx.cores} cores = ${seconds(cpuMs / ctx.cores)}`,
     verdict: judge(ctx, value <= Targets.rollout),
     note: `${result.verified}/${switches} verified; ideal from the median of ${THROUGHPUT_RUNS} curl -o /dev/null of ${sizeLabel(file.size)} from swfw serve in this run; wall = spawn to exit of ${result.command}${transfers}`,
   };
+  return [rollout, floor];
 }
 
 /** Runs every figure in an order that lets figure 5 use figure 3's result; rows come back sorted. */
@@ -424,7 +565,7 @@ export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
   const rows: FigureRow[] = [];
   if (ctx.options.only) {
     ctx.log('figure 7: rollout over an emulated fleet (alone)');
-    return [await figureRollout(ctx)];
+    return figureRollout(ctx);
   }
   ctx.log('figure 1: one large RETR');
   rows.push(...(await figureServeLarge(ctx)));
@@ -432,7 +573,7 @@ export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
   rows.push(await figureSmallRetrs(ctx));
   ctx.log('figure 3: concurrent pulls over the whole passive range');
   const concurrent = await figureConcurrent(ctx);
-  rows.push(concurrent.row, concurrent.noHashRow);
+  rows.push(concurrent.row, concurrent.noHashRow, concurrent.floorRow);
   ctx.log('figure 5: three times more pulls than passive ports');
   rows.push(await figureOversubscribed(ctx, concurrent.swfwMedianMs));
   ctx.log('figure 6: server memory under concurrent large pulls');
@@ -440,7 +581,7 @@ export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
   ctx.log('figure 4: swfw pull --sha256 against curl');
   rows.push(...(await figurePull(ctx)));
   ctx.log('figure 7: rollout over an emulated fleet');
-  rows.push(await figureRollout(ctx));
+  rows.push(...(await figureRollout(ctx)));
   // 1, 1b, 2 … 4, 4b, 4c: a letter sorts after its figure, in alphabetical order.
   const order = (id: string) => Number.parseFloat(id) + (/[a-z]$/.test(id) ? (id.charCodeAt(id.length - 1) - 96) / 10 : 0);
   return rows.sort((a, b) => order(a.id) - order(b.id));

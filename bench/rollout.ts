@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { HOST, PROJECT_ROOT, swfwArgv, type PortSpan } from './options.js';
 import { HarnessError, hasExited, run, spawnTracked, stopChild, withoutSwfwEnv } from './proc.js';
 import { assertPortsFree, spanPorts } from './servers.js';
+import { withCpu } from './cpu.js';
 
 /** The catalog platform the emulated switches report and the plan targets. */
 export const ROLLOUT_PLATFORM = 'emulated';
@@ -39,6 +40,15 @@ export interface RolloutRun {
   transferMs: number[];
   stateDir: string;
   command: string;
+  /** CPU-ms during the timed run: the emulated switches (`swfw emulate`) and `swfw rollout run` (its embedded server included). */
+  switchesCpuMs: number;
+  rolloutCpuMs: number;
+  /**
+   * CPU-ms of a `--dry-run` over the same fleet just before: every switch's SSH login and its
+   * read-only pre-checks (show version, dir), both sides, with no transfer.
+   */
+  dryRunCpuMs: number;
+  dryRunMs: number;
 }
 
 const tail = (text: string, lines = 15): string => text.trim().split('\n').slice(-lines).join('\n');
@@ -146,10 +156,18 @@ export async function timedRollout(workDir: string, setup: RolloutSetup, log: (l
       )}\n`,
     );
     const stateDir = join(root, 'state');
+    const timeoutMs = 60_000 + setup.switches * 10_000;
+    const emulatorPid = [emulator.child.pid!];
+    // The SSH part of the job alone, for figure 7's floor: a dry run changes nothing on the switches.
+    const dry = await withCpu(emulatorPid, () =>
+      run(process.execPath, swfwArgv('rollout', 'run', plan, '--inventory', emulator.inventory, '--dry-run', '--json'), { timeoutMs, env, cwd: PROJECT_ROOT }),
+    );
+    if (dry.result.code !== 0) throw new HarnessError(`swfw rollout run --dry-run failed (exit ${dry.result.code ?? dry.result.signal}):\n${tail(dry.result.stderr)}`);
     const args = swfwArgv('rollout', 'run', plan, '--inventory', emulator.inventory, '--state', stateDir, '--json');
     const command = `node ${args.map((a) => a.replace(PROJECT_ROOT + '/', '')).join(' ')}`;
     if (hasExited(emulator.child)) throw new HarnessError('swfw emulate exited before the rollout');
-    const result = await run(process.execPath, args, { timeoutMs: 60_000 + setup.switches * 10_000, env, cwd: PROJECT_ROOT });
+    const timed = await withCpu(emulatorPid, () => run(process.execPath, args, { timeoutMs, env, cwd: PROJECT_ROOT }));
+    const result = timed.result;
     writeFileSync(join(root, 'rollout.stdout'), result.stdout);
     writeFileSync(join(root, 'rollout.stderr'), result.stderr);
     const last = result.stdout.trim().split('\n').at(-1) ?? '';
@@ -172,7 +190,18 @@ export async function timedRollout(workDir: string, setup: RolloutSetup, log: (l
     } catch {
       // The report is for the note only; the JSON summary above is what is asserted.
     }
-    return { wallMs: result.ms, verified, outcome: summary.outcome, transferMs, stateDir, command };
+    return {
+      wallMs: result.ms,
+      verified,
+      outcome: summary.outcome,
+      transferMs,
+      stateDir,
+      command,
+      switchesCpuMs: timed.byPidMs[0]!,
+      rolloutCpuMs: timed.childrenMs,
+      dryRunCpuMs: dry.cpuMs,
+      dryRunMs: dry.result.ms,
+    };
   } finally {
     await emulator.stop();
   }

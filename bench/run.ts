@@ -13,6 +13,7 @@ import { markdownReport, textTable, writeReport } from './report.js';
 import { startSwfw, startVsftpd, type RunningServer } from './servers.js';
 import { runFigures } from './figures.js';
 import { procStatusBytes } from './memory.js';
+import { cores, removeStaleCgroups, sha256MsPerByte, untrackAllNow } from './cpu.js';
 
 /** Exit codes: the table is the product, so a missed target is not a failure unless --strict. */
 const Exit = { OK: 0, HARNESS_FAILED: 1, USAGE: 2, TARGET_MISSED: 3, INTERRUPTED: 130 } as const;
@@ -53,6 +54,7 @@ function checkTools(): void {
 
 async function bench(options: BenchOptions, servers: RunningServer[]): Promise<number> {
   checkTools();
+  removeStaleCgroups();
   const machine = machineInfo();
   mkdirSync(WORK_DIR, { recursive: true });
   log(`${options.smoke ? 'smoke' : 'full'} run: ${options.warmups} warm-up + ${options.reps} counted rounds; work dir ${WORK_DIR}`);
@@ -69,7 +71,9 @@ async function bench(options: BenchOptions, servers: RunningServer[]): Promise<n
   log(`vsftpd running (pid ${vsftpd.pid}, port ${options.vsftpdPort})`);
 
   const swfwStartRssBytes = procStatusBytes(swfw.pid, 'VmRSS') ?? Number.NaN;
-  const rows = await runFigures({ options, images, swfw, swfwNoHash, vsftpd, workDir: WORK_DIR, swfwStartRssBytes, log });
+  const sha256 = sha256MsPerByte();
+  log(`SHA-256 on one core: ${(1 / sha256 / 1e6).toFixed(2)} GB/s (${((sha256 * 1024 ** 3) / 1000).toFixed(2)} s per GiB); ${cores()} cores`);
+  const rows = await runFigures({ options, images, swfw, swfwNoHash, vsftpd, workDir: WORK_DIR, swfwStartRssBytes, log, cores: cores(), sha256MsPerByte: sha256 });
   await stopAll(servers);
 
   const durationMs = performance.now() - started;
@@ -116,7 +120,10 @@ async function main(): Promise<void> {
   }
   const servers: RunningServer[] = [];
   // Every way out stops what we started: normal end, error, Ctrl-C, and (last resort) exit.
-  process.on('exit', killAllNow);
+  process.on('exit', () => {
+    killAllNow();
+    untrackAllNow();
+  });
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) return;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { HOST, PROJECT_ROOT, SWFW_CLI, swfwArgv, VSFTPD, type PortSpan } from './options.js';
 import { HarnessError, hasExited, spawnTracked, stopChild, withoutSwfwEnv } from './proc.js';
+import { trackCpu, untrackCpu } from './cpu.js';
 
 /** Where a client finds a server, and how it logs in (null: anonymous). */
 export interface Endpoint {
@@ -153,18 +154,19 @@ export async function startVsftpd(options: { workDir: string; imagesDir: string;
   closeSync(logFd);
   if (child.pid === undefined) throw new HarnessError(`cannot start ${VSFTPD}`);
   child.on('error', () => {});
-  await waitForBanner(options.port, child, Date.now() + START_TIMEOUT_MS, logFile).catch(async (err) => {
+  // Before it forks its first session: every session's CPU then counts (bench/cpu.ts).
+  const pid = child.pid;
+  trackCpu(pid, 'vsftpd');
+  // The group: the listener and the session processes it forked.
+  const stop = async () => {
     await stopChild(child, { signal: 'SIGTERM', group: true, graceMs: VSFTPD_STOP_GRACE_MS });
+    await untrackCpu(pid);
+  };
+  await waitForBanner(options.port, child, Date.now() + START_TIMEOUT_MS, logFile).catch(async (err) => {
+    await stop();
     throw err;
   });
-  return {
-    endpoint: { name: 'vsftpd', host: HOST, port: options.port, credentials: null },
-    pid: child.pid,
-    logFile,
-    setup: config,
-    // The group: the listener and the session processes it forked.
-    stop: () => stopChild(child, { signal: 'SIGTERM', group: true, graceMs: VSFTPD_STOP_GRACE_MS }),
-  };
+  return { endpoint: { name: 'vsftpd', host: HOST, port: options.port, credentials: null }, pid, logFile, setup: config, stop };
 }
 
 /** swfw reads SWFW_* env vars as config; strip inherited ones so the benchmark runs its defaults. */
