@@ -1,8 +1,8 @@
 /**
  * CPU accounting for the figures, and the floors it gives. Wall time on N cores can never be less
  * than the CPU-seconds a run burns divided by N, so a figure whose reference already keeps both
- * cores busy leaves no room for extra work such as hashing. These numbers turn "the target cannot
- * be met here" from an argument into a measurement, run by run.
+ * cores busy leaves no room for extra work such as hashing. The floors rest on the reference's
+ * CPU and the hash's speed measured in the same run, not on figures from another day.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -54,17 +54,27 @@ function findCgroupRoot(): CgroupRoot | null {
   return cgroupRoot;
 }
 
-/** Removes our cgroups left empty by an earlier run that was killed (they hold no process). */
+/** Removes cgroups left by an earlier harness that was killed: its PID is in the name, and it is gone. */
 export function removeStaleCgroups(): void {
   const root = findCgroupRoot();
   if (!root) return;
   for (const name of readdirSync(root.dir).filter((n) => n.startsWith(CGROUP_PREFIX))) {
+    const harnessPid = /^\D+(\d+)-/.exec(name)?.[1];
+    if (!harnessPid || existsSync(`/proc/${harnessPid}`)) continue;
     try {
       rmdirSync(join(root.dir, name));
     } catch {
-      // Still has a process (another run in progress): not ours to touch.
+      // Still holds a process: not ours to touch.
     }
   }
+}
+
+/** How a tracked server's CPU is counted, for the report. */
+export function cpuSourceOf(pid: number): string {
+  const root = findCgroupRoot();
+  return cgroups.has(pid) && root
+    ? `its own cgroup (${root.version === 1 ? 'v1 cpuacct' : 'v2'}), so every process it forks counts`
+    : '/proc counters only (no writable cgroup): a session process re-parented to init goes uncounted';
 }
 
 /**
@@ -113,13 +123,24 @@ export async function untrackCpu(pid: number): Promise<void> {
   }
 }
 
-/** For 'exit' handlers: a best-effort synchronous removal (processes just SIGKILLed may still hold one). */
+const EXIT_RMDIR_MS = 1_000;
+
+/**
+ * For 'exit' handlers, which cannot wait: synchronous removal, retried for up to a second while
+ * processes just sent SIGKILL die. What still fails is removed by the next run's removeStaleCgroups.
+ */
 export function untrackAllNow(): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + EXIT_RMDIR_MS;
   for (const dir of cgroups.values()) {
-    try {
-      rmdirSync(dir);
-    } catch {
-      // Removed by removeStaleCgroups on the next run.
+    for (;;) {
+      try {
+        rmdirSync(dir);
+        break;
+      } catch {
+        if (Date.now() >= deadline) break;
+        Atomics.wait(pause, 0, 0, SETTLE_POLL_MS); // a synchronous sleep
+      }
     }
   }
   cgroups.clear();
@@ -146,10 +167,15 @@ function helperPids(pid: number): string[] {
   }
 }
 
-async function settle(pids: readonly number[]): Promise<void> {
+/** False when a server still had other processes after SETTLE_MAX_MS. */
+async function settle(pids: readonly number[]): Promise<boolean> {
   await sleep(SETTLE_MIN_MS);
   const deadline = Date.now() + SETTLE_MAX_MS;
-  while (pids.some((pid) => helperPids(pid).length > 0) && Date.now() < deadline) await sleep(SETTLE_POLL_MS);
+  for (;;) {
+    if (!pids.some((pid) => helperPids(pid).length > 0)) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(SETTLE_POLL_MS);
+  }
 }
 
 /**
@@ -175,6 +201,8 @@ export interface CpuUsed<T> {
   byPidMs: number[];
   /** The harness's children that ran and were reaped meanwhile. */
   childrenMs: number;
+  /** False when a server was still busy (another process alive) before or after: CPU may have crossed runs. */
+  settled: boolean;
 }
 
 /**
@@ -183,29 +211,36 @@ export interface CpuUsed<T> {
  * time, and its long-lived servers are not reaped until they stop.
  */
 export async function withCpu<T>(pids: readonly number[], work: () => Promise<T>): Promise<CpuUsed<T>> {
+  // Settled before as well: what a previous run left running is not this run's.
+  const settledBefore = pids.length === 0 || (await settle(pids));
   const before = cpuSoFarMs(pids);
   const result = await work();
-  await settle(pids);
+  const settledAfter = await settle(pids);
   const after = cpuSoFarMs(pids);
   const byPidMs = after.byPid.map((ms, i) => ms - before.byPid[i]!);
   const childrenMs = after.children - before.children;
-  return { result, cpuMs: byPidMs.reduce((a, b) => a + b, childrenMs), byPidMs, childrenMs };
+  return { result, cpuMs: byPidMs.reduce((a, b) => a + b, childrenMs), byPidMs, childrenMs, settled: settledBefore && settledAfter };
 }
 
 /** This machine's cores, as Node sees them (the bench's report prints nproc beside it). */
 export const cores = (): number => availableParallelism();
 
+const SHA256_PASSES = 6;
+
 /**
- * SHA-256 speed on one core of this machine, in ms per byte: the best of a few passes over 64 MiB
- * of random bytes, so a background burst does not make the floor look higher than it is.
+ * SHA-256 speed on one core of this machine, in ms per byte: the CPU time (not the wall time, which
+ * other guests' load stretches) of the best of several passes over 64 MiB of random bytes, so a
+ * background burst cannot make the floors look higher than they are. The harness runs nothing
+ * else meanwhile, so the process's CPU is this thread's.
  */
 export function sha256MsPerByte(): number {
   const sample = randomBytes(64 * 1024 * 1024);
   let best = Number.POSITIVE_INFINITY;
-  for (let pass = 0; pass < 4; pass++) {
-    const started = process.hrtime.bigint();
+  for (let pass = 0; pass < SHA256_PASSES; pass++) {
+    const started = process.cpuUsage();
     createHash('sha256').update(sample).digest();
-    best = Math.min(best, Number(process.hrtime.bigint() - started) / 1e6);
+    const used = process.cpuUsage(started);
+    best = Math.min(best, (used.user + used.system) / 1000);
   }
   return best / sample.length;
 }

@@ -29,9 +29,9 @@ export interface BenchContext {
 
 /**
  * PASS/MISS against the target; smoke runs are not judged, only checked for correctness. Floor
- * rows say whether the target is below what the work needs on this machine.
+ * rows say in how many rounds the figure's target was below what the work needs on this machine.
  */
-export type Verdict = 'PASS' | 'MISS' | 'n/a' | 'info' | 'not judged (smoke)' | 'target below floor' | 'target above floor';
+export type Verdict = 'PASS' | 'MISS' | 'n/a' | 'info' | 'not judged (smoke)' | `target below floor in ${number}/${number} rounds`;
 
 /** One row of the results table. */
 export interface FigureRow {
@@ -74,15 +74,23 @@ class Repeats {
   }
 }
 
-/** Times a run whose transfers must all succeed, repeating it (up to MAX_TRIES) when one fails. */
-async function timeAllOk(what: string, server: string, repeats: Repeats, once: () => Promise<{ ms: number; transfers: Transfer[] }>): Promise<number> {
+/** A run's wall time, with the CPU of the attempt it came from when the runner measured it itself. */
+type Timed = number | { ms: number; cpuMs: number; settled: boolean };
+
+/**
+ * Times a run whose transfers must all succeed, repeating it (up to MAX_TRIES) when one fails.
+ * Each attempt's CPU is measured alone (server `pid` and clients): a failed attempt's must not be
+ * charged to the run that is kept.
+ */
+async function timeAllOk(what: string, server: RunningServer, repeats: Repeats, once: () => Promise<{ ms: number; transfers: Transfer[] }>): Promise<Timed> {
   for (let attempt = 1; ; attempt++) {
-    const { ms, transfers } = await once();
+    const { result, cpuMs, settled } = await withCpu([server.pid], once);
+    const { ms, transfers } = result;
     const failed = transfers.filter((t) => !t.ok);
-    if (failed.length === 0) return ms;
+    if (failed.length === 0) return { ms, cpuMs, settled };
     const error = `${failed.length} of ${transfers.length} failed: ${failed[0]!.error}`;
-    if (attempt >= MAX_TRIES) throw new HarnessError(`${what}, ${server}: ${error} (${MAX_TRIES} tries)`);
-    repeats.record(server, error);
+    if (attempt >= MAX_TRIES) throw new HarnessError(`${what}, ${server.endpoint.name}: ${error} (${MAX_TRIES} tries)`);
+    repeats.record(server.endpoint.name, error);
   }
 }
 
@@ -93,6 +101,8 @@ function judge(ctx: BenchContext, passed: boolean | null): Verdict {
 }
 
 const sizeLabel = (bytes: number): string => (bytes >= 1024 * MiB ? `${bytes / 1024 / MiB} GiB` : bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`);
+
+const SETTLE_NOTE = '3 s after the run: its CPU may be counted in the next run';
 
 /** Per runner, the counted rounds' wall times and the CPU burnt meanwhile (see cpu.ts). */
 interface Rounds<K extends string> {
@@ -105,7 +115,7 @@ interface Rounds<K extends string> {
  * warm-up rounds and then the counted ones. A runner's CPU is that of its server (`pids`) plus
  * its clients, which are this harness's children.
  */
-async function alternate<K extends string>(ctx: BenchContext, label: string, runners: Record<K, () => Promise<number>>, pids: Partial<Record<K, number[]>> = {}): Promise<Rounds<K>> {
+async function alternate<K extends string>(ctx: BenchContext, label: string, runners: Record<K, () => Promise<Timed>>, pids: Partial<Record<K, number[]>> = {}): Promise<Rounds<K>> {
   const names = Object.keys(runners) as K[];
   const empty = () => Object.fromEntries(names.map((n) => [n, [] as number[]])) as unknown as Record<K, number[]>;
   const counted: Rounds<K> = { ms: empty(), cpuMs: empty() };
@@ -113,8 +123,12 @@ async function alternate<K extends string>(ctx: BenchContext, label: string, run
   for (let round = 0; round < warmups + reps; round++) {
     const times: string[] = [];
     for (const name of names) {
-      const { result: ms, cpuMs } = await withCpu(pids[name] ?? [], runners[name]);
+      const outer = await withCpu(pids[name] ?? [], runners[name]);
+      const own = typeof outer.result === 'number' ? null : outer.result;
+      const ms = own?.ms ?? (outer.result as number);
+      const cpuMs = own?.cpuMs ?? outer.cpuMs;
       times.push(`${name} ${seconds(ms)} (CPU ${seconds(cpuMs)})`);
+      if (!(own?.settled ?? outer.settled)) ctx.log(`  ${label}: ${name}'s server still had a process running ${SETTLE_NOTE}`);
       if (round >= warmups) {
         counted.ms[name].push(ms);
         counted.cpuMs[name].push(cpuMs);
@@ -162,16 +176,17 @@ interface FloorSpec {
 }
 
 /**
- * A floor row: per counted round, the shortest wall time in which the reference's own CPU work
- * plus `extraCpuMs` could finish on this machine's cores (cpu.ts floorMs), ÷ the reference's wall.
- * It charges swfw only the reference's cost (vsftpd moves bytes with sendfile, as cheaply as a
- * server can) and the hash, so a floor above the target means no server that hashes what it sends
- * can meet that target on this machine.
+ * A floor row: per counted round, the shortest wall time in which the reference's measured CPU
+ * work plus `extraCpuMs` (SHA-256 at this machine's measured speed) could finish on this machine's
+ * cores (cpu.ts floorMs), ÷ the reference's wall. For figures 1, 3 and 4 the reference moves the
+ * bytes with vsftpd's sendfile and curl; a round whose floor is above the target is one in which
+ * a server doing that work and the hash could not have met the target here.
  */
 function floorRow(ctx: BenchContext, spec: FloorSpec): FigureRow {
   const ratios = spec.refMs.map((ms, i) => ((spec.beforeMs ?? 0) + floorMs(spec.refCpuMs[i]! + spec.extraCpuMs, spec.serialMs, ctx.cores)) / ms);
   const value = summarize(ratios);
-  const verdict: Verdict = ctx.options.smoke ? 'not judged (smoke)' : value.median > spec.target ? 'target below floor' : 'target above floor';
+  const above = ratios.filter((r) => r > spec.target).length;
+  const verdict: Verdict = ctx.options.smoke ? 'not judged (smoke)' : `target below floor in ${above}/${ratios.length} rounds`;
   return { id: spec.id, title: spec.title, target: `— (figure's target ≤ ${spec.target})`, value, unit: 'ratio', absolute: spec.absolute, verdict };
 }
 
@@ -180,7 +195,7 @@ export async function figureServeLarge(ctx: BenchContext): Promise<FigureRow[]> 
   const file = ctx.images.large;
   const repeats = new Repeats();
   const time = (server: RunningServer) =>
-    timeAllOk('figure 1', server.endpoint.name, repeats, async () => {
+    timeAllOk('figure 1', server, repeats, async () => {
       const transfer = await curlToNull(server.endpoint, file);
       return { ms: transfer.ms, transfers: [transfer] };
     });
@@ -205,7 +220,7 @@ export async function figureServeLarge(ctx: BenchContext): Promise<FigureRow[]> 
   const hashMs = file.size * ctx.sha256MsPerByte;
   const floor = floorRow(ctx, {
     id: '1f',
-    title: `Floor of figure 1 here: (vsftpd's and curl's CPU + SHA-256 of ${sizeLabel(file.size)}) ÷ ${ctx.cores} cores, ÷ vsftpd's wall: the lowest ratio a server that hashes what it sends can reach`,
+    title: `Floor of figure 1 here: (vsftpd's and curl's CPU + SHA-256 of ${sizeLabel(file.size)}) ÷ ${ctx.cores} cores, ÷ vsftpd's wall: the lowest ratio for a server doing vsftpd's work plus the hash of sent bytes`,
     target: Targets.serveLarge,
     refMs: times.vsftpd,
     refCpuMs: cpuMs.vsftpd,
@@ -241,7 +256,7 @@ export async function figureConcurrent(ctx: BenchContext): Promise<{ row: Figure
   const count = ctx.options.sizes.concurrent;
   const repeats = new Repeats();
   const time = (server: RunningServer) =>
-    timeAllOk('figure 3', server.endpoint.name, repeats, async () => {
+    timeAllOk('figure 3', server, repeats, async () => {
       const { wallMs, transfers } = await curlConcurrent(server.endpoint, file, count);
       return { ms: wallMs, transfers };
     });
@@ -483,7 +498,7 @@ export async function figurePull(ctx: BenchContext): Promise<FigureRow[]> {
   const hashMs = file.size * ctx.sha256MsPerByte;
   const floor = floorRow(ctx, {
     id: '4f',
-    title: `Floor of figure 4 here: swfw's start-up + (vsftpd's and curl's CPU + SHA-256 of ${sizeLabel(file.size)}) ÷ ${ctx.cores} cores, ÷ curl's wall`,
+    title: `Floor of figure 4 here: swfw's start-up + (vsftpd's and curl's CPU + SHA-256 of ${sizeLabel(file.size)}) ÷ ${ctx.cores} cores, ÷ curl's wall: the lowest ratio for a pull that starts as swfw does and hashes every byte`,
     target: Targets.pullWithHash,
     refMs: curlTimes,
     refCpuMs: curlCpu,
@@ -539,7 +554,7 @@ export async function figureRollout(ctx: BenchContext): Promise<FigureRow[]> {
   const verifyMs = totalBytes * ctx.sha256MsPerByte;
   const floor = floorRow(ctx, {
     id: '7f',
-    title: `Floor of figure 7 here: (the SSH sessions' CPU (a --dry-run of the same fleet) + ${mebibytes(totalBytes)} served and received at the single stream's CPU per byte + the switches' SHA-256 of it) ÷ ${ctx.cores} cores, ÷ ideal`,
+    title: `Floor of figure 7 here: (a --dry-run of the same fleet's CPU (SSH sessions, pre-checks, start-up) + ${mebibytes(totalBytes)} served and received at swfw serve's single-stream CPU per byte, its hash included + the switches' SHA-256 of it) ÷ ${ctx.cores} cores, ÷ ideal`,
     target: Targets.rollout,
     refMs: [idealMs],
     refCpuMs: [result.dryRunCpuMs + movingCpuMs],

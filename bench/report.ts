@@ -10,6 +10,8 @@ export interface RunSettings {
   command: string;
   swfwCommand: string;
   vsftpdConfig: string;
+  /** How vsftpd's CPU-seconds were counted (cpu.ts cpuSourceOf). */
+  vsftpdCpuSource: string;
   durationMs: number;
 }
 
@@ -90,6 +92,9 @@ random-byte images (${mebibytes(options.sizes.largeBytes)}, ${mebibytes(options.
 - for rows 1b and 3b only, a second swfw with the same flags plus \`--no-hash-sent-bytes\` (port
   ${options.swfwNoHashPort}, passive ${options.swfwNoHashPasv.min}-${options.swfwNoHashPasv.max}): the data path without the hash, measured in the same
   rounds. The targets are judged on the default (hashing) server only.
+- CPU-seconds per run: swfw's from \`/proc/PID/stat\` (all its threads), vsftpd's by
+  ${settings.vsftpdCpuSource}, and the clients' (curl, python, \`swfw pull\`, \`swfw rollout\`),
+  which are the harness's own children, from its \`cutime\` and \`cstime\`.
 - vsftpd, anonymous, generated config:
 
 \`\`\`

@@ -13,7 +13,7 @@ import { markdownReport, textTable, writeReport } from './report.js';
 import { startSwfw, startVsftpd, type RunningServer } from './servers.js';
 import { runFigures } from './figures.js';
 import { procStatusBytes } from './memory.js';
-import { cores, removeStaleCgroups, sha256MsPerByte, untrackAllNow } from './cpu.js';
+import { cores, cpuSourceOf, removeStaleCgroups, sha256MsPerByte, untrackAllNow } from './cpu.js';
 
 /** Exit codes: the table is the product, so a missed target is not a failure unless --strict. */
 const Exit = { OK: 0, HARNESS_FAILED: 1, USAGE: 2, TARGET_MISSED: 3, INTERRUPTED: 130 } as const;
@@ -68,7 +68,7 @@ async function bench(options: BenchOptions, servers: RunningServer[]): Promise<n
   log(`swfw serve --no-hash-sent-bytes running (pid ${swfwNoHash.pid}, port ${options.swfwNoHashPort}; figures 1b and 3b)`);
   const vsftpd = await startVsftpd({ workDir: WORK_DIR, imagesDir: images.dir, port: options.vsftpdPort, pasv: options.vsftpdPasv });
   servers.push(vsftpd);
-  log(`vsftpd running (pid ${vsftpd.pid}, port ${options.vsftpdPort})`);
+  log(`vsftpd running (pid ${vsftpd.pid}, port ${options.vsftpdPort}); its CPU is counted by ${cpuSourceOf(vsftpd.pid)}`);
 
   const swfwStartRssBytes = procStatusBytes(swfw.pid, 'VmRSS') ?? Number.NaN;
   const sha256 = sha256MsPerByte();
@@ -84,6 +84,7 @@ async function bench(options: BenchOptions, servers: RunningServer[]): Promise<n
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       swfwCommand: swfw.setup,
       vsftpdConfig: vsftpd.setup,
+      vsftpdCpuSource: cpuSourceOf(vsftpd.pid),
       durationMs,
     });
     writeReport(options.resultsFile, report);

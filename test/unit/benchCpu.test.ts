@@ -1,10 +1,25 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { floorMs, trackCpu, untrackCpu, withCpu } from '../../bench/cpu.js';
 
-/** CPU a child burns in a busy loop; the counted CPU must be at least most of it. */
+/** CPU a child burns in a busy loop, by its own CPU clock: a loaded machine stretches only the wall time. */
 const BUSY_MS = 300;
-const busyScript = `const end = Date.now() + ${BUSY_MS}; while (Date.now() < end) {}`;
+const busyScript = `const t = process.cpuUsage(); for (;;) { const u = process.cpuUsage(t); if (u.user + u.system >= ${BUSY_MS * 1000}) break; }`;
+
+/** Where the bench puts vsftpd's cgroup, if this machine lets root write there (not in a container with a read-only cgroupfs). */
+function writableCgroupRoot(): string | null {
+  for (const dir of ['/sys/fs/cgroup/cpuacct', '/sys/fs/cgroup']) {
+    if (!existsSync(dir)) continue;
+    try {
+      accessSync(dir, constants.W_OK);
+      return dir;
+    } catch {
+      // Read-only here: try the next layout.
+    }
+  }
+  return null;
+}
 
 /** Resolves when the child has exited and been reaped (its CPU is then in our counters). */
 const closed = (child: ReturnType<typeof spawn>) => new Promise<void>((resolve) => child.once('close', () => resolve()));
@@ -13,15 +28,15 @@ describe('bench CPU accounting (bench/cpu.ts)', function () {
   this.timeout(20_000);
 
   it('counts the CPU of a child that ran and was reaped', async () => {
-    const { cpuMs, childrenMs } = await withCpu([], () => closed(spawn(process.execPath, ['-e', busyScript], { stdio: 'ignore' })));
-    expect(childrenMs).to.equal(cpuMs);
-    // The busy loop plus node's own start-up; a loaded machine only stretches the wall time.
-    expect(cpuMs).to.be.at.least(BUSY_MS * 0.8).and.below(BUSY_MS * 10);
+    const { cpuMs, byPidMs } = await withCpu([], () => closed(spawn(process.execPath, ['-e', busyScript], { stdio: 'ignore' })));
+    expect(byPidMs).to.deep.equal([]);
+    // The busy loop plus node's own start-up, in whole clock ticks.
+    expect(cpuMs).to.be.at.least(BUSY_MS).and.below(BUSY_MS * 10);
   });
 
   it("a tracked server's cgroup counts work done by a process re-parented to init (vsftpd's sessions)", async function () {
-    if (process.getuid?.() !== 0) {
-      console.log('      (not root: cgroups are not writable; the bench then falls back to /proc counters)');
+    if (process.getuid?.() !== 0 || !writableCgroupRoot()) {
+      console.log('      (cgroups not writable here: the bench falls back to /proc counters and says so in its report)');
       this.skip();
     }
     // A "server" that forks a worker and exits before it: the worker is re-parented to init, so
@@ -34,7 +49,7 @@ describe('bench CPU accounting (bench/cpu.ts)', function () {
         await closed(server);
         // The orphan outlives the server; wait for it through the settle step (its cgroup empties).
       });
-      expect(byPidMs[0]).to.be.at.least(BUSY_MS * 0.8);
+      expect(byPidMs[0]).to.be.at.least(BUSY_MS);
     } finally {
       await untrackCpu(serverPid);
     }
