@@ -2,17 +2,19 @@
  * A fleet through the five-port passive range: N emulated switches (SWFW_FLEET_SIZE, default 40)
  * each pull the 1 MiB fixture image. Every switch must end verified, the server must have served
  * each exactly once, and every data connection (the server's audit records its port) must have
- * reached a port inside the range.
+ * reached a port inside the range. A second, slowed fleet proves more transfers run at once than
+ * the range has ports.
  */
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_IMAGES, startTestServer, type TestServer } from '../helpers/testServer.js';
-import { EmulatedFleet } from '../../src/switches/emulator.js';
+import { EmulatedFleet, parseFaults } from '../../src/switches/emulator.js';
 import { validateInventory } from '../../src/rollout/inventory.js';
 import { validatePlan } from '../../src/rollout/plan.js';
 import { RolloutRunner, foldJournal, readJournal, JOURNAL_FILE } from '../../src/rollout/index.js';
+import type { TransferProgress } from '../../src/server/context.js';
 
 /** This suite's ports: passive 44110-44114, SSH 47130 on 127.0.1.130 and up. */
 const PASV = { min: 44110, max: 44114 };
@@ -95,5 +97,100 @@ describe(`rollout of a ${FLEET_SIZE}-switch fleet through a 5-port passive range
     expect(server.server.passivePorts().sort()).to.deep.equal([44110, 44111, 44112, 44113, 44114]);
     const used = new Set(audit.map((t) => t.dataPort));
     console.log(`      ${FLEET_SIZE} switches in ${seconds.toFixed(1)} s; data ports used: ${[...used].sort().join(', ')}`);
+  });
+});
+
+/**
+ * The runner's claim: a passive port is needed only from PASV until the data connection is up, so
+ * more switches than the range has ports can transfer at once. Every switch here pulls slowly
+ * (its own rate limit), so their transfers can only overlap if that claim holds.
+ */
+describe('rollout: more transfers at once than the passive range has ports', function () {
+  this.timeout(120_000);
+  /** This block's ports: passive 44115-44119, SSH 47132 on 127.0.1.200 and up. */
+  const OVERLAP_PASV = { min: 44115, max: 44119 };
+  const PORTS = OVERLAP_PASV.max - OVERLAP_PASV.min + 1;
+  const SWITCHES = 12;
+  /** 1 MiB at 512 KiB/s: each transfer lasts about 2 s, long enough for all to be in flight together. */
+  const SLOW_BYTES_PER_SECOND = 512 * 1024;
+  let server: TestServer;
+  let fleet: EmulatedFleet | null = null;
+  let dir: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'swfw-overlap-'));
+    server = await startTestServer(`${OVERLAP_PASV.min}-${OVERLAP_PASV.max}`);
+    const slowEverywhere = Array.from({ length: SWITCHES }, (_, i) => `${i + 1}:slow=${SLOW_BYTES_PER_SECOND}`).join(',');
+    fleet = await EmulatedFleet.start({
+      count: SWITCHES,
+      sshPort: 47132,
+      firstOctet: 200,
+      password: ENV.SWFW_SWITCH_PASSWORD,
+      flashBytes: 4 * 1024 * 1024,
+      ftpTimeoutMs: 20_000,
+      faults: parseFaults(slowEverywhere, SWITCHES),
+    });
+  });
+  after(async () => {
+    await fleet?.stop();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(`runs all ${SWITCHES} transfers at once through ${PORTS} passive ports, every switch verified`, async () => {
+    const { switches } = validateInventory(fleet!.inventory({ username: 'admin', passwordEnv: 'SWFW_SWITCH_PASSWORD' }), dir);
+    const { plan, problems } = validatePlan(
+      {
+        targets: { 'cisco-ios-xe': IMAGE },
+        waves: { canary: 0 },
+        concurrency: SWITCHES,
+        server: { address: '127.0.0.1', images: FIXTURE_IMAGES, pasvRange: `${OVERLAP_PASV.min}-${OVERLAP_PASV.max}` },
+        timeouts: { sshSeconds: 20, pullSeconds: 60 },
+      },
+      dir,
+    );
+    expect(problems.list).to.deep.equal([]);
+    // A transfer is in flight from its data connection (the server's event, per one-time user)
+    // until the switch reports its copy done (the journal's "transferred" record). The server's own
+    // end of a transfer is no use here: 1 MiB fits in loopback's socket buffers at once.
+    const connectedAt = new Map<string, number>();
+    const onStart = (p: TransferProgress) => {
+      if (p.path === `/${IMAGE}` && !connectedAt.has(p.user)) connectedAt.set(p.user, Date.now());
+    };
+    server.server.on('transfer-start', onStart);
+    try {
+      const summary = await new RolloutRunner({
+        stateDir: join(dir, 'state'),
+        plan: plan!,
+        planPath: join(dir, 'plan.yaml'),
+        planDigest: 'overlap',
+        inventory: switches,
+        inventoryPath: join(dir, 'inventory.json'),
+        findImage: (file) => (catalog.images.find((i) => i.file === file) as never) ?? undefined,
+        server: server.server,
+        env: ENV,
+      }).run();
+      const failed = [...summary.state.switches.values()].filter((s) => s.outcome !== 'verified').map((s) => `${s.name}: ${s.outcome} ${s.reason}`);
+      expect(failed).to.deep.equal([]);
+    } finally {
+      server.server.removeListener('transfer-start', onStart);
+    }
+    const records = readJournal(join(dir, 'state', JOURNAL_FILE)).records;
+    const userOf = new Map(records.filter((r) => r.t === 'switch' && r['phase'] === 'transfer').map((r) => [r['name'] as string, r['user'] as string]));
+    const edges: Array<[number, 1 | -1]> = [];
+    for (const r of records.filter((r) => r.t === 'switch' && r['phase'] === 'transferred')) {
+      const start = connectedAt.get(userOf.get(r['name'] as string) ?? '');
+      expect(start, `${r['name'] as string}: no data connection seen`).to.be.a('number');
+      edges.push([start!, 1], [Date.parse(r['at'] as string), -1]);
+    }
+    expect(edges).to.have.length(2 * SWITCHES);
+    // Sweep the interval ends in time order (an end before a start at the same instant).
+    let inFlight = 0;
+    let most = 0;
+    for (const [, step] of edges.sort((a, b) => a[0] - b[0] || a[1] - b[1])) most = Math.max(most, (inFlight += step));
+    expect(most, `at most ${most} transfers were in flight together`).to.be.greaterThan(PORTS);
+    const dataPorts = server.transfers.filter((t) => t.path === `/${IMAGE}`).map((t) => t.dataPort);
+    expect(dataPorts.filter((port) => port === null || port < OVERLAP_PASV.min || port > OVERLAP_PASV.max)).to.deep.equal([]);
+    console.log(`      ${most} of ${SWITCHES} transfers in flight at once through ${PORTS} passive ports`);
   });
 });
