@@ -9,7 +9,7 @@ export { writeReports, buildReport, toCsv, toHtml } from './report.js';
 export { foldJournal, countOutcomes, type RolloutState, type SwitchState } from './state.js';
 export { readJournal, Journal } from './journal.js';
 export { JOURNAL_FILE, activeRunner, readControl, writeControl } from './control.js';
-export { nextWindow, waitForWindow, type WindowClock } from './window.js';
+export { nextWindow, runInWindows, waitForWindow, type WindowClock } from './window.js';
 export { computeWaves, planRollout, loadPlan, type RolloutPlanConfig } from './plan.js';
 export { loadInventory, type InventorySwitch } from './inventory.js';
 export { DocumentError } from './document.js';

@@ -119,24 +119,56 @@ export interface WindowClock {
 }
 
 /**
- * Waits until a window is open and returns it. Sleeps in chunks and reads the clock again after
- * each, so a suspended host, clock steps and setTimeout's 24.8-day limit cannot make it start
- * outside a window; a window missed while asleep is replaced by the next one.
+ * Waits until a window is open and returns it, or null when none will open again (an absolute
+ * window whose notAfter has passed; daily and cron windows always come round again). Sleeps in
+ * chunks and reads the clock again after each, so a suspended host, clock steps and setTimeout's
+ * 24.8-day limit cannot make it start outside a window; a window missed while asleep is replaced
+ * by the next one.
  */
 export async function waitForWindow(
   window: MaintenanceWindow,
   clock: WindowClock,
   onWait?: (next: { opensAt: number; closesAt: number }) => void,
-): Promise<{ opensAt: number; closesAt: number }> {
+): Promise<{ opensAt: number; closesAt: number } | null> {
   let announced: number | null = null;
   for (;;) {
     const now = clock.now();
     const next = nextWindow(window, now);
-    if (next.opensAt <= now && now < next.closesAt) return next;
+    if (now >= next.closesAt) return null;
+    if (next.opensAt <= now) return next;
     if (announced !== next.opensAt) {
       announced = next.opensAt;
       onWait?.(next);
     }
     await clock.sleep(Math.min(Limits.SCHEDULE_SLEEP_CHUNK_MS, Math.max(1, next.opensAt - now)));
+  }
+}
+
+export interface WindowedRunOptions<T extends { outcome: string }> {
+  window: MaintenanceWindow;
+  clock: WindowClock;
+  /** After a run the window's end stopped, wait for the next window and run again. */
+  everyWindow: boolean;
+  onWait?: (next: { opensAt: number; closesAt: number }) => void;
+  onOpen?: (open: { opensAt: number; closesAt: number }) => void;
+  /** One run, starting no switch after `deadline` (null: the window has no end). */
+  runOnce: (deadline: number | null) => Promise<T>;
+}
+
+/**
+ * Runs inside the plan's window: waits for it to open, then runs with its closing time as the
+ * deadline. With `everyWindow`, a run that ended because the window closed ('window-closed')
+ * waits for the next window and runs again (the journal resumes where it stopped), until a run
+ * ends any other way or no window will open again. Returns the last run's result, or null when
+ * no window opened at all.
+ */
+export async function runInWindows<T extends { outcome: string }>(options: WindowedRunOptions<T>): Promise<T | null> {
+  let last: T | null = null;
+  for (;;) {
+    const open = await waitForWindow(options.window, options.clock, options.onWait);
+    if (!open) return last;
+    options.onOpen?.(open);
+    last = await options.runOnce(Number.isFinite(open.closesAt) ? open.closesAt : null);
+    if (!options.everyWindow || last.outcome !== 'window-closed') return last;
   }
 }

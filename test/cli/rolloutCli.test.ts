@@ -89,6 +89,19 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     expect(bad.stderr).to.match(/argument 'warning' is invalid\. Allowed choices are error, warn, info, debug/);
   });
 
+  it('schedule: a window that has already ended is exit 4 at once, naming when it ended; nothing contacted or written', async function () {
+    const inventory = join(dir, 'inventory.yaml');
+    // Nothing listens on .149:47141: a contacted switch would fail, not hang the test.
+    writeFileSync(inventory, `switches:\n  - { name: a, address: 127.0.1.149, port: 47141, driver: cisco-ios-xe, credentials: { username: admin, passwordEnv: X } }\n`);
+    const state = join(dir, 'state');
+    const started = Date.now();
+    const ended = await runCli(['rollout', 'schedule', plan({ window: { notAfter: '2020-01-01T00:00:00Z' } }), '--inventory', inventory, '--state', state, '--every-window'], { env: { X: 'x' } });
+    expect(ended.code, ended.stderr).to.equal(4);
+    expect(ended.stderr.trim()).to.equal('swfw: the maintenance window ended at 2020-01-01T00:00:00.000Z: no switch was started');
+    expect(Date.now() - started).to.be.below(10_000);
+    expect(existsSync(state)).to.equal(false);
+  });
+
   it('emulate: a bad fault spec is a usage error (exit 2, one line)', async function () {
     const bad = await runCli(['emulate', '--switches', '2', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--faults', '3:slow=1'], { env: { SWFW_SWITCH_PASSWORD: 'x' } });
     expect(bad.code).to.equal(2);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Limits } from '../../src/core/limits.js';
 import { validatePlan } from '../../src/rollout/plan.js';
-import { nextWindow, parseDuration, waitForWindow, type MaintenanceWindow } from '../../src/rollout/window.js';
+import { nextWindow, parseDuration, runInWindows, waitForWindow, type MaintenanceWindow } from '../../src/rollout/window.js';
 
 const HOUR = 3_600_000;
 const iso = (t: number) => new Date(t).toISOString();
@@ -94,7 +94,7 @@ describe('maintenance windows: cron + duration in a time zone', function () {
 
   it('waitForWindow returns at once inside a window, and skips a window missed while asleep', async function () {
     const { clock, sleeps } = fakeClock(at('2026-06-12T21:30:00Z'));
-    expect((await waitForWindow(weeknights, clock)).opensAt).to.equal(at('2026-06-12T20:00:00Z'));
+    expect((await waitForWindow(weeknights, clock))?.opensAt).to.equal(at('2026-06-12T20:00:00Z'));
     expect(sleeps).to.deep.equal([]);
     // A host suspended across Monday's whole window wakes on Tuesday and waits for Tuesday's.
     let now = at('2026-06-15T19:59:00Z');
@@ -114,5 +114,61 @@ describe('maintenance windows: cron + duration in a time zone', function () {
     const { clock, sleeps } = fakeClock(start);
     await waitForWindow({ kind: 'absolute', notBefore: start + 40 * 24 * HOUR, notAfter: null }, clock);
     expect(Math.max(...sleeps)).to.be.at.most(Limits.SCHEDULE_SLEEP_CHUNK_MS);
+  });
+
+  it('waitForWindow gives null at once for an absolute window that has ended (it used to poll every millisecond forever)', async function () {
+    const { clock, sleeps } = fakeClock(at('2026-06-01T00:00:00Z'));
+    expect(await waitForWindow({ kind: 'absolute', notBefore: null, notAfter: at('2026-05-31T23:00:00Z') }, clock)).to.equal(null);
+    expect(sleeps).to.deep.equal([]);
+  });
+});
+
+describe('maintenance windows: running in one window or in every window', function () {
+  const nightly: MaintenanceWindow = { kind: 'daily', start: '22:00', end: '02:00', timeZone: 'UTC' };
+
+  /** A runner stand-in: the runs' deadlines, and after each the clock moves to its deadline (a run the window's end stopped). */
+  function fakeRuns(clock: { now(): number }, outcomes: string[], advance: (to: number) => void) {
+    const deadlines: Array<number | null> = [];
+    const runOnce = async (deadline: number | null) => {
+      deadlines.push(deadline);
+      const outcome = outcomes[deadlines.length - 1] ?? 'completed';
+      if (outcome === 'window-closed' && deadline !== null) advance(Math.max(clock.now(), deadline));
+      return { outcome };
+    };
+    return { deadlines, runOnce };
+  }
+
+  it('with everyWindow, a run the window stopped goes on in the next nights until it ends another way', async function () {
+    let now = at('2026-06-01T12:00:00Z');
+    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+    const { deadlines, runOnce } = fakeRuns(clock, ['window-closed', 'window-closed', 'completed'], (to) => (now = to));
+    const waited: number[] = [];
+    const result = await runInWindows({ window: nightly, clock, everyWindow: true, runOnce, onWait: (next) => waited.push(next.opensAt) });
+    expect(result).to.deep.equal({ outcome: 'completed' });
+    expect(deadlines).to.deep.equal([at('2026-06-02T02:00:00Z'), at('2026-06-03T02:00:00Z'), at('2026-06-04T02:00:00Z')]);
+    expect(waited).to.deep.equal([at('2026-06-01T22:00:00Z'), at('2026-06-02T22:00:00Z'), at('2026-06-03T22:00:00Z')]);
+  });
+
+  it('without everyWindow, one window only; a halted run is never run again', async function () {
+    let now = at('2026-06-01T23:00:00Z');
+    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+    const once = fakeRuns(clock, ['window-closed'], (to) => (now = to));
+    expect(await runInWindows({ window: nightly, clock, everyWindow: false, runOnce: once.runOnce })).to.deep.equal({ outcome: 'window-closed' });
+    expect(once.deadlines).to.deep.equal([at('2026-06-02T02:00:00Z')]);
+    const halted = fakeRuns(clock, ['halted'], (to) => (now = to));
+    expect(await runInWindows({ window: nightly, clock, everyWindow: true, runOnce: halted.runOnce })).to.deep.equal({ outcome: 'halted' });
+    expect(halted.deadlines).to.have.length(1);
+  });
+
+  it('an absolute window that ends stops every-window runs with the last outcome, and gives null if it never opened', async function () {
+    let now = at('2026-06-01T10:00:00Z');
+    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+    const window: MaintenanceWindow = { kind: 'absolute', notBefore: null, notAfter: at('2026-06-01T11:00:00Z') };
+    const runs = fakeRuns(clock, ['window-closed'], (to) => (now = to));
+    expect(await runInWindows({ window, clock, everyWindow: true, runOnce: runs.runOnce })).to.deep.equal({ outcome: 'window-closed' });
+    expect(runs.deadlines).to.deep.equal([at('2026-06-01T11:00:00Z')]);
+    const late = fakeRuns(clock, [], (to) => (now = to));
+    expect(await runInWindows({ window, clock, everyWindow: true, runOnce: late.runOnce })).to.equal(null);
+    expect(late.deadlines).to.deep.equal([]);
   });
 });

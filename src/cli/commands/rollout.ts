@@ -15,7 +15,7 @@ import {
   foldJournal,
   prepareRollout,
   readJournal,
-  waitForWindow,
+  runInWindows,
   writeControl,
   writeReports,
   ProgressRenderer,
@@ -33,6 +33,8 @@ interface RunFlags {
   reportDir?: string;
   json?: boolean;
   logLevel: string;
+  /** schedule: after a window closes with switches pending, wait for the next window and go on. */
+  everyWindow?: boolean;
 }
 
 /** Exit code of a rollout that did not verify every switch. */
@@ -132,42 +134,67 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
     }
     return;
   }
-  let deadline: number | null = null;
-  if (mode === 'schedule' && prepared.plan.window) {
-    // The CLI is the boundary that owns the real clock; the waiting logic gets it injected.
-    const clock = { now: Date.now, sleep: (ms: number) => sleep(ms) };
-    const { closesAt } = await waitForWindow(prepared.plan.window, clock, ({ opensAt, closesAt: ends }) => {
-      process.stdout.write(`waiting for the window: ${new Date(opensAt).toISOString()} to ${new Date(ends).toISOString()}\n`);
-    });
-    process.stdout.write(`window open until ${Number.isFinite(closesAt) ? new Date(closesAt).toISOString() : 'no end'}\n`);
-    deadline = Number.isFinite(closesAt) ? closesAt : null;
-  }
+  // With --json, stdout carries one JSON object at the end; waiting notes go to stderr.
+  const note = (text: string) => (flags.json ? process.stderr : process.stdout).write(`${text}\n`);
   const logger = createLogger({ level: flags.logLevel as 'info', logFile: null });
-  // Switches a resumed rollout already finished count as done from the start.
-  const journalPath = join(stateDir, JOURNAL_FILE);
-  const previous = existsSync(journalPath) ? foldJournal(readJournal(journalPath).records).switches : null;
-  const progress = progressPrinter(
-    !!flags.json,
-    prepared.planned.map((p) => ({
-      name: p.name,
-      address: prepared.inventory.find((s) => s.name === p.name)?.address ?? p.name,
-      image: p.image,
-      plannedBytes: prepared.findImage(p.image)?.size ?? null,
-      outcome: previous?.get(p.name)?.outcome ?? null,
-    })),
-  );
-  let summary: RunSummary;
+  const reportDir = flags.reportDir ?? stateDir;
+  let paths: Awaited<ReturnType<typeof writeReports>> | null = null;
+  const runOnce = async (deadline: number | null): Promise<RunSummary> => {
+    // Switches a resumed rollout (or an earlier window) already finished count as done from the start.
+    const journalPath = join(stateDir, JOURNAL_FILE);
+    const previous = existsSync(journalPath) ? foldJournal(readJournal(journalPath).records).switches : null;
+    const progress = progressPrinter(
+      !!flags.json,
+      prepared.planned.map((p) => ({
+        name: p.name,
+        address: prepared.inventory.find((s) => s.name === p.name)?.address ?? p.name,
+        image: p.image,
+        plannedBytes: prepared.findImage(p.image)?.size ?? null,
+        outcome: previous?.get(p.name)?.outcome ?? null,
+      })),
+    );
+    try {
+      const summary = await new RolloutRunner({ stateDir, ...prepared, logger, deadline, onEvent: progress.onEvent }).run();
+      // After every window, so a rollout spread over several nights has current reports each morning.
+      paths = await writeReports(reportDir, summary.state);
+      return summary;
+    } finally {
+      progress.stop();
+    }
+  };
+  let summary: RunSummary | null;
   try {
-    summary = await new RolloutRunner({ stateDir, ...prepared, logger, deadline, onEvent: progress.onEvent }).run();
+    if (mode === 'schedule' && prepared.plan.window) {
+      // The CLI is the boundary that owns the real clock; the waiting logic gets it injected.
+      const clock = { now: Date.now, sleep: (ms: number) => sleep(ms) };
+      const iso = (at: number) => (Number.isFinite(at) ? new Date(at).toISOString() : 'no end');
+      let runs = 0;
+      summary = await runInWindows({
+        window: prepared.plan.window,
+        clock,
+        everyWindow: !!flags.everyWindow,
+        onWait: ({ opensAt, closesAt }) => note(`${runs ? 'window closed; waiting for the next one' : 'waiting for the window'}: ${iso(opensAt)} to ${iso(closesAt)}`),
+        onOpen: ({ closesAt }) => {
+          runs++;
+          note(`window open until ${iso(closesAt)}`);
+        },
+        runOnce,
+      });
+      if (!summary) {
+        const window = prepared.plan.window;
+        const ended = window.kind === 'absolute' && window.notAfter !== null ? ` at ${iso(window.notAfter)}` : '';
+        throw new ExitError(ROLLOUT_INCOMPLETE, `the maintenance window ended${ended}: no switch was started`);
+      }
+    } else {
+      summary = await runOnce(null);
+    }
   } finally {
-    progress.stop();
     await logger.close();
   }
-  const reportDir = flags.reportDir ?? stateDir;
-  const paths = await writeReports(reportDir, summary.state);
   const counts = countOutcomes(summary.state.switches.values());
-  if (flags.json) process.stdout.write(`${JSON.stringify({ outcome: summary.outcome, reason: summary.reason, counts, reports: paths })}\n`);
-  else process.stdout.write(`rollout ${summary.outcome}: ${summary.reason}; verified ${counts.verified}, skipped ${counts.skipped}, failed ${counts.failed}, pending ${counts.pending}\nreports: ${paths.html}\n`);
+  const reports = paths!;
+  if (flags.json) process.stdout.write(`${JSON.stringify({ outcome: summary.outcome, reason: summary.reason, counts, reports })}\n`);
+  else process.stdout.write(`rollout ${summary.outcome}: ${summary.reason}; verified ${counts.verified}, skipped ${counts.skipped}, failed ${counts.failed}, pending ${counts.pending}\nreports: ${reports.html}\n`);
   if (summary.outcome !== 'completed' || counts.failed > 0) {
     throw new ExitError(ROLLOUT_INCOMPLETE, `rollout ${summary.outcome}${counts.failed ? ` with ${counts.failed} failed switches` : ''}`);
   }
@@ -212,7 +239,8 @@ export function registerRollout(program: Command): void {
       .command('schedule')
       .description("wait for the plan's maintenance window, run, and stop starting switches when it closes")
       .argument('<plan>', 'plan (YAML)')
-      .requiredOption('--inventory <file>', 'inventory (YAML or JSON)'),
+      .requiredOption('--inventory <file>', 'inventory (YAML or JSON)')
+      .option('--every-window', 'when a window closes with switches pending, wait for the next one and go on, until the rollout ends'),
   ).action((plan: string, flags: RunFlags) => runRollout(plan, flags, 'schedule'));
   common(rollout.command('resume').description('un-pause a running rollout, or continue one whose runner stopped (crash, reboot, window end)').option('--inventory <file>', 'inventory (default: the one the run started with)')).action(
     (flags: RunFlags) => runRollout(undefined, flags, 'resume'),
