@@ -2,6 +2,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../core/durableFile.js';
+import { ExitCode, ExitError } from '../core/errors.js';
 
 export type ControlCommand = 'run' | 'pause' | 'abort';
 
@@ -43,6 +44,13 @@ export function activeRunner(stateDir: string): number | null {
 
 export function takeLock(stateDir: string): void {
   writeFileSync(join(stateDir, LOCK_FILE), `${process.pid}\n`);
+}
+
+/** Takes the runner lock, or fails with exit 2 naming the live runner that holds it. */
+export function lockStateDir(stateDir: string): void {
+  const other = activeRunner(stateDir);
+  if (other !== null) throw new ExitError(ExitCode.USAGE, `a rollout runner (pid ${other}) is already working on ${stateDir}`);
+  takeLock(stateDir);
 }
 
 export function releaseLock(stateDir: string): void {

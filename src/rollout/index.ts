@@ -8,8 +8,8 @@ export { HOST_KEY_RECORD, RolloutRunner, type RunnerEvent, type RunnerOptions, t
 export { writeReports, buildReport, toCsv, toHtml } from './report.js';
 export { foldJournal, countOutcomes, type RolloutState, type SwitchState } from './state.js';
 export { readJournal, Journal } from './journal.js';
-export { JOURNAL_FILE, activeRunner, readControl, writeControl } from './control.js';
-export { nextWindow, runInWindows, waitForWindow, type WindowClock } from './window.js';
+export { JOURNAL_FILE, activeRunner, lockStateDir, readControl, releaseLock, writeControl } from './control.js';
+export { nextWindow, runInWindows, waitForWindow, type MaintenanceWindow, type WindowClock } from './window.js';
 export { computeWaves, planRollout, loadPlan, type RolloutPlanConfig } from './plan.js';
 export { loadInventory, type InventorySwitch } from './inventory.js';
 export { DocumentError } from './document.js';

@@ -100,7 +100,10 @@ export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlan
         if (Number.isNaN(t)) p.add(`window.${key}`, 'must be an ISO 8601 instant with a zone, e.g. 2026-03-14T22:00:00+01:00');
         return Number.isNaN(t) ? null : t;
       };
-      window = { kind: 'absolute', notBefore: instant('notBefore'), notAfter: instant('notAfter') };
+      const notBefore = instant('notBefore');
+      const notAfter = instant('notAfter');
+      if (notBefore !== null && notAfter !== null && notAfter <= notBefore) p.add('window.notAfter', 'must be later than window.notBefore');
+      window = { kind: 'absolute', notBefore, notAfter };
     }
   }
   let server: RolloutPlanConfig['server'] | null = null;

@@ -16,7 +16,7 @@ import { resolvePassword, type InventorySwitch } from './inventory.js';
 import { planRollout, type PlannedSwitch, type RolloutPlanConfig } from './plan.js';
 import { Journal } from './journal.js';
 import { countOutcomes, JournalFold, type Hashes, type RolloutState, type SwitchOutcome } from './state.js';
-import { JOURNAL_FILE, activeRunner, readControl, releaseLock, takeLock } from './control.js';
+import { JOURNAL_FILE, lockStateDir, readControl, releaseLock } from './control.js';
 import { HOST_KEY_MISMATCH_VERDICT, NO_PINNED_HOST_KEY, decide, gatherFacts, hostKeyCheckFor, isHostKeyError } from './precheck.js';
 
 /** The journal record of a host key trusted on first use: `{ name, address, fingerprint }`. */
@@ -52,6 +52,11 @@ export interface RunnerOptions {
   now?: () => number;
   /** No new switch is started at or after this instant (the window's end). */
   deadline?: number | null;
+  /**
+   * The caller holds the state directory's runner lock for longer than this run (`schedule
+   * --every-window` holds it between windows): the runner neither takes nor releases it.
+   */
+  lockHeld?: boolean;
   driverFor?: (name: string) => SwitchDriver;
   onEvent?: (event: RunnerEvent) => void;
 }
@@ -113,9 +118,7 @@ export class RolloutRunner {
   async run(): Promise<RunSummary> {
     const o = this.options;
     mkdirSync(o.stateDir, { recursive: true });
-    const other = activeRunner(o.stateDir);
-    if (other !== null) throw new ExitError(ExitCode.USAGE, `a rollout runner (pid ${other}) is already working on ${o.stateDir}`);
-    takeLock(o.stateDir);
+    if (!o.lockHeld) lockStateDir(o.stateDir);
     const journal = Journal.open(join(o.stateDir, JOURNAL_FILE), this.now);
     this.journal = journal;
     this.fold = new JournalFold(journal.records);
@@ -129,7 +132,7 @@ export class RolloutRunner {
       this.server?.off('transfer-progress', this.onProgress);
       if (this.ownsServer) await this.server?.stop(0);
       await journal.close();
-      releaseLock(o.stateDir);
+      if (!o.lockHeld) releaseLock(o.stateDir);
     }
   }
 

@@ -168,7 +168,11 @@ export async function runInWindows<T extends { outcome: string }>(options: Windo
     const open = await waitForWindow(options.window, options.clock, options.onWait);
     if (!open) return last;
     options.onOpen?.(open);
-    last = await options.runOnce(Number.isFinite(open.closesAt) ? open.closesAt : null);
+    const deadline = Number.isFinite(open.closesAt) ? open.closesAt : null;
+    last = await options.runOnce(deadline);
     if (!options.everyWindow || last.outcome !== 'window-closed') return last;
+    // The runner says the window closed; if its clock ran ahead of ours, wait for the window to
+    // close here too, so the next wait cannot find the same window open and run again at once.
+    while (deadline !== null && options.clock.now() < deadline) await options.clock.sleep(Math.min(Limits.SCHEDULE_SLEEP_CHUNK_MS, deadline - options.clock.now()));
   }
 }

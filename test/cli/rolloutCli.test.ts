@@ -102,6 +102,26 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     expect(existsSync(state)).to.equal(false);
   });
 
+  it('schedule: holds the runner lock while it waits, so status shows it and resume starts no second runner', async function () {
+    const inventory = join(dir, 'inventory.yaml');
+    writeFileSync(inventory, `switches:\n  - { name: a, address: 127.0.1.149, port: 47141, driver: cisco-ios-xe, credentials: { username: admin, passwordEnv: X } }\n`);
+    const state = join(dir, 'state');
+    const opensAt = new Date(Date.now() + 3_600_000).toISOString();
+    const waiting = startCli(['rollout', 'schedule', plan({ window: { notBefore: opensAt } }), '--inventory', inventory, '--state', state, '--every-window'], { env: { X: 'x' } });
+    try {
+      await waiting.waitFor(/waiting for the window/, 30_000);
+      const status = await runCli(['rollout', 'status', '--state', state]);
+      expect(status.code, status.stderr).to.equal(0);
+      expect(status.stdout).to.match(new RegExp(`runner pid ${waiting.child.pid} is waiting for the first window`));
+      const resumed = await runCli(['rollout', 'resume', '--state', state]);
+      expect(resumed.code, resumed.stderr).to.equal(0);
+      expect(resumed.stdout).to.include(`resumed: runner pid ${waiting.child.pid}`);
+      expect(existsSync(join(state, 'journal.jsonl'))).to.equal(false); // no second runner started
+    } finally {
+      await waiting.stop('SIGTERM');
+    }
+  });
+
   it('emulate: a bad fault spec is a usage error (exit 2, one line)', async function () {
     const bad = await runCli(['emulate', '--switches', '2', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--faults', '3:slow=1'], { env: { SWFW_SWITCH_PASSWORD: 'x' } });
     expect(bad.code).to.equal(2);

@@ -77,6 +77,8 @@ describe('maintenance windows: cron + duration in a time zone', function () {
     expect(mixed.problems.list.map((p) => p.path)).to.deep.equal(['window']);
     const missing = validatePlan({ ...basePlan, window: { cron: '0 22 * * *' } }, '/');
     expect(missing.problems.list.map((p) => p.path).sort()).to.deep.equal(['window.duration', 'window.timeZone']);
+    const backwards = validatePlan({ ...basePlan, window: { notBefore: '2026-06-02T00:00:00Z', notAfter: '2026-06-01T00:00:00Z' } }, '/');
+    expect(backwards.problems.list).to.deep.equal([{ path: 'window.notAfter', message: 'must be later than window.notBefore' }]);
   });
 
   it('waitForWindow sleeps in chunks on the injected clock until the window opens', async function () {
@@ -158,6 +160,15 @@ describe('maintenance windows: running in one window or in every window', functi
     const halted = fakeRuns(clock, ['halted'], (to) => (now = to));
     expect(await runInWindows({ window: nightly, clock, everyWindow: true, runOnce: halted.runOnce })).to.deep.equal({ outcome: 'halted' });
     expect(halted.deadlines).to.have.length(1);
+  });
+
+  it('a run that reports the window closed before our clock reaches its end waits for the end before looking again', async function () {
+    let now = at('2026-06-01T23:00:00Z');
+    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+    // A runner whose clock runs ahead: it says "closed" an hour early, and the clock has not moved.
+    const runs = fakeRuns(clock, ['window-closed', 'completed'], () => {});
+    await runInWindows({ window: nightly, clock, everyWindow: true, runOnce: runs.runOnce });
+    expect(runs.deadlines).to.deep.equal([at('2026-06-02T02:00:00Z'), at('2026-06-03T02:00:00Z')]);
   });
 
   it('an absolute window that ends stops every-window runs with the last outcome, and gives null if it never opened', async function () {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from '../program.js';
@@ -14,13 +14,17 @@ import {
   countOutcomes,
   foldJournal,
   prepareRollout,
+  lockStateDir,
+  readControl,
   readJournal,
+  releaseLock,
   runInWindows,
   writeControl,
   writeReports,
   ProgressRenderer,
   ProgressTracker,
   renderProgress,
+  type MaintenanceWindow,
   type RunnerEvent,
   type RunSummary,
 } from '../../rollout/index.js';
@@ -138,8 +142,13 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
   const note = (text: string) => (flags.json ? process.stderr : process.stdout).write(`${text}\n`);
   const logger = createLogger({ level: flags.logLevel as 'info', logFile: null });
   const reportDir = flags.reportDir ?? stateDir;
-  let paths: Awaited<ReturnType<typeof writeReports>> | null = null;
-  const runOnce = async (deadline: number | null): Promise<RunSummary> => {
+  /** One run of the runner, and the reports written after it. */
+  interface Ran {
+    outcome: string;
+    summary: RunSummary;
+    reports: Awaited<ReturnType<typeof writeReports>>;
+  }
+  const runOnce = async (deadline: number | null, lockHeld = false): Promise<Ran> => {
     // Switches a resumed rollout (or an earlier window) already finished count as done from the start.
     const journalPath = join(stateDir, JOURNAL_FILE);
     const previous = existsSync(journalPath) ? foldJournal(readJournal(journalPath).records).switches : null;
@@ -154,45 +163,22 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
       })),
     );
     try {
-      const summary = await new RolloutRunner({ stateDir, ...prepared, logger, deadline, onEvent: progress.onEvent }).run();
+      const summary = await new RolloutRunner({ stateDir, ...prepared, logger, deadline, lockHeld, onEvent: progress.onEvent }).run();
       // After every window, so a rollout spread over several nights has current reports each morning.
-      paths = await writeReports(reportDir, summary.state);
-      return summary;
+      const reports = await writeReports(reportDir, summary.state);
+      return { outcome: summary.outcome, summary, reports };
     } finally {
       progress.stop();
     }
   };
-  let summary: RunSummary | null;
+  let ran: Ran | null;
   try {
-    if (mode === 'schedule' && prepared.plan.window) {
-      // The CLI is the boundary that owns the real clock; the waiting logic gets it injected.
-      const clock = { now: Date.now, sleep: (ms: number) => sleep(ms) };
-      const iso = (at: number) => (Number.isFinite(at) ? new Date(at).toISOString() : 'no end');
-      let runs = 0;
-      summary = await runInWindows({
-        window: prepared.plan.window,
-        clock,
-        everyWindow: !!flags.everyWindow,
-        onWait: ({ opensAt, closesAt }) => note(`${runs ? 'window closed; waiting for the next one' : 'waiting for the window'}: ${iso(opensAt)} to ${iso(closesAt)}`),
-        onOpen: ({ closesAt }) => {
-          runs++;
-          note(`window open until ${iso(closesAt)}`);
-        },
-        runOnce,
-      });
-      if (!summary) {
-        const window = prepared.plan.window;
-        const ended = window.kind === 'absolute' && window.notAfter !== null ? ` at ${iso(window.notAfter)}` : '';
-        throw new ExitError(ROLLOUT_INCOMPLETE, `the maintenance window ended${ended}: no switch was started`);
-      }
-    } else {
-      summary = await runOnce(null);
-    }
+    ran = mode === 'schedule' && prepared.plan.window ? await scheduled(prepared.plan.window, stateDir, !!flags.everyWindow, note, runOnce) : await runOnce(null);
   } finally {
     await logger.close();
   }
+  const { summary, reports } = ran;
   const counts = countOutcomes(summary.state.switches.values());
-  const reports = paths!;
   if (flags.json) process.stdout.write(`${JSON.stringify({ outcome: summary.outcome, reason: summary.reason, counts, reports })}\n`);
   else process.stdout.write(`rollout ${summary.outcome}: ${summary.reason}; verified ${counts.verified}, skipped ${counts.skipped}, failed ${counts.failed}, pending ${counts.pending}\nreports: ${reports.html}\n`);
   if (summary.outcome !== 'completed' || counts.failed > 0) {
@@ -200,10 +186,68 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
   }
 }
 
+/**
+ * `schedule` with a window: waits for it and runs in it (in every window, with --every-window).
+ * The state directory's runner lock is held the whole time, waits included, so `status` shows
+ * this process and `resume` cannot start a second runner outside the window. An `abort` written
+ * while waiting ends the wait (the clock is re-read, and the control file with it, at least once
+ * a minute).
+ */
+async function scheduled<T extends { outcome: string }>(
+  window: MaintenanceWindow,
+  stateDir: string,
+  everyWindow: boolean,
+  note: (text: string) => void,
+  runOnce: (deadline: number | null, lockHeld: boolean) => Promise<T>,
+): Promise<T> {
+  const createdDir = !existsSync(stateDir);
+  mkdirSync(stateDir, { recursive: true });
+  lockStateDir(stateDir);
+  try {
+    // The CLI is the boundary that owns the real clock; the waiting logic gets it injected.
+    const clock = {
+      now: Date.now,
+      sleep: async (ms: number) => {
+        await sleep(ms);
+        if (readControl(stateDir) === 'abort') throw new ExitError(ROLLOUT_INCOMPLETE, 'aborted by the operator while waiting for the window');
+      },
+    };
+    const iso = (at: number) => (Number.isFinite(at) ? new Date(at).toISOString() : 'no end');
+    let runs = 0;
+    const last = await runInWindows({
+      window,
+      clock,
+      everyWindow,
+      onWait: ({ opensAt, closesAt }) => note(`${runs ? 'window closed; waiting for the next one' : 'waiting for the window'}: ${iso(opensAt)} to ${iso(closesAt)}`),
+      onOpen: ({ closesAt }) => {
+        runs++;
+        note(`window open until ${iso(closesAt)}`);
+      },
+      runOnce: (deadline) => runOnce(deadline, true),
+    });
+    if (!last) {
+      const ended = window.kind === 'absolute' && window.notAfter !== null ? ` at ${iso(window.notAfter)}` : '';
+      throw new ExitError(ROLLOUT_INCOMPLETE, `the maintenance window ended${ended}: no switch was started`);
+    }
+    return last;
+  } finally {
+    releaseLock(stateDir);
+    // A schedule that never got to run leaves no empty state directory behind.
+    if (createdDir && readdirSync(stateDir).length === 0) rmdirSync(stateDir);
+  }
+}
+
 function statusCommand(flags: { state: string; json?: boolean }): void {
   const stateDir = resolve(flags.state);
   const path = join(stateDir, JOURNAL_FILE);
-  if (!existsSync(path)) throw new ExitError(ExitCode.USAGE, `no rollout journal in ${stateDir}`);
+  if (!existsSync(path)) {
+    // `schedule` holds the lock while it waits for its first window, before any journal exists.
+    const waiting = activeRunner(stateDir);
+    if (waiting === null) throw new ExitError(ExitCode.USAGE, `no rollout journal in ${stateDir}`);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ runner: { pid: waiting }, control: readControl(stateDir), outcome: null, reason: 'waiting for the first window', waves: [], totals: null })}\n`);
+    else process.stdout.write(`rollout not started yet: runner pid ${waiting} is waiting for the first window\n`);
+    return;
+  }
   const state = foldJournal(readJournal(path).records);
   const report = buildReport(state);
   const runner = activeRunner(stateDir);
