@@ -139,6 +139,15 @@ async function alternate<K extends string>(ctx: BenchContext, label: string, run
   return counted;
 }
 
+/** Figures 1 and 3: each round runs `time` against swfw, vsftpd, then swfw --no-hash-sent-bytes. */
+const withThreeServers = (ctx: BenchContext, label: string, time: (server: RunningServer) => Promise<Timed>) =>
+  alternate(
+    ctx,
+    label,
+    { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd), 'no-hash swfw': () => time(ctx.swfwNoHash) },
+    { swfw: [ctx.swfw.pid], vsftpd: [ctx.vsftpd.pid], 'no-hash swfw': [ctx.swfwNoHash.pid] },
+  );
+
 /** "1.13 s (CPU 1.85 s)": a run's wall time with the CPU-seconds burnt meanwhile. */
 const wallAndCpu = (ms: number[], cpuMs: number[]): string => `${seconds(median(ms))} (CPU ${seconds(median(cpuMs))})`;
 
@@ -199,13 +208,7 @@ export async function figureServeLarge(ctx: BenchContext): Promise<FigureRow[]> 
       const transfer = await curlToNull(server.endpoint, file);
       return { ms: transfer.ms, transfers: [transfer] };
     });
-  const rounds = await alternate(
-    ctx,
-    'fig 1',
-    { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd), 'no-hash swfw': () => time(ctx.swfwNoHash) },
-    { swfw: [ctx.swfw.pid], vsftpd: [ctx.vsftpd.pid], 'no-hash swfw': [ctx.swfwNoHash.pid] },
-  );
-  const { ms: times, cpuMs } = rounds;
+  const { ms: times, cpuMs } = await withThreeServers(ctx, 'fig 1', time);
   const value = summarize(pairRatios(times.swfw, times.vsftpd));
   const row: FigureRow = {
     id: '1',
@@ -260,13 +263,7 @@ export async function figureConcurrent(ctx: BenchContext): Promise<{ row: Figure
       const { wallMs, transfers } = await curlConcurrent(server.endpoint, file, count);
       return { ms: wallMs, transfers };
     });
-  const rounds = await alternate(
-    ctx,
-    'fig 3',
-    { swfw: () => time(ctx.swfw), vsftpd: () => time(ctx.vsftpd), 'no-hash swfw': () => time(ctx.swfwNoHash) },
-    { swfw: [ctx.swfw.pid], vsftpd: [ctx.vsftpd.pid], 'no-hash swfw': [ctx.swfwNoHash.pid] },
-  );
-  const { ms: times, cpuMs } = rounds;
+  const { ms: times, cpuMs } = await withThreeServers(ctx, 'fig 3', time);
   const value = summarize(pairRatios(times.swfw, times.vsftpd));
   // The pulls hash in parallel, one stream each: the part that cannot be split is one image.
   const hashMs = count * file.size * ctx.sha256MsPerByte;

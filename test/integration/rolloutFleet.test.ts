@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_IMAGES, startTestServer, type TestServer } from '../helpers/testServer.js';
 import { EmulatedFleet, parseFaults } from '../../src/switches/emulator.js';
-import { validateInventory } from '../../src/rollout/inventory.js';
-import { validatePlan } from '../../src/rollout/plan.js';
-import { RolloutRunner, foldJournal, readJournal, JOURNAL_FILE } from '../../src/rollout/index.js';
+import { validateInventory, type InventorySwitch } from '../../src/rollout/inventory.js';
+import { validatePlan, type RolloutPlanConfig } from '../../src/rollout/plan.js';
+import { RolloutRunner, foldJournal, readJournal, JOURNAL_FILE, type RunSummary } from '../../src/rollout/index.js';
 import type { TransferProgress } from '../../src/server/context.js';
 
 /** This suite's ports: passive 44110-44114, SSH 47130 on 127.0.1.130 and up. */
@@ -25,6 +25,24 @@ const IMAGE = 'cisco/c9300-universalk9.17.09.04a.SPA.bin';
 const catalog = JSON.parse(readFileSync(join(FIXTURE_IMAGES, 'catalog.json'), 'utf8')) as { images: { file: string; size: number; sha256: string }[] };
 const entry = catalog.images.find((i) => i.file === IMAGE)!;
 const ENV = { SWFW_SWITCH_PASSWORD: 'fleet-test-pass' };
+
+/** Runs a rollout of `switches` from `plan` on the test's own server, and expects every switch verified. */
+async function runVerified(dir: string, plan: RolloutPlanConfig, switches: InventorySwitch[], server: TestServer, digest: string): Promise<RunSummary> {
+  const summary = await new RolloutRunner({
+    stateDir: join(dir, 'state'),
+    plan,
+    planPath: join(dir, 'plan.yaml'),
+    planDigest: digest,
+    inventory: switches,
+    inventoryPath: join(dir, 'inventory.json'),
+    findImage: (file) => (catalog.images.find((i) => i.file === file) as never) ?? undefined,
+    server: server.server,
+    env: ENV,
+  }).run();
+  const failed = [...summary.state.switches.values()].filter((s) => s.outcome !== 'verified').map((s) => `${s.name}: ${s.outcome} ${s.reason}`);
+  expect(failed).to.deep.equal([]);
+  return summary;
+}
 
 describe(`rollout of a ${FLEET_SIZE}-switch fleet through a 5-port passive range`, function () {
   this.timeout(120_000);
@@ -66,20 +84,8 @@ describe(`rollout of a ${FLEET_SIZE}-switch fleet through a 5-port passive range
     );
     expect(planProblems.list).to.deep.equal([]);
     const started = Date.now();
-    const summary = await new RolloutRunner({
-      stateDir: join(dir, 'state'),
-      plan: plan!,
-      planPath: join(dir, 'plan.yaml'),
-      planDigest: 'fleet',
-      inventory: switches,
-      inventoryPath: join(dir, 'inventory.json'),
-      findImage: (file) => (catalog.images.find((i) => i.file === file) as never) ?? undefined,
-      server: server.server,
-      env: ENV,
-    }).run();
+    const summary = await runVerified(dir, plan!, switches, server, 'fleet');
     const seconds = (Date.now() - started) / 1000;
-    const failed = [...summary.state.switches.values()].filter((s) => s.outcome !== 'verified').map((s) => `${s.name}: ${s.outcome} ${s.reason}`);
-    expect(failed).to.deep.equal([]);
     expect(summary.outcome).to.equal('completed');
     expect(summary.state.switches.size).to.equal(FLEET_SIZE);
 
@@ -159,19 +165,7 @@ describe('rollout: more transfers at once than the passive range has ports', fun
     };
     server.server.on('transfer-start', onStart);
     try {
-      const summary = await new RolloutRunner({
-        stateDir: join(dir, 'state'),
-        plan: plan!,
-        planPath: join(dir, 'plan.yaml'),
-        planDigest: 'overlap',
-        inventory: switches,
-        inventoryPath: join(dir, 'inventory.json'),
-        findImage: (file) => (catalog.images.find((i) => i.file === file) as never) ?? undefined,
-        server: server.server,
-        env: ENV,
-      }).run();
-      const failed = [...summary.state.switches.values()].filter((s) => s.outcome !== 'verified').map((s) => `${s.name}: ${s.outcome} ${s.reason}`);
-      expect(failed).to.deep.equal([]);
+      await runVerified(dir, plan!, switches, server, 'overlap');
     } finally {
       server.server.removeListener('transfer-start', onStart);
     }
