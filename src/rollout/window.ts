@@ -49,18 +49,26 @@ function cronWindow(schedule: CronSchedule, durationMs: number, now: number): { 
   return { opensAt: first, closesAt: latest + durationMs };
 }
 
+/** One formatter per time zone: building an Intl.DateTimeFormat costs far more than using one. */
+const zoneFormats = new Map<string, Intl.DateTimeFormat>();
+
 /** The offset (ms) of `timeZone` from UTC at instant `at`. */
 function zoneOffset(at: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(new Date(at));
+  let format = zoneFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    zoneFormats.set(timeZone, format);
+  }
+  const parts = format.formatToParts(new Date(at));
   const get = (type: string) => Number(parts.find((p) => p.type === type)!.value);
   const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
   return asUtc - Math.floor(at / 1000) * 1000;
@@ -88,8 +96,28 @@ export function isValidTimeZone(timeZone: string): boolean {
   }
 }
 
-/** The window that is open at `now`, or else the next one: [opensAt, closesAt). */
+/**
+ * The window that is open at `now`, or else the next one: [opensAt, closesAt). Openings that
+ * touch or overlap make one window (an hourly cron with a 2 h duration, a daily 00:00-00:00), so
+ * the runner is never stopped at an end that another opening already covers; merging stops at
+ * the first end at or past MAX_WINDOW_DURATION_MS after the opening (an always-open schedule is
+ * then one long window after another).
+ */
 export function nextWindow(window: MaintenanceWindow, now: number): { opensAt: number; closesAt: number } {
+  const { opensAt, closesAt: firstEnd } = singleWindow(window, now);
+  let closesAt = firstEnd;
+  if (window.kind === 'absolute') return { opensAt, closesAt };
+  const limit = opensAt + Limits.MAX_WINDOW_DURATION_MS;
+  while (closesAt < limit) {
+    const following = singleWindow(window, closesAt);
+    if (following.opensAt > closesAt || following.closesAt <= closesAt) break;
+    closesAt = following.closesAt;
+  }
+  return { opensAt, closesAt };
+}
+
+/** One opening's window: the one open at `now`, or else the next. */
+function singleWindow(window: MaintenanceWindow, now: number): { opensAt: number; closesAt: number } {
   if (window.kind === 'absolute') return { opensAt: window.notBefore ?? now, closesAt: window.notAfter ?? Number.POSITIVE_INFINITY };
   if (window.kind === 'cron') {
     const schedule = schedules.get(window) ?? parseCron(window.cron, window.timeZone);

@@ -47,9 +47,20 @@ describe('maintenance windows: cron + duration in a time zone', function () {
     expect(nextWindow(daily, at('2026-03-28T22:00:00Z'))).to.deep.equal({ opensAt: at('2026-03-28T21:00:00Z'), closesAt: at('2026-03-29T04:00:00Z') });
   });
 
-  it('with overlapping openings the latest one before now sets the end', function () {
+  it('openings that overlap or touch make one window (cut off after the longest window, 7 days)', function () {
+    // Hourly for 2 h: always open. It used to close at 12:00, though the 11:00 opening runs to 13:00.
     const hourly: MaintenanceWindow = { kind: 'cron', cron: '0 * * * *', durationMs: 2 * HOUR, timeZone: 'UTC' };
-    expect(nextWindow(hourly, at('2026-06-01T10:30:00Z'))).to.deep.equal({ opensAt: at('2026-06-01T09:00:00Z'), closesAt: at('2026-06-01T12:00:00Z') });
+    // Merged until the first end at or past 7 days after the opening.
+    expect(nextWindow(hourly, at('2026-06-01T10:30:00Z'))).to.deep.equal({ opensAt: at('2026-06-01T09:00:00Z'), closesAt: at('2026-06-08T10:00:00Z') });
+    // Weeknights 22:00 for 7 h do not touch: each night is its own window.
+    const nights: MaintenanceWindow = { kind: 'cron', cron: '0 22 * * *', durationMs: 7 * HOUR, timeZone: 'UTC' };
+    expect(nextWindow(nights, at('2026-06-01T23:00:00Z'))).to.deep.equal({ opensAt: at('2026-06-01T22:00:00Z'), closesAt: at('2026-06-02T05:00:00Z') });
+    // Back to back: every 6 h for 6 h.
+    const quarters: MaintenanceWindow = { kind: 'cron', cron: '0 */6 * * *', durationMs: 6 * HOUR, timeZone: 'UTC' };
+    expect(nextWindow(quarters, at('2026-06-01T01:00:00Z')).closesAt).to.equal(at('2026-06-08T00:00:00Z'));
+    // A daily window from midnight to midnight is the whole week too.
+    const allDay: MaintenanceWindow = { kind: 'daily', start: '00:00', end: '00:00', timeZone: 'UTC' };
+    expect(nextWindow(allDay, at('2026-06-01T12:00:00Z'))).to.deep.equal({ opensAt: at('2026-06-01T00:00:00Z'), closesAt: at('2026-06-08T00:00:00Z') });
   });
 
   it('parses durations', function () {
