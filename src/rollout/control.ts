@@ -34,23 +34,43 @@ function alive(pid: number): boolean {
 
 /** The pid of a live runner on this state directory, or null (a stale lock from a crash is ignored). */
 export function activeRunner(stateDir: string): number | null {
+  const pid = lockHolder(join(stateDir, LOCK_FILE));
+  return pid !== null && pid !== process.pid && alive(pid) ? pid : null;
+}
+
+/**
+ * Takes the runner lock, or fails with exit 2 naming the live runner that holds it. The lock file
+ * is created exclusively (O_EXCL), so two runners started at the same moment cannot both get it;
+ * a lock left by a runner that died (kill -9, reboot) is removed and taken.
+ */
+export function lockStateDir(stateDir: string): void {
+  const path = join(stateDir, LOCK_FILE);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = lockHolder(path);
+    if (holder === process.pid) return; // ours already (schedule holds it across its runs)
+    if (holder !== null && alive(holder)) throw new ExitError(ExitCode.USAGE, `a rollout runner (pid ${holder}) is already working on ${stateDir}`);
+    if (attempt >= STALE_LOCK_ATTEMPTS) throw new ExitError(ExitCode.USAGE, `cannot take the runner lock ${path}: it keeps changing`);
+    // Empty at the first look: a runner may have just created it and not yet written its pid.
+    if (holder === null && attempt === 0) continue;
+    // Its runner is dead (or the file is unreadable twice): stale.
+    rmSync(path, { force: true });
+  }
+}
+const STALE_LOCK_ATTEMPTS = 3;
+
+function lockHolder(path: string): number | null {
   try {
-    const pid = Number(readFileSync(join(stateDir, LOCK_FILE), 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid) ? pid : null;
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
   } catch {
     return null;
   }
-}
-
-export function takeLock(stateDir: string): void {
-  writeFileSync(join(stateDir, LOCK_FILE), `${process.pid}\n`);
-}
-
-/** Takes the runner lock, or fails with exit 2 naming the live runner that holds it. */
-export function lockStateDir(stateDir: string): void {
-  const other = activeRunner(stateDir);
-  if (other !== null) throw new ExitError(ExitCode.USAGE, `a rollout runner (pid ${other}) is already working on ${stateDir}`);
-  takeLock(stateDir);
 }
 
 export function releaseLock(stateDir: string): void {
