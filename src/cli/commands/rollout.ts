@@ -171,7 +171,7 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
       progress.stop();
     }
   };
-  let ran: Ran | null;
+  let ran: Ran;
   try {
     ran = mode === 'schedule' && prepared.plan.window ? await scheduled(prepared.plan.window, stateDir, !!flags.everyWindow, note, runOnce) : await runOnce(null);
   } finally {
