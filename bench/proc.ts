@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /** The harness itself failed: a server would not start, a child hung, bytes came back wrong. */
@@ -157,4 +158,80 @@ export function which(tool: string): string | null {
 /** The environment without SWFW_* variables: swfw reads them as config, and a developer's shell settings must not leak into a run. */
 export function withoutSwfwEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('SWFW_')));
+}
+
+/** The last lines of a text, for error messages. */
+export const tailLines = (text: string, lines = 15): string => text.trim().split('\n').slice(-lines).join('\n');
+
+/** The last lines of a log file ('' when it cannot be read). */
+export function logTail(file: string): string {
+  try {
+    return tailLines(readFileSync(file, 'utf8'));
+  } catch {
+    return '';
+  }
+}
+
+export interface ReadyOptions {
+  /** For messages: "swfw serve", "swfw emulate". */
+  label: string;
+  args: readonly string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** stderr and stdout both go here (an undrained pipe would eventually block the child). */
+  logFile: string;
+  /** Written at the top of the log (the command line, say). */
+  header?: string;
+  /** The stdout line that says the child is ready. */
+  ready: RegExp;
+  timeoutMs: number;
+  /** SIGTERM to its PID, then SIGKILL to its group after this long. */
+  stopGraceMs: number;
+}
+
+/**
+ * Starts a long-running swfw child (serve, emulate) and resolves once its stdout prints a line
+ * matching `ready`. A child that exits first, or stays silent past `timeoutMs`, is stopped and the
+ * start fails with the log's last lines.
+ */
+export async function startUntilReady(o: ReadyOptions): Promise<{ child: ChildProcess; pid: number; stop: () => Promise<void> }> {
+  const logFd = openSync(o.logFile, 'w');
+  if (o.header) writeSync(logFd, o.header);
+  const child = spawnTracked(process.execPath, o.args, { env: o.env, cwd: o.cwd, stdio: ['ignore', 'pipe', logFd] });
+  if (child.pid === undefined) {
+    closeSync(logFd);
+    throw new HarnessError(`cannot start ${o.label}`);
+  }
+  const pid = child.pid;
+  child.on('error', () => {});
+  // 'close' comes after stdout has ended, so no chunk is written to a closed descriptor.
+  child.once('close', () => closeSync(logFd));
+  const stop = () => stopChild(child, { signal: 'SIGTERM', group: false, graceMs: o.stopGraceMs });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+        clearTimeout(timer);
+        reject(new HarnessError(`${o.label} exited during start-up (${signal ?? `code ${code}`}):\n${logTail(o.logFile)}`));
+      };
+      const timer = setTimeout(() => {
+        child.removeListener('exit', onExit);
+        reject(new HarnessError(`${o.label} printed no line matching ${o.ready} within ${o.timeoutMs / 1000} s:\n${logTail(o.logFile)}`));
+      }, o.timeoutMs);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        writeSync(logFd, chunk);
+        if (seen.length < 64 * 1024) seen += chunk.toString('utf8');
+        if (o.ready.test(seen)) {
+          clearTimeout(timer);
+          child.removeListener('exit', onExit);
+          resolve();
+        }
+      });
+      child.once('exit', onExit);
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { child, pid, stop };
 }

@@ -3,11 +3,11 @@
  * timed `swfw rollout run` over them. Every child is started with spawnTracked and stopped by PID.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { HOST, PROJECT_ROOT, swfwArgv, type PortSpan } from './options.js';
-import { HarnessError, hasExited, run, spawnTracked, stopChild, withoutSwfwEnv } from './proc.js';
+import { HarnessError, hasExited, run, startUntilReady, tailLines, withoutSwfwEnv } from './proc.js';
 import { assertPortsFree, spanPorts } from './servers.js';
 import { withCpu } from './cpu.js';
 
@@ -51,7 +51,7 @@ export interface RolloutRun {
   dryRunMs: number;
 }
 
-const tail = (text: string, lines = 15): string => text.trim().split('\n').slice(-lines).join('\n');
+const tail = tailLines;
 
 /** The one-image repository: random bytes, catalogued with `swfw catalog add`. */
 async function makeRepository(dir: string, bytes: number): Promise<string> {
@@ -85,41 +85,17 @@ async function startEmulator(root: string, setup: RolloutSetup, env: NodeJS.Proc
     ...(existsSync(RAM_DIR) ? ['--flash-under', RAM_DIR] : []),
     '--inventory-out', inventory,
   );
-  const logFd = openSync(logFile, 'w');
-  const child = spawnTracked(process.execPath, args, { env, cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', logFd] });
-  if (child.pid === undefined) {
-    closeSync(logFd);
-    throw new HarnessError('cannot start swfw emulate');
-  }
-  child.on('error', () => {});
-  child.once('close', () => closeSync(logFd));
   // SIGTERM: the fleet closes its SSH servers and removes its flash directories.
-  const stop = () => stopChild(child, { signal: 'SIGTERM', group: false, graceMs: EMULATE_STOP_GRACE_MS });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let seen = '';
-      const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-        clearTimeout(timer);
-        reject(new HarnessError(`swfw emulate exited during start-up (${signal ?? `code ${code}`}):\n${tail(readFileSync(logFile, 'utf8'))}`));
-      };
-      const timer = setTimeout(() => {
-        child.removeListener('exit', onExit);
-        reject(new HarnessError(`swfw emulate printed no "emulating" line within ${EMULATE_START_TIMEOUT_MS / 1000} s:\n${tail(readFileSync(logFile, 'utf8'))}`));
-      }, EMULATE_START_TIMEOUT_MS);
-      child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-        if (seen.length < 64 * 1024) seen += text;
-        if (/^emulating \d+ switches/m.test(seen)) {
-          clearTimeout(timer);
-          child.removeListener('exit', onExit);
-          resolve();
-        }
-      });
-      child.once('exit', onExit);
-    });
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const { child, stop } = await startUntilReady({
+    label: 'swfw emulate',
+    args,
+    env,
+    cwd: PROJECT_ROOT,
+    logFile,
+    ready: /^emulating \d+ switches/m,
+    timeoutMs: EMULATE_START_TIMEOUT_MS,
+    stopGraceMs: EMULATE_STOP_GRACE_MS,
+  });
   log(`  fig 7: swfw emulate running (pid ${child.pid}, ${setup.switches} switches on 127.0.1.${setup.firstOctet}-${setup.firstOctet + setup.switches - 1} port ${setup.sshPort})`);
   return { child, inventory, stop };
 }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { HOST, PROJECT_ROOT, SWFW_CLI, swfwArgv, VSFTPD, type PortSpan } from './options.js';
-import { HarnessError, hasExited, spawnTracked, stopChild, withoutSwfwEnv } from './proc.js';
+import { HarnessError, hasExited, logTail, spawnTracked, startUntilReady, stopChild, withoutSwfwEnv } from './proc.js';
 import { trackCpu, untrackCpu } from './cpu.js';
 
 /** Where a client finds a server, and how it logs in (null: anonymous). */
@@ -37,13 +37,7 @@ const VSFTPD_STOP_GRACE_MS = 5_000;
 const HIGH_CLIENT_LIMIT = 1000;
 export const BENCH_USER = 'bench';
 
-const tail = (file: string): string => {
-  try {
-    return readFileSync(file, 'utf8').trim().split('\n').slice(-15).join('\n');
-  } catch {
-    return '';
-  }
-};
+const tail = logTail;
 
 /** Fails early, with the port named, when another process holds a port a server needs. */
 export async function assertPortsFree(ports: number[]): Promise<void> {
@@ -195,41 +189,18 @@ export async function startSwfw(options: { workDir: string; imagesDir: string; p
     ...(hashSentBytes ? [] : ['--no-hash-sent-bytes']),
   );
   const logFile = join(options.workDir, hashSentBytes ? 'swfw.log' : 'swfw-no-hash.log');
-  const logFd = openSync(logFile, 'w');
-  writeSync(logFd, `# node ${args.join(' ')}  (password in SWFW_PASSWORD)\n`);
-  // stderr (the readable log, one line per transfer) goes straight to a file: an undrained pipe
-  // would eventually block the server. stdout is read for the "swfw serving" line.
-  const child = spawnTracked(process.execPath, args, { env: cleanEnv(password), cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', logFd] });
-  if (child.pid === undefined) {
-    closeSync(logFd);
-    throw new HarnessError('cannot start swfw serve');
-  }
-  child.on('error', () => {});
-  // 'close' comes after stdout has ended, so no chunk is written to a closed descriptor.
-  child.once('close', () => closeSync(logFd));
-  const stop = () => stopChild(child, { signal: 'SIGTERM', group: false, graceMs: SWFW_STOP_GRACE_MS });
+  const { child, pid, stop } = await startUntilReady({
+    label: 'swfw serve',
+    args,
+    env: cleanEnv(password),
+    cwd: PROJECT_ROOT,
+    logFile,
+    header: `# node ${args.join(' ')}  (password in SWFW_PASSWORD)\n`,
+    ready: /^swfw serving /m,
+    timeoutMs: START_TIMEOUT_MS,
+    stopGraceMs: SWFW_STOP_GRACE_MS,
+  });
   try {
-    await new Promise<void>((resolve, reject) => {
-      let seen = '';
-      const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-        clearTimeout(timer);
-        reject(new HarnessError(`swfw serve exited during start-up (${signal ?? `code ${code}`}):\n${tail(logFile)}`));
-      };
-      const timer = setTimeout(() => {
-        child.removeListener('exit', onExit);
-        reject(new HarnessError(`swfw serve printed no "swfw serving" line within ${START_TIMEOUT_MS / 1000} s:\n${tail(logFile)}`));
-      }, START_TIMEOUT_MS);
-      child.stdout!.on('data', (chunk: Buffer) => {
-        writeSync(logFd, chunk);
-        if (seen.length < 64 * 1024) seen += chunk.toString('utf8');
-        if (/^swfw serving /m.test(seen)) {
-          clearTimeout(timer);
-          child.removeListener('exit', onExit);
-          resolve();
-        }
-      });
-      child.once('exit', onExit);
-    });
     await waitForBanner(options.port, child, Date.now() + START_TIMEOUT_MS, logFile);
     const log = readFileSync(logFile, 'utf8');
     if (/passive port is held by another process/.test(log)) {
@@ -241,7 +212,7 @@ export async function startSwfw(options: { workDir: string; imagesDir: string; p
   }
   return {
     endpoint: { name: hashSentBytes ? 'swfw' : 'swfw --no-hash-sent-bytes', host: HOST, port: options.port, credentials: { user: BENCH_USER, password } },
-    pid: child.pid,
+    pid,
     logFile,
     setup: `SWFW_PASSWORD=<random> node ${args.map((a) => a.replace(PROJECT_ROOT + '/', '')).join(' ')}`,
     stop,
