@@ -10,6 +10,11 @@ const images = [
   ['cisco/c9300-universalk9.17.09.04a.SPA.bin', 1024 * 1024 + 123],
   ['aruba/ArubaOS-CX_6300_10_13_1000.swi', 768 * 1024],
   ['dell/OS10_10.5.6.0.bin', 256 * 1024 + 7],
+  ['cisco/c2960x-universalk9-mz.152-7.E8.bin', 512 * 1024 + 11],
+  ['cisco/nxos64-cs.10.3.4a.M.bin', 640 * 1024 + 3],
+  ['arista/EOS-4.31.2F.swi', 448 * 1024 + 5],
+  ['juniper/junos-arm-32-23.4R2-S2.1.tgz', 384 * 1024 + 9],
+  ['hpe/S5130EI-CMW710-R3506P10.ipe', 320 * 1024 + 13],
 ];
 
 /** Counter-mode SHA-256 stream: deterministic, incompressible bytes. */

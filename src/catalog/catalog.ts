@@ -127,7 +127,7 @@ export async function addImage(imagesDir: string, file: string, options: AddImag
     ['platform', options.platform],
     ['version', options.version],
   ] as const) {
-    const problem = labelProblem(value);
+    const problem = labelProblem(value, name);
     if (problem) throw new CatalogError(`--${name} ${problem}`);
   }
   const catalog = await loadCatalog(imagesDir, { missingOk: true });

@@ -49,8 +49,12 @@ export function catalogPathProblem(file: string): string | null {
   return null;
 }
 
+/** Versions also take parentheses, as Cisco writes them: IOS `15.2(7)E8`, NX-OS `10.3(4a)`. */
+const VERSION_LABEL = /^[A-Za-z0-9][A-Za-z0-9._+()-]{0,63}$/;
+
 /** Why a platform or version label is not acceptable, or null. */
-export function labelProblem(value: string): string | null {
+export function labelProblem(value: string, kind: 'platform' | 'version' = 'platform'): string | null {
+  if (kind === 'version') return VERSION_LABEL.test(value) ? null : 'must be 1-64 characters of A-Z a-z 0-9 . _ + - ( ) (starting with a letter or digit)';
   return LABEL.test(value) ? null : 'must be 1-64 characters of A-Z a-z 0-9 . _ + - (starting with a letter or digit)';
 }
 
@@ -100,7 +104,7 @@ export function validateCatalog(raw: unknown): { catalog: Catalog | null; proble
       ] as const) {
         if (typeof value !== 'string') problem(`${path}.${key}`, 'must be a string');
         else {
-          const why = labelProblem(value);
+          const why = labelProblem(value, key);
           if (why) problem(`${path}.${key}`, why);
         }
       }
