@@ -5,6 +5,10 @@
 export const Limits = {
   /** Longest control line accepted; longer gets 500 and the session is cut (vsftpd uses 4 KiB too). */
   MAX_COMMAND_LINE_BYTES: 4096,
+  /** Commands of a session kept for the transfer audit: a switch sends about ten before its RETR. */
+  AUDIT_COMMANDS: 40,
+  /** Characters of each command's argument kept in the audit. */
+  AUDIT_ARGUMENT_CHARS: 120,
   /** Failed logins allowed per control connection before 421 and close. */
   MAX_FAILED_LOGINS: 3,
   /** Delay before answering a failed login; slows brute force to one guess a second per session. */

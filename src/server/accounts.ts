@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { Limits } from '../core/limits.js';
-import { canonicalAddress, cidrContains, sameAddress } from '../core/address.js';
+import { canonicalAddress, cidrContains, parseCidr, type Cidr } from '../core/address.js';
 import { PASSWORD_HASH_FORMAT, type Account } from '../config/schema.js';
 
 function scryptAsync(password: string, salt: Buffer, keyLength: number, options: ScryptOptions): Promise<Buffer> {
@@ -46,7 +46,8 @@ export interface OneTimeGrant {
   readonly user: string;
   /** SHA-256 of the random token: the token has 128 bits of entropy, so no slow hash is needed. */
   readonly tokenDigest: Buffer;
-  readonly sourceAddress: string;
+  /** Where the switch's FTP connections may come from: its address, or a block (`ftpSource`). */
+  readonly source: Cidr;
   /** The virtual path (e.g. /cisco/c9300.bin) that is the only file this account may read. */
   readonly imagePath: string;
   readonly expiresAt: number;
@@ -111,8 +112,13 @@ export class Authenticator {
     return new Authenticator(accounts, decoyHash());
   }
 
-  /** Creates a one-time account; returns its user name and password (shown once, never logged). */
-  grant(options: { sourceAddress: string; imagePath: string; expiresAt: number }): { user: string; password: string } {
+  /**
+   * Creates a one-time account; returns its user name and password (shown once, never logged).
+   * `source` is an address or a CIDR block; throws on anything else.
+   */
+  grant(options: { source: string; imagePath: string; expiresAt: number }): { user: string; password: string } {
+    const source = parseCidr(canonicalAddress(options.source));
+    if (typeof source === 'string') throw new Error(`one-time access: ${source}`);
     let user: string;
     do user = `sw-${randomBytes(6).toString('hex')}`;
     while (this.byUser.has(user) || this.grants.has(user));
@@ -120,7 +126,7 @@ export class Authenticator {
     this.grants.set(user, {
       user,
       tokenDigest: digestToken(password),
-      sourceAddress: canonicalAddress(options.sourceAddress),
+      source,
       imagePath: options.imagePath,
       expiresAt: options.expiresAt,
     });
@@ -136,7 +142,7 @@ export class Authenticator {
     if (grant) {
       if (grant.expiresAt <= now) this.grants.delete(user);
       const valid =
-        timingSafeEqual(digestToken(password), grant.tokenDigest) && grant.expiresAt > now && sameAddress(peerAddress, grant.sourceAddress);
+        timingSafeEqual(digestToken(password), grant.tokenDigest) && grant.expiresAt > now && cidrContains(grant.source, canonicalAddress(peerAddress));
       return valid ? { user, onlyPath: grant.imagePath } : null;
     }
     const entry = this.byUser.get(user);

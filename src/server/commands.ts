@@ -317,6 +317,7 @@ const retr: CommandHandler = async (session, argument) => {
     result: 'aborted',
     reason: 'no data connection',
     sha256: null,
+    commands: [...session.commandLog],
   };
   try {
     session.reply(ReplyCode.FILE_STATUS_OK_OPENING_DATA, `Opening BINARY mode data connection for ${virtualPath} (${expectedBytes} bytes)`);

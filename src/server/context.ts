@@ -27,6 +27,8 @@ export interface TransferRecord {
   reason?: string;
   /** SHA-256 of exactly the bytes written to the data connection; null if hashing is off. */
   sha256: string | null;
+  /** The session's commands up to this RETR (`USER sw-…`, `PASS ***`, `TYPE I`, `PASV`, …). */
+  commands: string[];
 }
 
 /** Progress of a running transfer, for rollout progress displays. */

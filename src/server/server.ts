@@ -90,8 +90,9 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
 
   /**
    * A one-time FTP account for one switch's pull: read-only, only `imagePath` (relative to the
-   * repository), only from `sourceAddress`, only for `validForMs`. The password is returned
-   * once and never logged. `revoke()` ends it early (at the end of a rollout).
+   * repository), only from `sourceAddress` (an address, or a CIDR block such as a switch's
+   * `ftpSource` 10.1.2.0/24), only for `validForMs`. The password is returned once and never
+   * logged. `revoke()` ends it early (at the end of a rollout).
    */
   async grantOneTimeAccess(options: { sourceAddress: string; imagePath: string; validForMs: number }): Promise<OneTimeAccess> {
     const context = this.context ?? (() => {
@@ -101,7 +102,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     const entry = await context.jail.resolve(virtualPath);
     if (!entry.stats.isFile()) throw new Error(`not an image file: ${options.imagePath}`);
     const expiresAt = Date.now() + options.validForMs;
-    const { user, password } = context.auth.grant({ sourceAddress: options.sourceAddress, imagePath: virtualPath, expiresAt });
+    const { user, password } = context.auth.grant({ source: options.sourceAddress, imagePath: virtualPath, expiresAt });
     this.options.logger.info('one-time access granted', { user, client: options.sourceAddress, path: virtualPath, expiresAt: new Date(expiresAt).toISOString() });
     return { user, password, path: virtualPath, expiresAt, revoke: () => context.auth.revoke(user) };
   }

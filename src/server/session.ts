@@ -52,6 +52,11 @@ export class Session {
   pinnedPort: number | null = null;
   /** The running transfer, if any; ABOR aborts it. */
   transfer: AbortController | null = null;
+  /**
+   * The commands this session sent, in order, secrets redacted (`PASS ***`), at most
+   * Limits.AUDIT_COMMANDS of them: the audit shows how each switch platform's FTP client behaves.
+   */
+  readonly commandLog: string[] = [];
 
   private partialLine: Buffer | null = null;
   private readonly queue: string[] = [];
@@ -148,6 +153,10 @@ export class Session {
     const argument = space === -1 ? '' : line.slice(space + 1);
     if (verb === '') return;
     const spec: CommandSpec | undefined = COMMANDS.get(verb);
+    if (this.commandLog.length < Limits.AUDIT_COMMANDS) {
+      const shown = spec?.secretArgument ? '***' : argument.slice(0, Limits.AUDIT_ARGUMENT_CHARS);
+      this.commandLog.push(shown === '' ? verb : `${verb} ${shown}`);
+    }
     if (!spec) {
       this.reply(ReplyCode.SYNTAX_ERROR, 'Unknown command');
       return;

@@ -25,9 +25,20 @@ describe('Authenticator', function () {
 
   it('expires one-time grants', async function () {
     const auth = await Authenticator.create([]);
-    const grant = auth.grant({ sourceAddress: '10.0.0.9', imagePath: '/a.bin', expiresAt: 1000 });
+    const grant = auth.grant({ source: '10.0.0.9', imagePath: '/a.bin', expiresAt: 1000 });
     expect(await auth.check(grant.user, grant.password, '10.0.0.9', 999)).to.deep.equal({ user: grant.user, onlyPath: '/a.bin' });
     expect(await auth.check(grant.user, grant.password, '10.0.0.9', 1000)).to.equal(null);
+  });
+
+  it('binds a one-time grant to one address, or to the block a switch sources its FTP from', async function () {
+    const auth = await Authenticator.create([]);
+    const one = auth.grant({ source: '10.0.0.9', imagePath: '/a.bin', expiresAt: 1000 });
+    expect(await auth.check(one.user, one.password, '::ffff:10.0.0.9', 1)).to.not.equal(null);
+    expect(await auth.check(one.user, one.password, '10.0.0.10', 1)).to.equal(null);
+    const block = auth.grant({ source: '10.20.0.0/24', imagePath: '/a.bin', expiresAt: 1000 });
+    expect(await auth.check(block.user, block.password, '10.20.0.77', 1)).to.not.equal(null);
+    expect(await auth.check(block.user, block.password, '10.20.1.77', 1)).to.equal(null);
+    expect(() => auth.grant({ source: 'switch1.example.net', imagePath: '/a.bin', expiresAt: 1000 })).to.throw(/not an IPv4 or IPv6 address/);
   });
 });
 
