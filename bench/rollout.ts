@@ -13,6 +13,11 @@ import { withCpu } from './cpu.js';
 
 /** The catalog platform the emulated switches report and the plan targets. */
 export const ROLLOUT_PLATFORM = 'emulated';
+/**
+ * The CLI the emulated switches speak: NX-OS hashes with SHA-256 (`show file … sha256sum`), the
+ * algorithm the 7f floor counts for each switch.
+ */
+const SWITCH_DRIVER = 'cisco-nxos';
 const IMAGE_FILE = 'emulated/bench-2.0.bin';
 const TARGET_VERSION = '2.0';
 /** What the switches run before: anything but the target, so none is skipped as already current. */
@@ -74,7 +79,7 @@ async function startEmulator(root: string, setup: RolloutSetup, env: NodeJS.Proc
   const args = swfwArgv(
     'emulate',
     '--switches', String(setup.switches),
-    '--platform', 'emulated',
+    '--platform', SWITCH_DRIVER,
     '--catalog-platform', ROLLOUT_PLATFORM,
     '--sw-version', START_VERSION,
     '--ssh-port', String(setup.sshPort),

@@ -16,6 +16,8 @@ const TOOLS = {
   ip: 'iproute2',
   iptables: 'iptables',
   nft: 'nftables',
+  // A real OpenSSH client shows what an emulated Cisco switch does with exec channels.
+  ssh: 'openssh-client',
 };
 const SBIN = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
 

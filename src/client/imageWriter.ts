@@ -17,6 +17,12 @@ export interface ImageWriterOptions {
   onBytes?: (bytes: number) => void;
 }
 
+/** Stop reading the data connection once, for `ms`, after `afterBytes` (a switch busy writing flash). */
+export interface ReadStall {
+  afterBytes: number;
+  ms: number;
+}
+
 /**
  * One attempt's view of the writer: the data connection feeds `receiver` (plain FTP) or is piped
  * into `stream` (FTPS); either way the bytes land in the same batches.
@@ -86,14 +92,21 @@ export class ImageWriter {
    * `bytesPerSecond`: this attempt reads no faster (each write's callback is held until the rate
    * allows it, so the data connection is paused and TCP pushes back on the sender).
    */
-  attempt(bytesPerSecond: number | null = null): AttemptSink {
+  attempt(bytesPerSecond: number | null = null, stall: ReadStall | null = null): AttemptSink {
     let open = true;
-    const started = performance.now();
+    let started = performance.now();
     let received = 0;
+    let stalled = false;
     let pacing: { timer: NodeJS.Timeout; callback: () => void } | null = null;
     const paced = (callback: (err?: Error | null) => void) => {
-      if (!bytesPerSecond || !open) return callback();
-      const dueMs = (received * 1000) / bytesPerSecond - (performance.now() - started);
+      if (!open) return callback();
+      let dueMs = bytesPerSecond ? (received * 1000) / bytesPerSecond - (performance.now() - started) : 0;
+      if (stall && !stalled && received >= stall.afterBytes) {
+        // One stop, then the rate cap starts over: the pause is not made up for by a burst.
+        stalled = true;
+        dueMs = stall.ms;
+        started += stall.ms;
+      }
       if (dueMs <= 5) return callback();
       // One hold at a time: an earlier one still waiting is released now (the stream path never
       // has two; the direct path has one only if something resumed the socket behind our back).

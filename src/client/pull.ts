@@ -10,7 +10,7 @@ import { HASH_ALGORITHMS, withSha256, type Digests, type HashAlgorithm } from '.
 import { InlineHasher, WorkerHasher, type BatchHasher } from '../verify/hasher.js';
 import { judgeEvidence, type ReferenceEvidence, type Verdict, type VerdictReport } from '../verify/evidence.js';
 import { FtpSession, RestUnsupported, type PassiveMode } from './ftp.js';
-import { ImageWriter } from './imageWriter.js';
+import { ImageWriter, type ReadStall } from './imageWriter.js';
 import { LocalFailure, ShortTransferError, backoffDelay, classifyFailure, type BackoffPolicy } from './retry.js';
 import type { FtpTarget } from './url.js';
 
@@ -39,6 +39,8 @@ export interface PullOptions {
   localAddress?: string;
   /** Caps the receive rate (bytes per second) by reading no faster: the server sees a slow link. Default: no cap. */
   maxBytesPerSecond?: number;
+  /** Stops reading once, for `ms`, after `afterBytes`: what a switch writing flash does (the emulator's `stall` fault). */
+  stall?: ReadStall;
   /** Default Limits.PULL_BACKOFF_BASE_MS / PULL_BACKOFF_MAX_MS. */
   backoff?: BackoffPolicy;
   /**
@@ -347,7 +349,7 @@ export class Puller extends EventEmitter<PullEvents> {
         this.restOffsets.push(offset);
         this.logger.info('resuming with REST', { offset, remoteSize: this.remoteSize });
       }
-      const sink = this.temp!.writer.attempt(o.maxBytesPerSecond ?? null);
+      const sink = this.temp!.writer.attempt(o.maxBytesPerSecond ?? null, o.stall ?? null);
       try {
         await this.session.download(sink, o.target.path, offset);
       } finally {

@@ -4,7 +4,7 @@ import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import { parsePortRange } from '../core/portRange.js';
 import type { CatalogEntry } from '../catalog/index.js';
-import type { InventorySwitch } from './inventory.js';
+import { weakAlgorithmList, type InventorySwitch } from './inventory.js';
 import { readDocument } from './document.js';
 import { Problems } from './validate.js';
 import { checkCronWindow, isValidTimeZone, parseDuration, type MaintenanceWindow } from './window.js';
@@ -23,6 +23,13 @@ export interface RolloutPlanConfig {
   server: { address: string; listen: string; port: number; pasvRange: string; images: string; pasvWait: number };
   sshTimeoutMs: number;
   pullTimeoutMs: number;
+  /**
+   * On-box hashing rate to assume, bytes per second, for every switch; null: each platform's own
+   * (a hash command may print nothing for size ÷ rate, so its time limit follows the image size).
+   */
+  hashBytesPerSecond: number | null;
+  /** Weak SSH algorithms every switch may use (ssh.ts WEAK_ALGORITHMS); switches add their own. */
+  sshWeakAlgorithms: string[];
   credentialMinutes: number;
   /**
    * Switches without a `hostKey` in the inventory: `pinned` fails them before any password is sent;
@@ -34,7 +41,7 @@ export interface RolloutPlanConfig {
 export const HOST_KEY_POLICIES = ['pinned', 'trust-on-first-use'] as const;
 export type HostKeyPolicy = (typeof HOST_KEY_POLICIES)[number];
 
-const TOP = ['targets', 'waves', 'concurrency', 'failureThreshold', 'window', 'server', 'timeouts', 'credentialMinutes', 'hostKeys'] as const;
+const TOP = ['targets', 'waves', 'concurrency', 'failureThreshold', 'window', 'server', 'timeouts', 'credentialMinutes', 'hostKeys', 'sshWeakAlgorithms'] as const;
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 
 export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlanConfig | null; problems: Problems } {
@@ -128,18 +135,21 @@ export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlan
   }
   let sshTimeoutMs = 10_000;
   let pullTimeoutMs = 30 * 60_000;
+  let hashBytesPerSecond: number | null = null;
   if (raw['timeouts'] !== undefined && p.isObject(raw['timeouts'], 'timeouts')) {
     const t = raw['timeouts'];
-    p.keys(t, 'timeouts', ['sshSeconds', 'pullSeconds']);
+    p.keys(t, 'timeouts', ['sshSeconds', 'pullSeconds', 'hashBytesPerSecond']);
     sshTimeoutMs = (p.int(t['sshSeconds'], 'timeouts.sshSeconds', 1, 3600, true) ?? 10) * 1000;
     pullTimeoutMs = (p.int(t['pullSeconds'], 'timeouts.pullSeconds', 1, 86400, true) ?? 1800) * 1000;
+    hashBytesPerSecond = p.int(t['hashBytesPerSecond'], 'timeouts.hashBytesPerSecond', 1000, 10_000_000_000, true) ?? null;
   }
+  const sshWeakAlgorithms = weakAlgorithmList(raw['sshWeakAlgorithms'], 'sshWeakAlgorithms', p);
   const credentialMinutes = p.int(raw['credentialMinutes'], 'credentialMinutes', 1, 24 * 60, true) ?? 120;
   const hostKeysText = p.string(raw['hostKeys'], 'hostKeys', true) ?? 'pinned';
   if (!(HOST_KEY_POLICIES as readonly string[]).includes(hostKeysText)) p.add('hostKeys', `must be one of ${HOST_KEY_POLICIES.join(', ')}`);
   const hostKeys = hostKeysText as HostKeyPolicy;
   if (p.list.length || !server) return { plan: null, problems: p };
-  return { plan: { targets, waves, concurrency, maxFailed, maxFailedPercent, window, server, sshTimeoutMs, pullTimeoutMs, credentialMinutes, hostKeys }, problems: p };
+  return { plan: { targets, waves, concurrency, maxFailed, maxFailedPercent, window, server, sshTimeoutMs, pullTimeoutMs, hashBytesPerSecond, sshWeakAlgorithms, credentialMinutes, hostKeys }, problems: p };
 }
 
 export async function loadPlan(path: string): Promise<{ plan: RolloutPlanConfig; digest: string }> {

@@ -5,9 +5,19 @@
  */
 import { describeError } from '../core/errors.js';
 import type { CatalogEntry } from '../catalog/index.js';
-import { driverFor as defaultDriverFor, redactSecrets, SwitchConnectError, type HostKeyCheck, type SwitchDriver, type SwitchInventory, type SwitchSession } from '../switches/index.js';
-import { resolvePassword, type InventorySwitch } from './inventory.js';
-import type { HostKeyPolicy, PlannedSwitch } from './plan.js';
+import {
+  driverFor as defaultDriverFor,
+  redactSecrets,
+  SwitchConnectError,
+  type HostKeyCheck,
+  type SessionFacts,
+  type SwitchDriver,
+  type SwitchInventory,
+  type SwitchSession,
+  type SwitchTarget,
+} from '../switches/index.js';
+import { resolveEnablePassword, resolvePassword, type InventorySwitch } from './inventory.js';
+import type { HostKeyPolicy, PlannedSwitch, RolloutPlanConfig } from './plan.js';
 
 /** The pre-check failure of a switch with no `hostKey` under the `pinned` policy. */
 export const NO_PINNED_HOST_KEY = 'no pinned host key';
@@ -31,14 +41,45 @@ export function isHostKeyError(err: unknown): err is SwitchConnectError {
   return err instanceof SwitchConnectError && err.kind === 'host-key';
 }
 
+/**
+ * Why swfw will not even log into this switch, or null: its platform cannot pull over FTP, or its
+ * name did not resolve. Checked before any password is read or sent.
+ */
+export function cannotContact(sw: InventorySwitch, driver: SwitchDriver): string | null {
+  if (driver.unsupported) return driver.unsupported;
+  if (sw.resolvedAddress === null) return sw.resolveError ?? `the name ${sw.address} does not resolve`;
+  return null;
+}
+
+/** The SSH target of a switch: its resolved address, secrets read from their references, the plan's limits. */
+export async function switchTarget(sw: InventorySwitch, plan: Pick<RolloutPlanConfig, 'sshTimeoutMs' | 'sshWeakAlgorithms'>, hostKey: HostKeyCheck, env?: NodeJS.ProcessEnv): Promise<SwitchTarget> {
+  const password = await resolvePassword(sw.credentials, env);
+  const enablePassword = await resolveEnablePassword(sw.credentials, env);
+  return {
+    host: sw.resolvedAddress!,
+    port: sw.port,
+    username: sw.credentials.username,
+    password,
+    ...(enablePassword !== null ? { enablePassword } : {}),
+    hostKey,
+    timeoutMs: plan.sshTimeoutMs,
+    weakAlgorithms: [...new Set([...plan.sshWeakAlgorithms, ...sw.sshWeakAlgorithms])],
+    vrf: sw.vrf,
+  };
+}
+
 export type OnFlash = 'absent' | 'match' | 'differs';
 
 export interface PrecheckFacts extends SwitchInventory {
   onFlash: OnFlash;
-  /** The algorithm the flash copy was hashed with (the platform's best), or null if it cannot hash. */
+  /** The algorithm the flash copy was hashed with (the platform's best it accepted), or null if it cannot hash. */
   algorithm: string | null;
   /** The digest found on flash, or null. */
   digest: string | null;
+  /** Free space the pull needs (the image, twice for a Comware .ipe bundle). */
+  neededBytes: number;
+  /** SSH algorithms, login method and prompt of the session. */
+  session: SessionFacts;
 }
 
 export type PrecheckDecision =
@@ -52,20 +93,26 @@ export function decide(facts: PrecheckFacts, plan: PlannedSwitch, entry: Catalog
   if (facts.version === plan.targetVersion) return { action: 'skip', reason: `already runs ${plan.targetVersion}` };
   if (facts.onFlash === 'match') return { action: 'already-on-flash', reason: `image already on flash with the right ${facts.algorithm} (no transfer)` };
   // A differing file of the same name is overwritten, so its space counts as free.
-  if (facts.freeBytes !== null && facts.freeBytes + (facts.onFlash === 'differs' ? entry.size : 0) < entry.size) {
-    return { action: 'fail', reason: `not enough flash: ${facts.freeBytes} bytes free, ${entry.size} needed` };
+  if (facts.freeBytes !== null && facts.freeBytes + (facts.onFlash === 'differs' ? entry.size : 0) < facts.neededBytes) {
+    return { action: 'fail', reason: `not enough flash: ${facts.freeBytes} bytes free, ${facts.neededBytes} needed` };
   }
   return { action: 'transfer', reason: `runs ${facts.version}; transfer ${entry.size} bytes and verify` };
 }
 
-/** Reads the facts over an open session: `show version`, `dir`, one hash. Changes nothing. */
-export async function gatherFacts(session: SwitchSession, driver: SwitchDriver, plan: PlannedSwitch, entry: CatalogEntry): Promise<PrecheckFacts> {
+/** Reads the facts over an open session: version, free space, one hash (the platform's best). Changes nothing. */
+export async function gatherFacts(session: SwitchSession, driver: SwitchDriver, plan: PlannedSwitch, entry: CatalogEntry, hashBytesPerSecond: number | null): Promise<PrecheckFacts> {
   const inventory = await session.inventory();
   const reference = { sha256: entry.sha256, md5: entry.md5, sha512: entry.sha512 } as Record<string, string | undefined>;
-  const algorithm = driver.hashAlgorithms[0] ?? null;
-  const digest = algorithm ? await session.fileHash(plan.fileName, algorithm) : null;
-  const onFlash: OnFlash = digest === null ? 'absent' : digest === reference[algorithm!] ? 'match' : 'differs';
-  return { ...inventory, onFlash, algorithm, digest };
+  const found = await session.fileHash(plan.fileName, { expectedBytes: entry.size, ...(hashBytesPerSecond ? { bytesPerSecond: hashBytesPerSecond } : {}) });
+  const onFlash: OnFlash = found === null ? 'absent' : found.digest === reference[found.algorithm] ? 'match' : 'differs';
+  return {
+    ...inventory,
+    onFlash,
+    algorithm: found?.algorithm ?? driver.hashAlgorithms[0] ?? null,
+    digest: found?.digest ?? null,
+    neededBytes: driver.spaceNeeded(entry.size, plan.fileName),
+    session: session.facts,
+  };
 }
 
 export interface DryRunRow {
@@ -83,10 +130,7 @@ export async function dryRunPrechecks(options: {
   planned: readonly PlannedSwitch[];
   inventory: readonly InventorySwitch[];
   findImage: (file: string) => CatalogEntry | undefined;
-  concurrency: number;
-  timeoutMs: number;
-  /** The plan's `hostKeys` (default `pinned`). A dry run records nothing: under trust-on-first-use it accepts any key. */
-  hostKeys?: HostKeyPolicy;
+  plan: RolloutPlanConfig;
   env?: NodeJS.ProcessEnv;
   driverFor?: (name: string) => SwitchDriver;
 }): Promise<DryRunRow[]> {
@@ -96,14 +140,18 @@ export async function dryRunPrechecks(options: {
     const sw = options.inventory.find((s) => s.name === plan.name)!;
     const entry = options.findImage(plan.image)!;
     const driver = (options.driverFor ?? defaultDriverFor)(sw.driver);
+    const refused = cannotContact(sw, driver);
+    if (refused) return { name: plan.name, reachable: false, facts: null, decision: { action: 'fail', reason: refused } };
     let secret = '';
     let session: SwitchSession | null = null;
-    const hostKey = hostKeyCheckFor(sw, options.hostKeys ?? 'pinned', null, () => {});
+    // A dry run records nothing: under trust-on-first-use it accepts any key.
+    const hostKey = hostKeyCheckFor(sw, options.plan.hostKeys, null, () => {});
     if (hostKey === null) return { name: plan.name, reachable: false, facts: null, decision: { action: 'fail', reason: NO_PINNED_HOST_KEY } };
     try {
-      secret = await resolvePassword(sw.credentials, options.env);
-      session = await driver.connect({ host: sw.address, port: sw.port, username: sw.credentials.username, password: secret, timeoutMs: options.timeoutMs, hostKey });
-      const facts = await gatherFacts(session, driver, plan, entry);
+      const target = await switchTarget(sw, options.plan, hostKey, options.env);
+      secret = target.password;
+      session = await driver.connect(target);
+      const facts = await gatherFacts(session, driver, plan, entry, options.plan.hashBytesPerSecond);
       return { name: plan.name, reachable: true, facts, decision: decide(facts, plan, entry) };
     } catch (err) {
       const reason = redactSecrets(describeError(err), [secret]);
@@ -119,6 +167,6 @@ export async function dryRunPrechecks(options: {
       rows[i] = await one(options.planned[i]!);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, options.planned.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.plan.concurrency, options.planned.length)) }, worker));
   return rows;
 }

@@ -6,6 +6,9 @@ import { countOutcomes, type RolloutState, type SwitchState } from './state.js';
 export interface ReportRow {
   name: string;
   address: string;
+  /** What a DNS name in `address` resolved to (the address itself otherwise). */
+  resolvedAddress: string | null;
+  driver: string | null;
   wave: number;
   image: string;
   outcome: string;
@@ -21,13 +24,27 @@ export interface ReportRow {
   serverSha256: string | null;
   switchAlgorithm: string | null;
   switchDigest: string | null;
+  /** The SSH algorithms the switch agreed to: `kex / host key / cipher / mac`. */
+  ssh: string | null;
+  /** Questions the switch asked during its copy, and the answers. */
+  notes: string[];
+}
+
+/** How one platform's FTP client behaved: the commands its first switch in the rollout sent, up to its RETR. */
+export interface FtpSequence {
+  driver: string;
+  switch: string;
+  commands: string[];
 }
 
 function row(s: SwitchState): ReportRow {
   const alg = s.hashes?.switchAlgorithm ?? null;
+  const ssh = s.precheck?.['ssh'] as { kex: string; serverHostKey: string; cipher: string; mac: string } | undefined;
   return {
     name: s.name,
     address: s.address,
+    resolvedAddress: s.resolvedAddress,
+    driver: s.driver,
     wave: s.wave,
     image: s.image,
     outcome: s.outcome ?? 'pending',
@@ -43,10 +60,36 @@ function row(s: SwitchState): ReportRow {
     serverSha256: s.hashes?.serverSha256 ?? null,
     switchAlgorithm: alg,
     switchDigest: alg ? (s.hashes?.switchDigests[alg] ?? null) : null,
+    ssh: ssh ? `${ssh.kex} / ${ssh.serverHostKey} / ${ssh.cipher} / ${ssh.mac}` : null,
+    notes: s.notes,
   };
 }
 
-export function buildReport(state: RolloutState): { runId: string | null; outcome: string | null; reason: string | null; waves: object[]; totals: object; switches: ReportRow[] } {
+/**
+ * Per platform, the FTP commands of its first switch (canary first, then by wave and name) whose
+ * transfer reached the server: no public trace of these exists, and after the canary an admin
+ * wants to see exactly what the platform sends (PASV or EPSV, SIZE, REST, CWD walks).
+ */
+export function ftpSequences(switches: readonly SwitchState[]): FtpSequence[] {
+  const seen = new Map<string, FtpSequence>();
+  for (const s of switches) {
+    const driver = s.driver ?? 'unknown';
+    if (seen.has(driver)) continue;
+    const audit = s.audit.find((a) => Array.isArray(a['commands']) && (a['commands'] as unknown[]).length > 0);
+    if (audit) seen.set(driver, { driver, switch: s.name, commands: audit['commands'] as string[] });
+  }
+  return [...seen.values()];
+}
+
+export function buildReport(state: RolloutState): {
+  runId: string | null;
+  outcome: string | null;
+  reason: string | null;
+  waves: object[];
+  totals: object;
+  ftpSequences: FtpSequence[];
+  switches: ReportRow[];
+} {
   const switches = [...state.switches.values()].sort((a, b) => a.wave - b.wave || a.name.localeCompare(b.name));
   return {
     runId: state.runId,
@@ -54,14 +97,36 @@ export function buildReport(state: RolloutState): { runId: string | null; outcom
     reason: (state.end?.['reason'] as string) ?? null,
     waves: state.waves.map((names, wave) => ({ wave, size: names.length, ...countOutcomes(names.map((n) => state.switches.get(n)!)) })),
     totals: countOutcomes(switches),
+    ftpSequences: ftpSequences(switches),
     switches: switches.map(row),
   };
 }
 
-const CSV_COLUMNS: (keyof ReportRow)[] = ['name', 'address', 'wave', 'image', 'outcome', 'verdict', 'reason', 'attempts', 'transfers', 'bytes', 'durationMs', 'bytesPerSecond', 'catalogSha256', 'serverSha256', 'switchAlgorithm', 'switchDigest'];
+const CSV_COLUMNS: (keyof ReportRow)[] = [
+  'name',
+  'address',
+  'resolvedAddress',
+  'driver',
+  'wave',
+  'image',
+  'outcome',
+  'verdict',
+  'reason',
+  'attempts',
+  'transfers',
+  'bytes',
+  'durationMs',
+  'bytesPerSecond',
+  'catalogSha256',
+  'serverSha256',
+  'switchAlgorithm',
+  'switchDigest',
+  'ssh',
+  'notes',
+];
 
 function csvCell(value: unknown): string {
-  const text = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  const text = value === null || value === undefined ? '' : Array.isArray(value) ? value.join('; ') : typeof value === 'object' ? JSON.stringify(value) : String(value);
   // RFC 4180 quoting; a leading = + - @ is neutralised so spreadsheets do not run it as a formula.
   const safe = /^[=+\-@]/.test(text) ? `'${text}` : text;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
@@ -81,16 +146,22 @@ export function toHtml(report: ReturnType<typeof buildReport>): string {
   const rows = report.switches
     .map(
       (r) =>
-        `<tr><td>${esc(r.name)}</td><td>${esc(r.address)}</td><td>${esc(r.wave)}</td><td style="color:${colour[r.outcome] ?? '#000'};font-weight:bold">${esc(r.outcome)}</td><td>${esc(r.verdict)}</td><td>${esc(r.reason)}</td><td>${esc(r.attempts)}</td><td>${esc(r.bytes)}</td><td>${esc(r.durationMs)}</td><td>${esc(r.bytesPerSecond)}</td><td class="h">${esc(r.catalogSha256)}</td><td class="h">${esc(r.serverSha256)}</td><td class="h">${esc(r.switchAlgorithm)} ${esc(r.switchDigest)}</td><td class="h">${esc(JSON.stringify(r.precheck))}</td></tr>`,
+        `<tr><td>${esc(r.name)}</td><td>${esc(r.address)}${r.resolvedAddress && r.resolvedAddress !== r.address ? ` (${esc(r.resolvedAddress)})` : ''}<br><small>${esc(r.driver)}</small></td><td>${esc(r.wave)}</td><td style="color:${colour[r.outcome] ?? '#000'};font-weight:bold">${esc(r.outcome)}</td><td>${esc(r.verdict)}</td><td>${esc(r.reason)}${r.notes.length ? `<br><small>${esc(r.notes.join('; '))}</small>` : ''}</td><td>${esc(r.attempts)}</td><td>${esc(r.bytes)}</td><td>${esc(r.durationMs)}</td><td>${esc(r.bytesPerSecond)}</td><td class="h">${esc(r.catalogSha256)}</td><td class="h">${esc(r.serverSha256)}</td><td class="h">${esc(r.switchAlgorithm)} ${esc(r.switchDigest)}</td><td class="h">${esc(JSON.stringify(r.precheck))}</td><td class="h">${esc(r.ssh)}</td></tr>`,
     )
     .join('\n');
+  const sequences = report.ftpSequences.length
+    ? `<h2>FTP commands per platform (its first switch)</h2><table><tr><th>driver</th><th>switch</th><th>commands, in order</th></tr>${report.ftpSequences
+        .map((q) => `<tr><td>${esc(q.driver)}</td><td>${esc(q.switch)}</td><td class="h">${q.commands.map(esc).join('<br>')}</td></tr>`)
+        .join('')}</table>`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>swfw rollout ${esc(report.runId)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f6f8fa}.h{font:11px monospace;word-break:break-all;max-width:22em}</style></head>
 <body><h1>Rollout ${esc(report.runId)}</h1>
 <p>Outcome: <b>${esc(report.outcome ?? 'running')}</b> ${esc(report.reason ?? '')}</p>
 <h2>Waves</h2><table><tr><th>wave</th><th>switches</th><th>verified</th><th>skipped</th><th>failed</th><th>pending</th></tr>${waves}</table>
-<h2>Switches</h2><table><tr><th>name</th><th>address</th><th>wave</th><th>outcome</th><th>verdict</th><th>reason</th><th>attempts</th><th>bytes</th><th>ms</th><th>bytes/s</th><th>catalog sha256</th><th>server sent sha256</th><th>switch's own digest</th><th>pre-check</th></tr>
+${sequences}
+<h2>Switches</h2><table><tr><th>name</th><th>address</th><th>wave</th><th>outcome</th><th>verdict</th><th>reason</th><th>attempts</th><th>bytes</th><th>ms</th><th>bytes/s</th><th>catalog sha256</th><th>server sent sha256</th><th>switch's own digest</th><th>pre-check</th><th>SSH (kex / host key / cipher / mac)</th></tr>
 ${rows}
 </table></body></html>
 `;

@@ -11,16 +11,20 @@ import type { OneTimeAccess } from '../server/server.js';
 import { FirmwareServer } from '../server/server.js';
 import type { TransferProgress, TransferRecord } from '../server/context.js';
 import { judgeEvidence } from '../verify/evidence.js';
-import { driverFor as defaultDriverFor, redactSecrets, type SwitchDriver, type SwitchSession } from '../switches/index.js';
-import { resolvePassword, type InventorySwitch } from './inventory.js';
+import { driverFor as defaultDriverFor, redactSecrets, SwitchOutputError, type SwitchDriver, type SwitchSession } from '../switches/index.js';
+import type { InventorySwitch } from './inventory.js';
 import { planRollout, type PlannedSwitch, type RolloutPlanConfig } from './plan.js';
 import { Journal } from './journal.js';
 import { countOutcomes, JournalFold, type Hashes, type RolloutState, type SwitchOutcome } from './state.js';
 import { JOURNAL_FILE, lockStateDir, readControl, releaseLock } from './control.js';
-import { HOST_KEY_MISMATCH_VERDICT, NO_PINNED_HOST_KEY, decide, gatherFacts, hostKeyCheckFor, isHostKeyError } from './precheck.js';
+import { HOST_KEY_MISMATCH_VERDICT, NO_PINNED_HOST_KEY, cannotContact, decide, gatherFacts, hostKeyCheckFor, isHostKeyError, switchTarget } from './precheck.js';
 
 /** The journal record of a host key trusted on first use: `{ name, address, fingerprint }`. */
 export const HOST_KEY_RECORD = 'host-key';
+/** The verdict of a switch whose platform cannot pull over FTP (Aruba AOS-CX, ArubaOS-Switch, Brocade FOS). */
+export const UNSUPPORTED_PLATFORM_VERDICT = 'unsupported-platform';
+/** The verdict of a switch whose output could not be read (a cut digest): a parse fault, never evidence about the bytes. */
+export const UNREADABLE_OUTPUT_VERDICT = 'unreadable-switch-output';
 
 /** How often the runner looks at the control file while paused or between switches. */
 const CONTROL_POLL_MS = 250;
@@ -156,7 +160,11 @@ export class RolloutRunner {
         planDigest: o.planDigest,
         inventoryPath: o.inventoryPath,
         waves,
-        switches: planned.map((p) => ({ name: p.name, address: this.byName.get(p.name)!.address, wave: p.wave, image: p.image })),
+        // A DNS name is resolved once, at load: the journal keeps what SSH and the grant use.
+        switches: planned.map((p) => {
+          const sw = this.byName.get(p.name)!;
+          return { name: p.name, address: sw.address, resolvedAddress: sw.resolvedAddress, driver: sw.driver, wave: p.wave, image: p.image };
+        }),
       });
     }
     state = this.fold!.state;
@@ -228,14 +236,13 @@ export class RolloutRunner {
       // cannot become durable first; a failed write fails every later append as well.
       this.journal!.append('audit', {
         name: grant.name,
-        record: { client: record.client, user: record.user, path: record.path, offset: record.offset, bytes: record.bytes, sha256: record.sha256, result: record.result, code: record.code, durationMs: record.durationMs },
+        record: { client: record.client, user: record.user, path: record.path, offset: record.offset, bytes: record.bytes, sha256: record.sha256, result: record.result, code: record.code, durationMs: record.durationMs, commands: record.commands },
       }).catch((err: Error) => this.logger.error('cannot journal a transfer audit record', { switch: grant.name, error: err.message }));
   };
 
   private readonly onProgress = (p: TransferProgress): void => {
-    for (const { name, access } of this.grants.values()) {
-      if (access.path === p.path && this.byName.get(name)!.address === p.client) this.options.onEvent?.({ type: 'progress', name, bytes: p.bytes, expectedBytes: p.expectedBytes });
-    }
+    const grant = this.grants.get(p.user);
+    if (grant) this.options.onEvent?.({ type: 'progress', name: grant.name, bytes: p.bytes, expectedBytes: p.expectedBytes });
   };
 
   /** Whether a new switch may start now: waits while paused; false once aborted, halted or out of the window. */
@@ -303,20 +310,26 @@ export class RolloutRunner {
     await journal.append('switch', { name, phase: 'precheck' });
     if (!sw) return this.done(name, 'failed', 'no longer in the inventory');
     const driver = (o.driverFor ?? defaultDriverFor)(sw.driver);
+    const refused = cannotContact(sw, driver);
+    if (refused) {
+      await journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: refused } });
+      return this.done(name, 'failed', refused, { verdict: driver.unsupported ? UNSUPPORTED_PLATFORM_VERDICT : null });
+    }
     let session: SwitchSession | null = null;
     let secret = '';
     const recorded = journal.records.find((r) => r.t === HOST_KEY_RECORD && r['name'] === name);
     const hostKey = hostKeyCheckFor(sw, o.plan.hostKeys, (recorded?.['fingerprint'] as string | undefined) ?? null, async (fingerprint) => {
       // Durable before the key exchange goes on (the password comes after it).
-      await journal.append(HOST_KEY_RECORD, { name, address: sw.address, fingerprint });
+      await journal.append(HOST_KEY_RECORD, { name, address: sw.resolvedAddress, fingerprint });
     });
     if (hostKey === null) {
       await journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: NO_PINNED_HOST_KEY } });
       return this.done(name, 'failed', NO_PINNED_HOST_KEY);
     }
     try {
-      secret = await resolvePassword(sw.credentials, o.env);
-      session = await driver.connect({ host: sw.address, port: sw.port, username: sw.credentials.username, password: secret, timeoutMs: o.plan.sshTimeoutMs, pullTimeoutMs: o.plan.pullTimeoutMs, hostKey });
+      const target = await switchTarget(sw, o.plan, hostKey, o.env);
+      secret = target.password;
+      session = await driver.connect(target);
     } catch (err) {
       if (isHostKeyError(err)) {
         await journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: false, error: err.message } });
@@ -326,10 +339,14 @@ export class RolloutRunner {
       return this.done(name, 'failed', `unreachable: ${redactSecrets(describeError(err), [secret])}`);
     }
     try {
-      const facts = await gatherFacts(session, driver, plan, entry);
+      const facts = await gatherFacts(session, driver, plan, entry, o.plan.hashBytesPerSecond);
       const reference = { sha256: entry.sha256, md5: entry.md5, sha512: entry.sha512 } as Record<string, string>;
       const { model, version, freeBytes, onFlash } = facts;
-      await journal.append('switch', { name, phase: 'prechecked', precheck: { reachable: true, model, version, freeBytes, onFlash } });
+      await journal.append('switch', {
+        name,
+        phase: 'prechecked',
+        precheck: { reachable: true, model, version, freeBytes, onFlash, ssh: facts.session.algorithms, login: facts.session.authMethod, prompt: facts.session.prompt },
+      });
       const decision = decide(facts, plan, entry);
       if (decision.action === 'skip') return this.done(name, 'skipped', decision.reason);
       if (decision.action === 'already-on-flash') {
@@ -339,7 +356,8 @@ export class RolloutRunner {
         });
       }
       if (decision.action === 'fail') return this.done(name, 'failed', decision.reason);
-      // The transfer: one-time credentials for this switch, this image, from its address only.
+      // The transfer: one-time credentials for this switch, this image, from where its FTP
+      // connections come (`ftpSource`, else its resolved management address) only.
       // The slot first: the one-time password's lifetime starts at the grant, and must not be
       // spent waiting behind switches that hold every slot.
       await this.connecting.take();
@@ -352,15 +370,17 @@ export class RolloutRunner {
       let access: OneTimeAccess | null = null;
       let outcome;
       const started = this.now();
+      const source = sw.ftpSource ?? sw.resolvedAddress!;
       try {
-        access = await this.server!.grantOneTimeAccess({ sourceAddress: sw.address, imagePath: plan.image, validForMs: o.plan.credentialMinutes * 60_000 });
+        access = await this.server!.grantOneTimeAccess({ sourceAddress: source, imagePath: plan.image, validForMs: o.plan.credentialMinutes * 60_000 });
         this.grants.set(access.user, { name, access });
         this.dataConnected.set(access.user, giveSlot);
-        await journal.append('switch', { name, phase: 'transfer', user: access.user });
+        await journal.append('switch', { name, phase: 'transfer', user: access.user, source });
         const address = o.plan.server.address;
         const port = this.server!.address().port;
-        const url = `ftp://${access.user}:${encodeURIComponent(access.password)}@${address}${port === 21 ? '' : `:${port}`}${access.path}`;
-        outcome = await session.pull(url, plan.fileName);
+        const host = address.includes(':') ? `[${address}]` : address;
+        const url = `ftp://${access.user}:${encodeURIComponent(access.password)}@${host}${port === 21 ? '' : `:${port}`}${access.path}`;
+        outcome = await session.pull({ url, fileName: plan.fileName, timeoutMs: o.plan.pullTimeoutMs });
       } finally {
         access?.revoke();
         if (access) this.dataConnected.delete(access.user);
@@ -369,16 +389,27 @@ export class RolloutRunner {
       const durationMs = Math.round(this.now() - started);
       const audits = this.fold!.state.switches.get(name)!.audit.filter((a) => a['user'] === access!.user);
       const audit = audits.at(-1) ?? null;
-      await journal.append('switch', { name, phase: 'transferred', ok: outcome.ok, message: outcome.message, bytes: outcome.bytes ?? (audit?.['bytes'] as number | undefined) ?? null, durationMs });
-      if (!outcome.ok) return this.done(name, 'failed', `the switch's copy failed: ${outcome.message}`, { hashes: { catalogSha256: entry.sha256, serverSha256: (audit?.['sha256'] as string) ?? null, switchDigests: {}, switchAlgorithm: null } });
+      await journal.append('switch', {
+        name,
+        phase: 'transferred',
+        ok: outcome.ok,
+        message: outcome.message,
+        bytes: outcome.bytes ?? (audit?.['bytes'] as number | undefined) ?? null,
+        durationMs,
+        ...(outcome.notes?.length ? { notes: outcome.notes } : {}),
+      });
+      if (!outcome.ok) {
+        // No audit record at all: the switch never reached the server (or was refused before RETR).
+        const why = audit ? outcome.message : `${outcome.message} (the server saw no transfer from ${source}${sw.ftpSource ? '' : '; if the switch sources FTP from another address, set ftpSource'})`;
+        return this.done(name, 'failed', `the switch's copy failed: ${why}`, { hashes: { catalogSha256: entry.sha256, serverSha256: (audit?.['sha256'] as string) ?? null, switchDigests: {}, switchAlgorithm: null } });
+      }
       await journal.append('switch', { name, phase: 'verify' });
       const switchDigests: Record<string, string> = {};
       // One hash, the platform's best (as the pre-check asks): every on-switch hash re-reads the
       // whole image from flash, minutes for a large image on a real switch, and a second weaker
       // algorithm adds no evidence the strong one lacks.
-      const algorithm = driver.hashAlgorithms[0];
-      const digest = algorithm ? await session.fileHash(plan.fileName, algorithm) : null;
-      if (algorithm && digest) switchDigests[algorithm] = digest;
+      const found = await session.fileHash(plan.fileName, { expectedBytes: entry.size, ...(o.plan.hashBytesPerSecond ? { bytesPerSecond: o.plan.hashBytesPerSecond } : {}) });
+      if (found) switchDigests[found.algorithm] = found.digest;
       const report = judgeEvidence({
         reference: { digests: reference, size: entry.size },
         client: { digests: switchDigests, bytes: outcome.bytes ?? entry.size },
@@ -390,7 +421,9 @@ export class RolloutRunner {
       }
       return this.done(name, report.ok ? 'verified' : 'failed', report.reason, { verdict: report.verdict, hashes });
     } catch (err) {
-      return this.done(name, 'failed', redactSecrets(describeError(err), [secret]));
+      // A switch whose output cannot be read is a parse fault: it says nothing about the bytes.
+      const verdict = err instanceof SwitchOutputError ? UNREADABLE_OUTPUT_VERDICT : null;
+      return this.done(name, 'failed', redactSecrets(describeError(err), [secret]), { verdict });
     } finally {
       await session.close().catch(() => {});
     }

@@ -12,7 +12,12 @@ export interface Hashes {
 
 export interface SwitchState {
   name: string;
+  /** As the inventory wrote it: an address or a DNS name. */
   address: string;
+  /** What the name resolved to when the rollout started (journals before this field: the address). */
+  resolvedAddress: string | null;
+  /** The driver (platform CLI) of the switch; null in journals from before it was recorded. */
+  driver: string | null;
   wave: number;
   image: string;
   /** The last phase journaled: precheck, transfer, transferred, verify, done. */
@@ -27,6 +32,8 @@ export interface SwitchState {
   reason: string | null;
   hashes: Hashes | null;
   transferredAt: string | null;
+  /** Questions the switch asked during its copy and how they were answered ("declined to erase the flash"). */
+  notes: string[];
   audit: Record<string, unknown>[];
 }
 
@@ -75,9 +82,11 @@ function applyRecord(state: RolloutState, r: JournalRecord): void {
       state.runId = r['runId'] as string;
       state.start = r;
       state.waves = r['waves'] as string[][];
-      for (const s of r['switches'] as { name: string; address: string; wave: number; image: string }[]) {
+      for (const s of r['switches'] as { name: string; address: string; resolvedAddress?: string | null; driver?: string; wave: number; image: string }[]) {
         state.switches.set(s.name, {
           ...s,
+          resolvedAddress: s.resolvedAddress === undefined ? s.address : s.resolvedAddress,
+          driver: s.driver ?? null,
           phase: null,
           outcome: null,
           attempts: 0,
@@ -89,6 +98,7 @@ function applyRecord(state: RolloutState, r: JournalRecord): void {
           reason: null,
           hashes: null,
           transferredAt: null,
+          notes: [],
           audit: [],
         });
       }
@@ -121,6 +131,7 @@ function applyRecord(state: RolloutState, r: JournalRecord): void {
         s.bytes = (r['bytes'] as number | null) ?? s.bytes;
         s.durationMs = r['durationMs'] as number;
         s.transferredAt = r.at;
+        s.notes = (r['notes'] as string[] | undefined) ?? [];
       }
       if (phase === 'done') {
         s.outcome = r['outcome'] as SwitchOutcome;

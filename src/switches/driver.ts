@@ -1,7 +1,7 @@
 /**
- * The contract between the rollout and a switch: a driver logs into a switch (SSH) and makes the
- * switch itself pull an image over FTP, with the vendor's own commands. Drivers never log secrets;
- * every command or URL they log goes through `redactSecrets` first.
+ * The contract between the rollout and a switch: a driver logs into a switch (SSH), opens one
+ * interactive CLI session and makes the switch itself pull an image over FTP, with the vendor's own
+ * commands. Drivers never log secrets; every command or URL they log goes through `redactSecrets`.
  */
 import type { HostKeyCheck } from './hostKey.js';
 
@@ -10,22 +10,35 @@ export interface SwitchTarget {
   port: number;
   username: string;
   password: string;
+  /** The enable secret, for platforms that log in unprivileged (`sw1>`); default: the login password. */
+  enablePassword?: string;
   /** How the switch's SSH host key is checked (before the password is sent). */
   hostKey: HostKeyCheck;
-  /** Limit for connecting and for each short command (inventory, hash). */
+  /** Limit for connecting, logging in and each short command (inventory, setup): silence, in ms. */
   timeoutMs: number;
-  /** Limit for the pull command itself (default DEFAULT_PULL_TIMEOUT_MS). */
-  pullTimeoutMs?: number;
+  /** Names from ssh.ts WEAK_ALGORITHMS the switch may also use (very old images). */
+  weakAlgorithms?: readonly string[];
+  /** The VRF (NX-OS `vrf`, Comware `vpn-instance`, EOS `cli vrf`) the FTP connection goes out of; default per platform. */
+  vrf?: string | null;
 }
 
 export interface SwitchInventory {
   model: string;
   version: string;
-  /** Free bytes on the flash the image goes to; null where the platform manages its own partitions (Brocade FOS). */
+  /** Free bytes where the image goes; null where the platform cannot tell (or manages its own slots). */
   freeBytes: number | null;
 }
 
 export type SwitchHashAlgorithm = 'md5' | 'sha256' | 'sha512';
+
+/** Hex digest lengths: a digest of another length is a parse fault, never a verdict. */
+export const DIGEST_HEX_LENGTH: Readonly<Record<SwitchHashAlgorithm, number>> = { md5: 32, sha256: 64, sha512: 128 };
+
+export interface SwitchDigest {
+  algorithm: SwitchHashAlgorithm;
+  /** Lower-case hex, of exactly DIGEST_HEX_LENGTH[algorithm] digits. */
+  digest: string;
+}
 
 export interface PullOutcome {
   ok: boolean;
@@ -33,14 +46,48 @@ export interface PullOutcome {
   message: string;
   /** Bytes the switch says it copied, when its output says so. */
   bytes: number | null;
+  /** Questions the switch asked and how they were answered ("declined to erase flash"). */
+  notes?: string[];
+}
+
+export interface PullRequest {
+  /** ftp://user:pass@host:port/path (the one-time grant's URL). */
+  url: string;
+  /** The name the image gets on the switch. */
+  fileName: string;
+  /** Limit for the whole pull, in ms. */
+  timeoutMs: number;
+  onProgress?: (bytes: number) => void;
+}
+
+export interface HashRequest {
+  /** Size of the file to hash: the time limit follows it (on-box hashing reads flash at a few MB/s). */
+  expectedBytes: number;
+  /** Overrides the platform's assumed on-box hashing rate, bytes per second. */
+  bytesPerSecond?: number;
+}
+
+/** How the SSH session was set up: for the journal and the report. */
+export interface SessionFacts {
+  /** Key exchange, host key, cipher and MAC the switch agreed to. */
+  algorithms: { kex: string; serverHostKey: string; cipher: string; mac: string };
+  authMethod: 'password' | 'keyboard-interactive';
+  /** The switch's prompt as learned (`sw1#`). */
+  prompt: string;
 }
 
 export interface SwitchSession {
+  readonly facts: SessionFacts;
   inventory(): Promise<SwitchInventory>;
-  /** Tells the switch to pull ftpUrl (ftp://user:pass@host:port/path) into its flash as fileName. */
-  pull(ftpUrl: string, fileName: string, onProgress?: (bytes: number) => void): Promise<PullOutcome>;
-  /** The switch's own digest of a file on its flash; null when the file is missing or the platform cannot hash it. */
-  fileHash(fileName: string, algorithm: SwitchHashAlgorithm): Promise<string | null>;
+  /** Tells the switch to pull the URL onto its flash under `fileName`, and waits for the outcome. */
+  pull(request: PullRequest): Promise<PullOutcome>;
+  /**
+   * The switch's own digest of a file on its flash, with the best algorithm it has (falling back
+   * when it refuses one, e.g. `verify /sha512` on classic IOS); null when the file is missing or
+   * the platform cannot hash. Throws SwitchOutputError when the output cannot be read (a cut
+   * digest): that is a parse fault, never evidence about the bytes.
+   */
+  fileHash(fileName: string, request: HashRequest): Promise<SwitchDigest | null>;
   close(): Promise<void>;
 }
 
@@ -48,6 +95,12 @@ export interface SwitchDriver {
   readonly name: string;
   /** The digest algorithms this platform can compute on its flash, best first. */
   readonly hashAlgorithms: readonly SwitchHashAlgorithm[];
+  /** Protocols the platform's CLI can pull images with. */
+  readonly protocols: readonly string[];
+  /** Why swfw cannot roll out to this platform (it fails its pre-check with this), or null. */
+  readonly unsupported: string | null;
+  /** Free bytes the pull of an image of `size` needs (a Comware .ipe bundle unpacks beside itself). */
+  spaceNeeded(size: number, fileName: string): number;
   connect(target: SwitchTarget): Promise<SwitchSession>;
 }
 
@@ -59,19 +112,28 @@ export class SwitchOutputError extends Error {
   }
 }
 
+/** A command that printed nothing for its time limit (or never ended). */
+export class SwitchTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SwitchTimeoutError';
+  }
+}
+
 /** A switch that could not be reached or logged into. */
 export class SwitchConnectError extends Error {
   constructor(
     message: string,
-    /** `host-key`: the switch showed another host key than the pinned one (never retried: it may be an impostor). */
-    readonly kind: 'timeout' | 'auth' | 'refused' | 'host-key' | 'other',
+    /**
+     * `host-key`: the switch showed another host key than the pinned one (never retried: it may be
+     * an impostor). `algorithms`: no key exchange, host key, cipher or MAC in common.
+     */
+    readonly kind: 'timeout' | 'auth' | 'refused' | 'host-key' | 'algorithms' | 'privilege' | 'other',
   ) {
     super(message);
     this.name = 'SwitchConnectError';
   }
 }
-
-export const DEFAULT_PULL_TIMEOUT_MS = 30 * 60 * 1000;
 
 /**
  * Removes secrets from text bound for logs, reports or errors: the password of any
@@ -83,15 +145,35 @@ export function redactSecrets(text: string, secrets: readonly string[] = []): st
   return out;
 }
 
-/** Splits an ftp:// URL into the parts vendor commands want (Brocade takes them comma-separated). */
-export function ftpUrlParts(ftpUrl: string): { host: string; port: number; user: string; password: string; path: string } {
+export interface FtpUrlParts {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  /** Decoded, starting with `/`. */
+  path: string;
+}
+
+/** Splits an ftp:// URL into the parts vendor commands want. */
+export function ftpUrlParts(ftpUrl: string): FtpUrlParts {
   const url = new URL(ftpUrl);
   if (url.protocol !== 'ftp:') throw new Error('not an ftp:// URL');
   return {
-    host: url.hostname,
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: url.port ? Number(url.port) : 21,
     user: decodeURIComponent(url.username),
     password: decodeURIComponent(url.password),
     path: decodeURIComponent(url.pathname),
   };
+}
+
+/** `host` or `[v6]`, with `:port` unless it is 21. */
+export function ftpAuthority(parts: FtpUrlParts): string {
+  const host = parts.host.includes(':') ? `[${parts.host}]` : parts.host;
+  return parts.port === 21 ? host : `${host}:${parts.port}`;
+}
+
+/** `user:password@host[:port]`, as most switches take it in a copy URL. */
+export function ftpCredentialsAuthority(parts: FtpUrlParts): string {
+  return `${encodeURIComponent(parts.user)}:${encodeURIComponent(parts.password)}@${ftpAuthority(parts)}`;
 }

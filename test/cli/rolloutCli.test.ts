@@ -56,7 +56,7 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     const flashUnder = join(dir, 'flash');
     mkdirSync(flashUnder);
     emulator = startCli(['emulate', '--switches', '3', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--inventory-out', inventory, '--flash-under', flashUnder]);
-    await emulator.waitFor(/emulating 3 switches on 127\.0\.1\.140-127\.0\.1\.142 port 47140/, 30_000);
+    await emulator.waitFor(/emulating 3 switches \(cisco-ios-xe\) on 127\.0\.1\.140-127\.0\.1\.142 port 47140/, 30_000);
     const flashRoots = readdirSync(flashUnder);
     expect(flashRoots).to.have.length(1);
     expect(readdirSync(join(flashUnder, flashRoots[0]!)).sort()).to.deep.equal(['emu-001', 'emu-002', 'emu-003']);
@@ -146,7 +146,7 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     expect(text.code, text.stderr).to.equal(0);
     expect(text.stdout).to.match(/^wave 0 \(canary\): 1 switches$/m);
     expect(text.stdout).to.match(/^wave 1: 2 switches$/m);
-    expect(text.stdout).to.match(/emu-001 127\.0\.1\.140 \(emulated\) → cisco\/c9300.*: transfer: runs 17\.06\.05; transfer 1048699 bytes and verify$/m);
+    expect(text.stdout).to.match(/emu-001 127\.0\.1\.140 \(cisco-ios-xe\) → cisco\/c9300.*: transfer: runs 17\.06\.05; transfer 1048699 bytes and verify$/m);
     expect(text.stdout).to.match(/emu-002 .*: skip: already runs 17\.09\.04a$/m);
     expect(text.stdout).to.match(/emu-003 .*: fail: not enough flash: 1000 bytes free/m);
     expect(text.stdout).to.match(/emu-zzz 127\.0\.1\.149 .*: fail: unreachable: /m);
@@ -164,7 +164,8 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
       ['emu-003', 'fail'],
       ['emu-zzz', 'fail'],
     ]);
-    expect(out.switches[0]!.precheck).to.deep.equal({ reachable: true, version: '17.06.05', freeBytes: 64 * 1024 * 1024, onFlash: 'absent' });
+    expect(out.switches[0]!.precheck).to.deep.include({ reachable: true, version: '17.06.05', freeBytes: 64 * 1024 * 1024, onFlash: 'absent' });
+    expect(out.switches[0]!.precheck!['ssh']).to.have.keys('kex', 'serverHostKey', 'cipher', 'mac');
     expect(out.switches[3]!.precheck).to.include({ reachable: false });
 
     const offline = await runCli(['rollout', 'run', plan(), '--inventory', inventory, '--state', state, '--dry-run', '--offline'], { env });
@@ -209,7 +210,7 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     expect(badPlan.code).to.equal(2);
     expect(badPlan.stderr.trim().split('\n').sort()).to.deep.equal(
       [
-        `swfw: config: ${badPlanPath}: colour: unknown key (known: targets, waves, concurrency, failureThreshold, window, server, timeouts, credentialMinutes, hostKeys)`,
+        `swfw: config: ${badPlanPath}: colour: unknown key (known: targets, waves, concurrency, failureThreshold, window, server, timeouts, credentialMinutes, hostKeys, sshWeakAlgorithms)`,
         `swfw: config: ${badPlanPath}: concurrency: must be a whole number in 1-1000`,
         `swfw: config: ${badPlanPath}: window.start: must be HH:MM (24 h)`,
       ].sort(),

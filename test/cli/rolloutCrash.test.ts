@@ -159,7 +159,7 @@ describe('rollout crash: kill -9 mid-transfer, then resume (the built CLI)', fun
       const complete = s.audit.filter((a) => a['result'] === 'complete');
       expect(complete, name).to.have.length(1);
       expect(complete[0]).to.include({ client: s.address, sha256: entry.sha256, bytes: entry.size, offset: 0 });
-      expect(s.hashes).to.deep.include({ catalogSha256: entry.sha256, serverSha256: entry.sha256, switchAlgorithm: 'sha256' });
+      expect(s.hashes).to.deep.include({ catalogSha256: entry.sha256, serverSha256: entry.sha256, switchAlgorithm: 'sha512' });
     }
     // emu-001 was done before the crash: untouched by the resume.
     expect(final.switches.get('emu-001')).to.include({ attempts: 1, transfers: 1 });

@@ -73,7 +73,7 @@ describe('swfw verify and swfw catalog (the built CLI)', function () {
       expect(result.stdout).to.match(/^added cisco\/c9300.* \(vendor md5\+sha512 matched\)/);
       result = await runCli(['catalog', 'add', 'dell/OS10_10.5.6.0.bin', '--platform', 'dell-os10', '--version', '10.5.6.0', '--images', images]);
       expect(result.code, result.stderr).to.equal(0);
-      expect(readdirSync(images).sort()).to.deep.equal(['aruba', 'catalog.json', 'cisco', 'dell']);
+      expect(readdirSync(images).sort()).to.deep.equal(['arista', 'aruba', 'catalog.json', 'cisco', 'dell', 'hpe', 'juniper']);
       result = await runCli(['catalog', 'list', '--images', images]);
       expect(result.stdout.split('\n')[0]).to.match(/^PLATFORM\s+VERSION\s+SIZE\s+SHA256\s+FILE$/);
       expect(result.stdout).to.match(/cisco-ios-xe\s+17\.09\.04a\s+1\.0 MiB\s+[0-9a-f]{16}\s+cisco\/c9300/);

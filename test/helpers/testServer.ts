@@ -30,6 +30,8 @@ export interface TestServerOptions {
   flags?: ServeFlags;
   /** Serve a private temporary copy of fixtures/images (for tests that add symlinks or files). */
   copyImages?: boolean;
+  /** With copyImages: runs on the copy before the server starts (add images and catalog them). */
+  beforeStart?: (images: string) => Promise<void>;
   /** A config file layered over config/default.json, as `--config` would be. */
   configFile?: string;
   logger?: Logger;
@@ -46,6 +48,7 @@ export async function startTestServer(pasvRange: string, options: TestServerOpti
     scratch = mkdtempSync(join(tmpdir(), 'swfw-images-'));
     images = join(scratch, 'images');
     cpSync(FIXTURE_IMAGES, images, { recursive: true });
+    await options.beforeStart?.(images);
   }
   const config = loadServerConfig({
     env: {},

@@ -206,9 +206,14 @@ describe('image catalog (files in a temp images directory)', function () {
       cpSync(FIXTURE_IMAGES, copy, { recursive: true });
       const catalog = await loadCatalog(copy);
       expect(catalog.images.map((e) => [e.file, e.platform, e.version])).to.deep.equal([
-        ['aruba/ArubaOS-CX_6300_10_13_1000.swi', 'aruba-cx', '10.13.1000'],
+        ['arista/EOS-4.31.2F.swi', 'arista-eos', '4.31.2F'],
+        ['aruba/ArubaOS-CX_6300_10_13_1000.swi', 'aruba-aoscx', '10.13.1000'],
+        ['cisco/c2960x-universalk9-mz.152-7.E8.bin', 'cisco-ios', '15.2(7)E8'],
         ['cisco/c9300-universalk9.17.09.04a.SPA.bin', 'cisco-ios-xe', '17.09.04a'],
+        ['cisco/nxos64-cs.10.3.4a.M.bin', 'cisco-nxos', '10.3(4a)'],
         ['dell/OS10_10.5.6.0.bin', 'dell-os10', '10.5.6.0'],
+        ['hpe/S5130EI-CMW710-R3506P10.ipe', 'comware', '3506P10'],
+        ['juniper/junos-arm-32-23.4R2-S2.1.tgz', 'juniper-junos', '23.4R2-S2.1'],
       ]);
       for (const entry of catalog.images) {
         const data = readFileSync(join(FIXTURE_IMAGES, entry.file));

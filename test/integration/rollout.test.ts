@@ -1,17 +1,20 @@
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { lookup } from 'node:dns/promises';
 import { FIXTURE_IMAGES, startTestServer, type TestServer } from '../helpers/testServer.js';
+import { addImage } from '../../src/catalog/index.js';
 import { FtpControl } from '../helpers/ftpControl.js';
-import { EmulatedFleet, parseFaults } from '../../src/switches/emulator.js';
-import { validateInventory } from '../../src/rollout/inventory.js';
+import { EmulatedFleet, parseFaults } from '../../src/switches/emulator/index.js';
+import { resolveInventoryAddresses, validateInventory } from '../../src/rollout/inventory.js';
 import { validatePlan, type RolloutPlanConfig } from '../../src/rollout/plan.js';
 import { RolloutRunner, foldJournal, readJournal, writeControl, writeReports, JOURNAL_FILE } from '../../src/rollout/index.js';
 import type { OneTimeAccess } from '../../src/server/server.js';
 
 const IMAGE = 'cisco/c9300-universalk9.17.09.04a.SPA.bin';
-const catalog = JSON.parse(readFileSync(join(FIXTURE_IMAGES, 'catalog.json'), 'utf8')) as { images: { file: string; size: number; sha256: string }[] };
+const catalog = JSON.parse(readFileSync(join(FIXTURE_IMAGES, 'catalog.json'), 'utf8')) as { images: { file: string; size: number; sha256: string; sha512: string }[] };
 const entry = catalog.images.find((i) => i.file === IMAGE)!;
 const SSH_PORT = 47110;
 const ENV = { SWFW_SWITCH_PASSWORD: 'rollout-test-pass' };
@@ -48,8 +51,16 @@ describe('rollouts over the switch emulator', function () {
     expect(problems.list).to.deep.equal([]);
     return p!;
   };
-  const startFleet = async (count: number, faults = '') => {
-    fleet = await EmulatedFleet.start({ count, sshPort: SSH_PORT, firstOctet: 10, password: ENV.SWFW_SWITCH_PASSWORD, faults: parseFaults(faults, count), ftpTimeoutMs: 5000 });
+  const startFleet = async (count: number, faults = '', addresses?: string[]) => {
+    fleet = await EmulatedFleet.start({
+      count,
+      sshPort: SSH_PORT,
+      firstOctet: 10,
+      password: ENV.SWFW_SWITCH_PASSWORD,
+      faults: parseFaults(faults, count),
+      ftpTimeoutMs: 5000,
+      ...(addresses ? { addresses } : {}),
+    });
     const { switches, problems } = validateInventory(fleet.inventory({ username: 'admin', passwordEnv: 'SWFW_SWITCH_PASSWORD' }), dir);
     expect(problems.list).to.deep.equal([]);
     return switches;
@@ -77,8 +88,8 @@ describe('rollouts over the switch emulator', function () {
     expect(summary.state.waves.map((w) => w.length)).to.deep.equal([1, 3, 2]);
     for (const s of summary.state.switches.values()) {
       expect(s.outcome, s.name).to.equal('verified');
-      expect(s.hashes).to.deep.include({ catalogSha256: entry.sha256, serverSha256: entry.sha256, switchAlgorithm: 'sha256' });
-      expect(s.hashes!.switchDigests['sha256']).to.equal(entry.sha256);
+      expect(s.hashes).to.deep.include({ catalogSha256: entry.sha256, serverSha256: entry.sha256, switchAlgorithm: 'sha512' });
+      expect(s.hashes!.switchDigests['sha512']).to.equal(entry.sha512);
     }
     const audit = server.transfers.slice(before);
     expect(audit.map((t) => t.client).sort()).to.deep.equal(inventory.map((s) => s.address).sort());
@@ -95,8 +106,15 @@ describe('rollouts over the switch emulator', function () {
     expect((await control.send(`PASS ${access.password}`)).code).to.equal(530);
     control.close();
     const paths = await writeReports(join(dir, 'reports'), summary.state);
-    expect(readFileSync(paths.csv, 'utf8').split('\r\n')[1]).to.match(/^emu-001,127\.0\.1\.10,0,/);
-    expect(readFileSync(paths.html, 'utf8')).to.include('emu-006').and.not.include(ENV.SWFW_SWITCH_PASSWORD);
+    expect(readFileSync(paths.csv, 'utf8').split('\r\n')[1]).to.match(/^emu-001,127\.0\.1\.10,127\.0\.1\.10,cisco-ios-xe,0,/);
+    const html = readFileSync(paths.html, 'utf8');
+    expect(html).to.include('emu-006').and.not.include(ENV.SWFW_SWITCH_PASSWORD);
+    // The canary's FTP commands, as the platform's first switch sent them, for the admin to read.
+    const report = JSON.parse(readFileSync(paths.json, 'utf8')) as { ftpSequences: { driver: string; switch: string; commands: string[] }[] };
+    expect(report.ftpSequences).to.have.length(1);
+    expect(report.ftpSequences[0]).to.include({ driver: 'cisco-ios-xe', switch: 'emu-001' });
+    expect(report.ftpSequences[0]!.commands).to.include.members(['PASS ***', 'TYPE I', 'PASV', `RETR /${IMAGE}`]);
+    expect(html).to.include('FTP commands per platform').and.include(`RETR /${IMAGE}`);
     expect(readFileSync(join(dir, JOURNAL_FILE), 'utf8')).to.not.include(ENV.SWFW_SWITCH_PASSWORD).and.not.include(access.password);
   });
 
@@ -222,5 +240,101 @@ describe('rollouts over the switch emulator', function () {
     const s2 = summary.state.switches.get('emu-002')!;
     expect(s2).to.include({ outcome: 'failed', verdict: 'host-key-mismatch', transfers: 0 });
     expect(s2.reason).to.match(new RegExp(`^host key mismatch: expected ${inventory[0]!.hostKey!.replace(/[+/]/g, '\\$&')}, got `));
+  });
+
+  it('ftpSource: a switch whose FTP comes from another address is refused (the reason says why), and verified once the inventory names it', async function () {
+    const inventory = await startFleet(2, '1:ftpsource=127.0.2.10,2:ftpsource=127.0.2.11');
+    expect(inventory[0]!.ftpSource).to.equal('127.0.2.10');
+    const bare = inventory.map((s) => ({ ...s, ftpSource: null }));
+    const refused = await runner(plan({ waves: { canary: 0 } }), [bare[0]!]).run();
+    const s1 = refused.state.switches.get('emu-001')!;
+    expect(s1.outcome).to.equal('failed');
+    expect(s1.reason).to.match(/530/).and.match(/the server saw no transfer from 127\.0\.1\.10; if the switch sources FTP from another address, set ftpSource/);
+    rmSync(dir, { recursive: true, force: true });
+    // One switch by its address, the other by a block: both grants bound where the FTP comes from.
+    const named = [inventory[0]!, { ...inventory[1]!, ftpSource: '127.0.2.0/24' }];
+    const before = server.transfers.length;
+    const summary = await runner(plan({ waves: { canary: 0 } }), named).run();
+    expect([...summary.state.switches.values()].map((s) => s.outcome)).to.deep.equal(['verified', 'verified']);
+    expect(server.transfers.slice(before).map((t) => t.client).sort()).to.deep.equal(['127.0.2.10', '127.0.2.11']);
+    expect(journal().filter((r) => r.t === 'switch' && r['phase'] === 'transfer').map((r) => r['source'])).to.have.members(['127.0.2.10', '127.0.2.0/24']);
+  });
+
+  it('a DNS name as address is resolved once at load: SSH and the grant use what it resolved to, and the journal records it; a name that does not resolve fails only its own pre-check', async function () {
+    // localhost from the hosts file (IPv4: the test server listens on 127.0.0.1).
+    const loopback = (await lookup('localhost', { family: 4 })).address;
+    const inventory = await startFleet(2, '', [loopback]);
+    const named = [{ ...inventory[0]!, address: 'localhost', resolvedAddress: null, resolveError: 'not resolved yet' }, { ...inventory[1]!, address: 'switch-2.invalid', resolvedAddress: null, resolveError: 'not resolved yet' }];
+    await resolveInventoryAddresses(named, async (name) => {
+      if (name === 'localhost') return (await lookup(name, { family: 4 })).address;
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+    });
+    expect(named.map((s) => s.resolvedAddress)).to.deep.equal([loopback, null]);
+    const before = server.transfers.length;
+    const summary = await runner(plan({ waves: { canary: 0 } }), named).run();
+    expect(summary.state.switches.get('emu-001')).to.include({ outcome: 'verified', address: 'localhost', resolvedAddress: loopback });
+    expect(server.transfers.slice(before).map((t) => t.client)).to.deep.equal([loopback]);
+    const s2 = summary.state.switches.get('emu-002')!;
+    expect(s2).to.include({ outcome: 'failed', transfers: 0, reason: 'the name switch-2.invalid does not resolve (ENOTFOUND)' });
+    expect(fleet!.authAttempts('emu-002')).to.equal(0);
+    const start = journal().find((r) => r.t === 'run-start')!;
+    expect((start['switches'] as { name: string; resolvedAddress: string | null }[]).map((s) => [s.name, s.resolvedAddress])).to.deep.equal([
+      ['emu-001', loopback],
+      ['emu-002', null],
+    ]);
+  });
+});
+
+describe('a rollout to a switch with slow flash', function () {
+  this.timeout(90_000);
+  const BIG = 'cisco/cat9k_iosxe.17.12.01.SPA.bin';
+  let server: TestServer;
+  let fleet: EmulatedFleet | null = null;
+  let dir: string;
+
+  before(async () => {
+    // 24 MiB: more than the loopback socket buffers hold, so a switch that stops reading really
+    // stops the server's sender (with the 1 MiB fixture, the kernel would swallow it whole).
+    server = await startTestServer('44015-44019', {
+      copyImages: true,
+      beforeStart: async (images) => {
+        writeFileSync(join(images, BIG), randomBytes(24 * 1024 * 1024));
+        await addImage(images, BIG, { platform: 'cisco-ios-xe', version: '17.12.01', vendor: {} });
+      },
+    });
+    dir = mkdtempSync(join(tmpdir(), 'swfw-slowflash-'));
+  });
+  afterEach(async () => {
+    await fleet?.stop();
+    fleet = null;
+  });
+  after(async () => {
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a switch that stops reading its data connection for 12 s mid-transfer is verified with the default timeouts', async function () {
+    fleet = await EmulatedFleet.start({ count: 1, sshPort: SSH_PORT + 1, firstOctet: 30, password: ENV.SWFW_SWITCH_PASSWORD, faults: parseFaults('1:stall=12', 1) });
+    const { switches } = validateInventory(fleet.inventory({ username: 'admin', passwordEnv: 'SWFW_SWITCH_PASSWORD' }), dir);
+    const { plan: defaults } = validatePlan({ targets: { 'cisco-ios-xe': BIG }, waves: { canary: 0 }, server: { address: '127.0.0.1', images: server.images, pasvRange: '44015-44019' } }, dir);
+    expect([defaults!.sshTimeoutMs, defaults!.pullTimeoutMs]).to.deep.equal([10_000, 1_800_000]);
+    const images = JSON.parse(readFileSync(join(server.images, 'catalog.json'), 'utf8')) as { images: { file: string; sha256: string }[] };
+    const summary = await new RolloutRunner({
+      stateDir: dir,
+      plan: defaults!,
+      planPath: join(dir, 'plan.yaml'),
+      planDigest: 'test',
+      inventory: switches,
+      inventoryPath: join(dir, 'inventory.json'),
+      findImage: (file) => (images.images.find((i) => i.file === file) as never) ?? undefined,
+      server: server.server,
+      env: ENV,
+    }).run();
+    const sw = summary.state.switches.get('emu-001')!;
+    expect(sw.outcome, sw.reason ?? '').to.equal('verified');
+    expect(server.transfers).to.have.length(1);
+    expect(server.transfers[0]).to.include({ result: 'complete', bytes: 24 * 1024 * 1024 });
+    // The server's sender waited through the stall without giving up on the switch.
+    expect(server.transfers[0]!.durationMs).to.be.greaterThan(11_500);
   });
 });

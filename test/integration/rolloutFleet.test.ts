@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_IMAGES, startTestServer, type TestServer } from '../helpers/testServer.js';
-import { EmulatedFleet, parseFaults } from '../../src/switches/emulator.js';
+import { EmulatedFleet, parseFaults } from '../../src/switches/emulator/index.js';
 import { validateInventory, type InventorySwitch } from '../../src/rollout/inventory.js';
 import { validatePlan, type RolloutPlanConfig } from '../../src/rollout/plan.js';
 import { RolloutRunner, foldJournal, readJournal, JOURNAL_FILE, type RunSummary } from '../../src/rollout/index.js';

@@ -61,7 +61,7 @@ describe('interop: lftp', function () {
     await expectVerifiedDownload(server, IMAGES.dell, out, since);
   });
 
-  it('lists the three vendor directories with cls (MLSD)', async () => {
+  it('lists the vendor directories with cls (MLSD)', async () => {
     const result = await lftp('cls -1 /');
     expectSuccess(result, 'lftp cls');
     expect(result.stderr).to.match(/^---> MLSD/m);
@@ -72,19 +72,19 @@ describe('interop: lftp', function () {
     expect(names).to.include.members(['aruba', 'cisco', 'dell']); // and catalog.json, the image catalog
   });
 
-  it('lists the three vendor directories with ls (LIST), as read-only directories', async () => {
+  it('lists the vendor directories with ls (LIST), as read-only directories', async () => {
     const result = await lftp('ls /');
     expectSuccess(result, 'lftp ls');
     expect(result.stderr).to.match(/^---> LIST/m);
     const rows = result.stdout.split('\n').filter((line) => line.trim() !== '');
     const directories = rows.filter((line) => line.startsWith('d')).map((line) => line.split(/\s+/).pop());
-    expect(directories).to.have.members(['aruba', 'cisco', 'dell']);
+    expect(directories).to.have.members(['arista', 'aruba', 'cisco', 'dell', 'hpe', 'juniper']);
     for (const row of rows) expect(row, 'no write bits in a read-only repository').to.match(/^.r-.r-.r-./);
   });
 
-  it('lists one vendor directory and shows its image', async () => {
+  it('lists one vendor directory and shows its images', async () => {
     const result = await lftp('cls -1 /cisco');
     expectSuccess(result, 'lftp cls /cisco');
-    expect(result.stdout.trim().split('\n')).to.deep.equal([IMAGES.cisco]);
+    expect(result.stdout.trim().split('\n')).to.include(IMAGES.cisco).and.have.length(3);
   });
 });

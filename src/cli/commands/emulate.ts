@@ -3,7 +3,7 @@ import { stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from '../program.js';
 import { ExitCode, ExitError, describeError } from '../../core/errors.js';
-import { EmulatedFleet, parseFaults } from '../../switches/emulator.js';
+import { EmulatedFleet, FAULT_KINDS, PERSONALITIES, parseFaults } from '../../switches/emulator/index.js';
 import { untilStopSignal } from '../stopSignal.js';
 
 /** The env var holding the emulated switches' SSH password (inventories reference it, never inline). */
@@ -20,9 +20,11 @@ interface EmulateFlags {
   firstOctet: number;
   flashBytes: number;
   flashUnder?: string;
-  swVersion: string;
-  catalogPlatform: string;
+  swVersion?: string;
+  catalogPlatform?: string;
 }
+
+const PLATFORMS = [...Object.keys(PERSONALITIES), 'mixed'];
 
 const whole = (min: number, max: number) => (value: string) => {
   const n = Number(value);
@@ -32,8 +34,8 @@ const whole = (min: number, max: number) => (value: string) => {
 
 /** `swfw emulate`: N emulated switches until SIGINT/SIGTERM. */
 export async function emulateCommand(flags: EmulateFlags): Promise<void> {
-  if (!['emulated', 'cisco-ios', 'cisco-ios-xe'].includes(flags.platform)) {
-    throw new ExitError(ExitCode.USAGE, `--platform: the emulator speaks emulated, cisco-ios or cisco-ios-xe (got ${flags.platform})`);
+  if (!PLATFORMS.includes(flags.platform)) {
+    throw new ExitError(ExitCode.USAGE, `--platform: the emulator speaks ${PLATFORMS.join(', ')} (got ${flags.platform})`);
   }
   let faults;
   try {
@@ -58,13 +60,13 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
     fleet = await EmulatedFleet.start({
       count: flags.switches,
       platform: flags.platform,
-      catalogPlatform: flags.catalogPlatform,
+      ...(flags.catalogPlatform ? { catalogPlatform: flags.catalogPlatform } : {}),
       firstOctet: flags.firstOctet,
       sshPort: flags.sshPort,
       password,
       flashBytes: flags.flashBytes,
       ...(flags.flashUnder ? { flashUnder: resolve(flags.flashUnder) } : {}),
-      version: flags.swVersion,
+      ...(flags.swVersion ? { version: flags.swVersion } : {}),
       faults,
     });
   } catch (err) {
@@ -75,23 +77,24 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
   if (flags.inventoryOut) await writeFile(flags.inventoryOut, `${JSON.stringify(fleet.inventory(credentials), null, 2)}\n`);
   const first = fleet.switches[0]!.address;
   const last = fleet.switches.at(-1)!.address;
-  process.stdout.write(`emulating ${fleet.switches.length} switches on ${first}-${last} port ${flags.sshPort}${flags.inventoryOut ? `, inventory ${flags.inventoryOut}` : ''}\n`);
+  const platforms = [...new Set(fleet.switches.map((s) => s.driver))].join(', ');
+  process.stdout.write(`emulating ${fleet.switches.length} switches (${platforms}) on ${first}-${last} port ${flags.sshPort}${flags.inventoryOut ? `, inventory ${flags.inventoryOut}` : ''}\n`);
   await untilStopSignal(() => fleet.stop());
 }
 
 export function registerEmulate(program: Command): void {
   program
     .command('emulate')
-    .description('run emulated switches (SSH + Cisco-style CLI + flash) on 127.0.1.x for rollout tests')
+    .description("run emulated switches (SSH + each platform's CLI + flash) on 127.0.1.x for rollout tests")
     .option('--switches <n>', 'how many switches', whole(1, 254), 4)
-    .option('--platform <driver>', 'driver the inventory names: emulated, cisco-ios, cisco-ios-xe', 'emulated')
-    .option('--catalog-platform <name>', 'catalog platform written to the inventory', 'cisco-ios-xe')
+    .option('--platform <driver>', `the platform every switch emulates, or mixed (one of each in turn): ${PLATFORMS.join(', ')}`, 'cisco-ios-xe')
+    .option('--catalog-platform <name>', "catalog platform written to the inventory (default: each switch's platform)")
     .option('--inventory-out <file>', 'write the inventory a rollout reads (JSON)')
-    .option('--faults <spec>', 'per switch: N:slow=BPS, N:cut=BYTES, N:corrupt=OFFSET, N:flash=BYTES, N:badpass, N:hang, N:version=V (comma-separated)')
+    .option('--faults <spec>', `per switch, comma-separated N:kind[=value]; kinds: ${FAULT_KINDS.join(', ')} (see the README)`)
     .option('--ssh-port <port>', 'SSH port on every switch address', whole(1, 65535), DEFAULT_EMULATOR_SSH_PORT)
     .option('--first-octet <n>', 'first switch is 127.0.1.N', whole(1, 254), 1)
     .option('--flash-bytes <n>', 'flash capacity per switch', whole(1, Number.MAX_SAFE_INTEGER), 64 * 1024 * 1024)
     .option('--flash-under <dir>', 'make the flash temp dir (removed at exit) under this directory, e.g. /dev/shm for RAM (default: the system temp dir)')
-    .option('--sw-version <v>', 'software version every switch reports', '17.06.05')
+    .option('--sw-version <v>', "software version every switch reports (default: each platform's own)")
     .action(emulateCommand);
 }

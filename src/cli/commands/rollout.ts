@@ -112,7 +112,7 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
     // Read-only pre-checks (show version, dir, one hash) unless --offline; nothing is written anywhere.
     const checks = flags.offline
       ? null
-      : await dryRunPrechecks({ planned: prepared.planned, inventory: prepared.inventory, findImage: prepared.findImage, concurrency: prepared.plan.concurrency, timeoutMs: prepared.plan.sshTimeoutMs, hostKeys: prepared.plan.hostKeys });
+      : await dryRunPrechecks({ planned: prepared.planned, inventory: prepared.inventory, findImage: prepared.findImage, plan: prepared.plan });
     const rows = prepared.planned.map((p, i) => {
       const sw = prepared.inventory.find((s) => s.name === p.name)!;
       const check = checks?.[i] ?? null;
@@ -120,10 +120,13 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
         wave: p.wave,
         name: p.name,
         address: sw.address,
+        resolvedAddress: sw.resolvedAddress,
         driver: sw.driver,
         image: p.image,
         targetVersion: p.targetVersion,
-        precheck: check ? { reachable: check.reachable, version: check.facts?.version ?? null, freeBytes: check.facts?.freeBytes ?? null, onFlash: check.facts?.onFlash ?? null } : null,
+        precheck: check
+          ? { reachable: check.reachable, version: check.facts?.version ?? null, freeBytes: check.facts?.freeBytes ?? null, onFlash: check.facts?.onFlash ?? null, ssh: check.facts?.session.algorithms ?? null }
+          : null,
         action: check ? check.decision.action : 'pre-check; skip if on target or image on flash; else transfer and verify',
         reason: check ? check.decision.reason : null,
       };
@@ -132,7 +135,8 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
     else {
       prepared.waves.forEach((names, w) => process.stdout.write(`wave ${w}${w === 0 && prepared.plan.waves.canary > 0 ? ' (canary)' : ''}: ${names.length} switches\n`));
       for (const r of rows) {
-        process.stdout.write(`  wave ${r.wave}  ${r.name} ${r.address} (${r.driver}) → ${r.image} (${r.targetVersion})${r.reason ? `: ${r.action}: ${r.reason}` : ''}\n`);
+        const where = r.resolvedAddress && r.resolvedAddress !== r.address ? `${r.address} [${r.resolvedAddress}]` : r.address;
+        process.stdout.write(`  wave ${r.wave}  ${r.name} ${where} (${r.driver}) → ${r.image} (${r.targetVersion})${r.reason ? `: ${r.action}: ${r.reason}` : ''}\n`);
       }
       process.stdout.write(checks ? 'dry run: switches were only read (version, flash, hash); nothing was changed\n' : 'dry run: nothing was contacted or changed\n');
     }

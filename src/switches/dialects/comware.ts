@@ -1,48 +1,71 @@
-import { SwitchOutputError, redactSecrets, type PullOutcome, type SwitchHashAlgorithm } from '../driver.js';
-import { capture, lastLine, type Dialect } from '../dialect.js';
+import { SwitchOutputError, ftpCredentialsAuthority, redactSecrets, type PullOutcome, type SwitchHashAlgorithm } from '../driver.js';
+import { HASH_UNSUPPORTED, capture, joinedDigest, lastLine, type Dialect } from '../dialect.js';
+import { COMWARE_PROMPT } from '../cliSession.js';
 
 /**
- * HPE/H3C Comware 7: `display version`, `dir` (KB), `copy ftp://… flash:/NAME` (answers the
- * `[Y/N]` prompts with Y), and `md5sum` / `sha256sum` (Comware has no SHA-512 command).
+ * HPE/H3C Comware 5 and 7 (SWITCH-CLI-REFERENCE.md §1.2): `display version`, `dir`,
+ * `copy ftp://user:pass@host/path flash:/NAME [vpn-instance VRF]` (answers its `[Y/N]`
+ * questions with Y), and `sha256sum` / `md5sum`, which print `SHA256 digest:` and the hex on the
+ * next line. Comware has no SHA-512 command.
  */
 export function parseComwareVersion(output: string): { model: string; version: string } {
-  const release = capture(output, /Comware Software, Version\s+[^,]+,\s+Release\s+(\S+)/);
+  const release = capture(output, /Comware Software, Version\s+[^,\r\n]+,\s+Release\s+(\S+)/);
   const version = release ?? capture(output, /Comware Software, Version\s+([^,\s]+)/);
-  const model = capture(output, /^(?:H3C|HPE|HP)\s+(.+?)\s+uptime is/m);
+  const line = capture(output, /^\s*(?:H3C|HPE|HP)\s+(.+?)\s+uptime is/m);
   if (!version) throw new SwitchOutputError('display version: no "Comware Software, Version" line');
-  if (!model) throw new SwitchOutputError('display version: no "<model> uptime is" line');
-  return { model: model.replace(/\s+/g, '-'), version };
+  if (!line) throw new SwitchOutputError('display version: no "<model> uptime is" line');
+  // Comware 5: "HP A5800-24G-SFP Switch with 1 Interface Slot uptime is …": kept as printed.
+  return { model: line.replace(/\s+/g, ' '), version };
 }
 
+/**
+ * `… KB total (… KB free)`. H3C's own Ansible collection counts a KB as 1000 bytes; so does swfw:
+ * of the two readings it is the smaller, so the check never promises space that is not there.
+ */
 export function parseComwareDirFree(output: string): number {
-  const free = capture(output, /\d+\s+KB total\s+\((\d+)\s+KB free\)/);
+  const free = capture(output, /[\d,]+\s+KB total\s+\(([\d,]+)\s+KB free/);
   if (free === null) throw new SwitchOutputError('dir: no "KB total (… KB free)" line');
-  return Number(free) * 1024;
+  return Number(free.replace(/,/g, '')) * 1000;
 }
 
 export function parseComwareCopy(output: string): PullOutcome {
-  if (/\bDone\.?\s*$/m.test(output) && !/Failed/i.test(output)) return { ok: true, message: redactSecrets(lastLine(output, /Done/)), bytes: null };
-  return { ok: false, message: redactSecrets(lastLine(output, /Fail|Error|%/) || 'copy did not report Done'), bytes: null };
+  const failed = output.match(/^.*\b(?:Failed|Error|failed)\b.*$/m) ?? output.match(/^\s*%.*$/m);
+  if (/\bDone\.?\s*$/m.test(output) && !failed) return { ok: true, message: redactSecrets(lastLine(output, /Done/)), bytes: null };
+  return { ok: false, message: redactSecrets(failed?.[0].trim() ?? (lastLine(output) || 'copy did not report Done')), bytes: null };
 }
 
-export function parseComwareHash(output: string, algorithm: SwitchHashAlgorithm): string | null {
-  if (/does not exist|No such file/i.test(output)) return null;
+export function parseComwareHash(output: string, algorithm: SwitchHashAlgorithm): string | null | typeof HASH_UNSUPPORTED {
+  if (/%\s*(Unrecognized command|Wrong parameter|Incomplete command|Too many parameters)/i.test(output)) return HASH_UNSUPPORTED;
+  if (/does(?:n't| not) exist|No such file|not found/i.test(output)) return null;
   const label = algorithm === 'md5' ? 'MD5' : algorithm.toUpperCase();
-  const digest = capture(output, new RegExp(`${label} digest:\\s*([0-9a-fA-F]+)`));
+  const digest = joinedDigest(output, new RegExp(`${label}\\s+digest:\\s*`, 'i'), algorithm, `${algorithm}sum`);
   if (digest === null) throw new SwitchOutputError(`${algorithm}sum: no "${label} digest:" line`);
-  return digest.toLowerCase();
+  return digest;
 }
 
 export const comware: Dialect = {
   name: 'comware',
-  hashAlgorithms: ['sha256', 'md5'],
+  protocols: ['ftp', 'tftp'],
+  prompt: COMWARE_PROMPT,
+  setupCommands: ['screen-length disable'],
   inventoryCommands: ['display version', 'dir'],
   parseInventory: (outputs) => ({ ...parseComwareVersion(outputs[0] ?? ''), freeBytes: parseComwareDirFree(outputs[1] ?? '') }),
-  pullCommand: (ftpUrl, fileName) => ({
-    command: `copy ${ftpUrl} flash:/${fileName}`,
-    prompts: [{ match: /\[Y\/N\]:?\s*$/, answer: 'Y' }],
-  }),
+  defaultVrf: null,
+  pullCommand(url, fileName, vrf) {
+    const authority = ftpCredentialsAuthority(url);
+    return {
+      command: `copy ftp://${authority}${url.path} flash:/${fileName}${vrf ? ` vpn-instance ${vrf}` : ''}`,
+      questions: [
+        { match: /overwrite[^\r\n]*\[Y\/N\]:?\s*$/i, answer: 'Y', note: 'replaced the file of the same name' },
+        { match: /^Copy [^\r\n]* to [^\r\n]*\?\s*\[Y\/N\]:?\s*$/i, answer: 'Y' },
+      ],
+    };
+  },
   parsePullOutput: parseComwareCopy,
-  hashCommand: (fileName, algorithm) => (algorithm === 'sha512' ? null : `${algorithm}sum flash:/${fileName}`),
+  hashAlgorithms: ['sha256', 'md5'],
+  hashCommand: (fileName, algorithm) => `${algorithm}sum flash:/${fileName}`,
   parseHash: parseComwareHash,
+  hashBytesPerSecond: 2_000_000,
+  // 5130-class .ipe bundles are unpacked into .bin files beside themselves at install (§1.2).
+  spaceNeeded: (size, fileName) => (/\.ipe$/i.test(fileName) ? size * 2 : size),
 };
