@@ -122,6 +122,24 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     }
   });
 
+  it('emulate --platform mixed, then rollout run on the default settings: every FTP-capable platform verified, exit 0', async function () {
+    const inventory = join(dir, 'inventory.json');
+    emulator = startCli(['emulate', '--switches', '7', '--platform', 'mixed', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--inventory-out', inventory]);
+    await emulator.waitFor(/emulating 7 switches \(cisco-ios, cisco-ios-xe, cisco-nxos, arista-eos, juniper-junos, comware, dell-os10\) on 127\.0\.1\.140-127\.0\.1\.146/, 30_000);
+    const catalog = JSON.parse(readFileSync(join(FIXTURE_IMAGES, 'catalog.json'), 'utf8')) as { images: { file: string; platform: string }[] };
+    const drivers = ['cisco-ios', 'cisco-ios-xe', 'cisco-nxos', 'arista-eos', 'juniper-junos', 'comware', 'dell-os10'];
+    const targets = Object.fromEntries(drivers.map((d) => [d, catalog.images.find((i) => i.platform === d)!.file]));
+    const path = join(dir, 'mixed.json');
+    writeFileSync(path, JSON.stringify({ targets, server: { address: '127.0.0.1', listen: '127.0.0.1', port: 0, pasvRange: '44120-44124', images: FIXTURE_IMAGES } }));
+    const result = await runCli(['rollout', 'run', path, '--inventory', inventory, '--state', join(dir, 'state'), '--json']);
+    expect(result.code, result.stderr).to.equal(0);
+    const out = JSON.parse(result.stdout) as { outcome: string; counts: Record<string, number>; reports: { json: string } };
+    expect(out.outcome).to.equal('completed');
+    expect(out.counts).to.deep.equal({ verified: 7, skipped: 0, failed: 0, pending: 0 });
+    const report = JSON.parse(readFileSync(out.reports.json, 'utf8')) as { ftpSequences: { driver: string }[] };
+    expect(report.ftpSequences.map((q) => q.driver).sort()).to.deep.equal([...drivers].sort());
+  });
+
   it('emulate: a bad fault spec is a usage error (exit 2, one line)', async function () {
     const bad = await runCli(['emulate', '--switches', '2', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--faults', '3:slow=1'], { env: { SWFW_SWITCH_PASSWORD: 'x' } });
     expect(bad.code).to.equal(2);
