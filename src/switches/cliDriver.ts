@@ -170,7 +170,9 @@ class DialectSession implements SwitchSession {
     let seenRunning = false;
     for (;;) {
       const status = background.parseStatus(redactSecrets(await this.short(background.statusCommand), secrets));
-      const fresh = seenRunning || (status.marker !== null && status.marker !== baseline.marker);
+      // Ours, not a result left from an earlier download: it was seen running, its end time is new,
+      // or the switch reported no download at all before ours.
+      const fresh = seenRunning || (status.marker !== null && status.marker !== baseline.marker) || (baseline.state === 'none' && status.state !== 'none');
       if (status.bytes !== null && status.state === 'running') request.onProgress?.(status.bytes);
       if (status.state === 'running') seenRunning = true;
       else if (status.state === 'done' && fresh) return { ok: true, message: status.message, bytes: status.bytes };

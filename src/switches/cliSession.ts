@@ -127,20 +127,22 @@ export function cleanTerminalText(text: string): string {
   return out.replace(OTHER_CONTROLS, '');
 }
 
-/** Whitespace-insensitive: does this echoed line end with the command? */
-function isEcho(line: string, command: string): boolean {
-  const squash = (s: string) => s.replace(/\s+/g, ' ').trim();
-  const c = squash(command);
-  return c.length > 0 && squash(line).endsWith(c);
-}
+const squash = (s: string) => s.replace(/\s+/g, '');
 
 interface Pending {
   command: string;
   options: RunOptions;
   /** Whether the echo of the command has been read (a prompt before it is a leftover of an earlier Enter). */
   echoSeen: boolean;
-  /** Index in `lines` of the echo, once seen. */
+  /** Index in `lines` of the echo's last line, once seen. */
   echoLine: number;
+  /**
+   * The lines read so far, without whitespace, until the echo is found in them: a switch that
+   * wraps a long command at its own width (ignoring the PTY's) still echoes all of it.
+   */
+  echoProbe: string;
+  /** The command without whitespace. */
+  squashed: string;
   /** False for the wait after Ctrl-C: the prompt that comes back has no echo before it. */
   awaitEcho: boolean;
   resolve(result: RunResult): void;
@@ -156,8 +158,18 @@ interface Learning {
   done(err?: Error): void;
 }
 
-/** Without a known echo, a prompt ends a command only after this much quiet (it might be a leftover). */
+/**
+ * A prompt before the command's echo is a leftover of an earlier Enter, or the end of a command on
+ * a switch that echoes differently (or not at all). Only quiet tells them apart: this long before
+ * the echo's behaviour is known, and longer on a switch that has echoed before.
+ */
 const UNECHOED_PROMPT_QUIET_MS = 300;
+const UNECHOED_PROMPT_QUIET_ECHOING_MS = 2000;
+/**
+ * The echo is looked for in the first lines only: a leftover prompt or two, and the command wrapped
+ * at a width as narrow as 40 columns. Further down, the command's text is output, not echo.
+ */
+const echoLinesFor = (command: string) => 3 + Math.ceil(command.length / 40);
 
 export class CliSession {
   /** The prompt as last seen (`sw1#`). */
@@ -270,7 +282,7 @@ export class CliSession {
     return new Promise((resolve, reject) => {
       this.resetOutput();
       this.notes = [];
-      this.pending = { command, options, resolve, reject, echoSeen: false, echoLine: -1, awaitEcho: true };
+      this.pending = { command, options, resolve, reject, echoSeen: false, echoLine: -1, echoProbe: '', squashed: squash(command), awaitEcho: true };
       this.logger.debug('command', { command: redactSecrets(command, options.secrets ?? []) });
       this.armSilence();
       const limit = options.limitMs ?? options.silenceMs * 8;
@@ -306,9 +318,12 @@ export class CliSession {
       const c = text.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
       const line = cleanTerminalText(text.slice(start, i));
-      if (pending && !pending.echoSeen && isEcho(line, pending.command)) {
-        pending.echoSeen = true;
-        pending.echoLine = this.lines.length;
+      if (pending && !pending.echoSeen && pending.squashed !== '' && this.lines.length < echoLinesFor(pending.command)) {
+        pending.echoProbe += squash(line);
+        if (pending.echoProbe.includes(pending.squashed)) {
+          pending.echoSeen = true;
+          pending.echoLine = this.lines.length;
+        }
       }
       this.lines.push(line);
       if (c === 13 && text.charCodeAt(i + 1) === 10) i++;
@@ -341,9 +356,7 @@ export class CliSession {
     pending.options.onOutput?.(this.outputSoFar());
     if (this.exact?.test(line)) {
       if (pending.echoSeen || !pending.awaitEcho) return this.complete(line);
-      // A prompt before the echo: a leftover of an earlier Enter on a switch that echoes, or the
-      // end of a command on one that does not. Only quiet tells them apart.
-      if (this.echoes !== true) this.quietTimer = setTimeout(() => this.complete(line), UNECHOED_PROMPT_QUIET_MS);
+      this.quietTimer = setTimeout(() => this.complete(line), this.echoes === true ? UNECHOED_PROMPT_QUIET_ECHOING_MS : UNECHOED_PROMPT_QUIET_MS);
       return;
     }
     const asked = tail.replace(/^\s+/, '');
@@ -372,7 +385,7 @@ export class CliSession {
   private complete(promptLine: string): void {
     const pending = this.pending!;
     this.prompt = promptLine;
-    if (pending.awaitEcho) this.echoes = pending.echoSeen;
+    if (pending.awaitEcho && this.echoes === null) this.echoes = pending.echoSeen;
     // Everything up to the echo is the tail of the previous prompt (or a leftover prompt).
     const lines = pending.echoSeen ? this.lines.slice(pending.echoLine + 1) : [...this.lines];
     const output = lines.map((l) => l.replace(/\s+$/, '')).join('\n').replace(/^\n+/, '');
@@ -409,6 +422,8 @@ export class CliSession {
         options: { silenceMs: INTERRUPT_GRACE_MS * 2, limitMs: INTERRUPT_GRACE_MS * 2 },
         echoSeen: false,
         echoLine: -1,
+        echoProbe: '',
+        squashed: '',
         awaitEcho: false,
         resolve: () => {
           clearTimeout(timer);

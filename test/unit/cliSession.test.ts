@@ -111,6 +111,33 @@ describe('the interactive CLI session (recorded byte streams)', function () {
     expect(output).to.equal('100 bytes total (50 bytes free)\n');
   });
 
+  it('an echo the switch wrapped at its own width is still recognised and removed', async () => {
+    const t = switchTerminal('sw1#', {});
+    const started = start(t);
+    t.send('sw1#');
+    const cli = await started;
+    const command = 'copy ftp://sw-0123456789ab:aVeryLongOneTimePassword_x@192.0.2.10/cisco/c9300-universalk9.17.09.04a.SPA.bin flash:c9300.bin';
+    t.onTyped = (text) => {
+      if (text === `${command}\n`) setImmediate(() => t.send(`${command.slice(0, 80)}\r\n${command.slice(80)}\r\n`, '1048699 bytes copied in 1.0 secs\r\n', 'sw1#'));
+    };
+    expect((await cli.run(command, { silenceMs: 1000 })).output).to.equal('1048699 bytes copied in 1.0 secs\n');
+  });
+
+  it('a prompt with no recognisable echo before it ends the command after a quiet moment, not never', async () => {
+    const t = switchTerminal('sw1#', { 'terminal length 0': [] });
+    const started = start(t);
+    t.send('sw1#');
+    const cli = await started;
+    await cli.run('terminal length 0', { silenceMs: 1000 }); // learns that this switch echoes
+    t.onTyped = (text) => {
+      if (text === 'show clock\n') setImmediate(() => t.send('sh clock (expanded by the switch)\r\n', '12:00:00 UTC\r\n', 'sw1#'));
+    };
+    const began = Date.now();
+    const { output } = await cli.run('show clock', { silenceMs: 5000 });
+    expect(output).to.equal('sh clock (expanded by the switch)\n12:00:00 UTC\n');
+    expect(Date.now() - began).to.be.within(1500, 4000);
+  });
+
   it('answers every pager marker with a space and removes it, with the escapes that erase it', async () => {
     const t = switchTerminal('<sw1>', {});
     const started = start(t, COMWARE_PROMPT);
