@@ -34,6 +34,8 @@ export interface FtpSessionOptions {
   timeoutMs: number;
   /** Source address for the control and every data connection (a switch pulls from its own address). */
   localAddress?: string;
+  /** Told when a 227 reply named another address than the control host's (its port is used with the control host). */
+  onPassiveAddressReplaced?: (named: string, used: string) => void;
 }
 
 /** Replies meaning "command not implemented" (RFC 959 §4.2): SIZE or REST is optional. */
@@ -49,17 +51,23 @@ function translate(err: unknown): unknown {
 }
 
 /**
- * PASV as a switch does it, but strict: the data connection goes only to the control connection's
- * peer. basic-ftp's own check lets 127.0.0.1 and 127.0.0.2 pass as "both loopback"; a reply naming
- * any other host is refused before anything connects (RFC 2577 §3, bounce and theft).
+ * PASV as a switch does it, with the data connection always to the control connection's peer.
+ * A server behind NAT often names its private address in the 227 reply: its port is used with the
+ * control host's address, as curl (since 7.74), lftp and FileZilla do, and the replacement is
+ * reported. No third host is ever contacted, so this is as safe as refusing (RFC 2577 §3: bounce
+ * and theft) and works where refusing would fail. basic-ftp's own check would let 127.0.0.1 and
+ * 127.0.0.2 pass as "both loopback".
  */
-async function strictPasv(ftp: FTPContext): Promise<FTPResponse> {
-  const response = await ftp.request('PASV');
-  const target = parsePasvResponse(response.message);
-  const controlHost = canonicalAddress(ftp.socket.remoteAddress);
-  if (!sameAddress(target.host, controlHost)) throw new PassiveHostRefused(target.host, controlHost || 'unknown');
-  await connectForPassiveTransfer(target.host, target.port, ftp);
-  return response;
+function strictPasv(onReplaced: (named: string, used: string) => void) {
+  return async (ftp: FTPContext): Promise<FTPResponse> => {
+    const response = await ftp.request('PASV');
+    const target = parsePasvResponse(response.message);
+    const controlHost = canonicalAddress(ftp.socket.remoteAddress);
+    if (!controlHost) throw new PassiveHostRefused(target.host, 'unknown');
+    if (!sameAddress(target.host, controlHost)) onReplaced(target.host, controlHost);
+    await connectForPassiveTransfer(controlHost, target.port, ftp);
+    return response;
+  };
 }
 
 /** Holds and releases a data connection's reading, or ends it with an error. */
@@ -176,11 +184,29 @@ export class FtpSession {
         await client.send('PBSZ 0');
         await client.send('PROT P');
       }
-      // EPSV (RFC 2428) carries only a port: the data connection goes to the control host by design.
-      client.prepareTransfer = options.passive === 'epsv' ? enterPassiveModeIPv6 : strictPasv;
+      // EPSV (RFC 2428) carries only a port: the data connection goes to the control host by
+      // design. PASV's 227 reply can only name an IPv4 address (RFC 2428 §1): over IPv6, EPSV it
+      // is, whatever was asked, as curl does.
+      const ipv6 = client.ftp.socket.remoteFamily === 'IPv6' && !canonicalAddress(client.ftp.socket.remoteAddress).includes('.');
+      client.prepareTransfer = options.passive === 'epsv' || ipv6 ? enterPassiveModeIPv6 : strictPasv(options.onPassiveAddressReplaced ?? (() => {}));
       return new FtpSession(client, sockets, options.tls !== null);
     } catch (err) {
       client.close();
+      throw translate(err);
+    }
+  }
+
+  /**
+   * Walks to the file's directory as RFC 1738 §3.2.2 says: `CWD /` first for an absolute path,
+   * then one CWD per segment, relative to the login directory (as curl's default `multicwd`). A
+   * server whose login directory is not `/` (vsftpd local users, NAS and vendor servers) finds the
+   * file where the URL says.
+   */
+  async walk(absolute: boolean, directories: readonly string[]): Promise<void> {
+    try {
+      if (absolute) await this.client.send('CWD /');
+      for (const dir of directories) await this.client.send(`CWD ${dir}`);
+    } catch (err) {
       throw translate(err);
     }
   }

@@ -98,6 +98,8 @@ export interface PullResult {
   restarts: number;
   /** The reply code of the failure that ended the pull, if one did. */
   replyCode: number | null;
+  /** A 227 reply named another address than the control host's (NAT): its port was used with the control host. */
+  passiveAddressReplaced: boolean;
 }
 
 export interface PullProgress {
@@ -155,6 +157,8 @@ export class Puller extends EventEmitter<PullEvents> {
   private temp: TempFile | null = null;
   private session: FtpSession | null = null;
   private attempts = 0;
+  /** A PASV reply named another address than the control host (reported once). */
+  private passiveReplaced = false;
   private attemptNumber = 0;
   private lastProgress = { at: 0, bytes: 0, rate: 0 };
   private remoteSize: number | null = null;
@@ -210,6 +214,7 @@ export class Puller extends EventEmitter<PullEvents> {
       restOffsets,
       restarts,
       replyCode,
+      passiveAddressReplaced: this.passiveReplaced,
     });
 
     const onAbort = () => this.session?.close();
@@ -326,8 +331,13 @@ export class Puller extends EventEmitter<PullEvents> {
       passive: o.passive ?? 'pasv',
       timeoutMs: o.timeoutMs ?? Limits.PULL_TIMEOUT_MS,
       ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+      onPassiveAddressReplaced: (named, used) => {
+        if (!this.passiveReplaced) this.logger.warn('the PASV reply named another address (NAT?): its port is used with the control host', { named, used });
+        this.passiveReplaced = true;
+      },
     });
-    const size = await this.session.size(o.target.path);
+    await this.session.walk(o.target.absolute, o.target.directories);
+    const size = await this.session.size(o.target.file);
     if (size !== null && this.remoteSize !== null && size !== this.remoteSize && this.temp!.writer.bytes > 0) {
       // The file on the server changed between attempts: the kept prefix belongs to another file.
       this.logger.warn('remote size changed between attempts: pulling again from byte 0', { was: this.remoteSize, now: size });
@@ -351,7 +361,7 @@ export class Puller extends EventEmitter<PullEvents> {
       }
       const sink = this.temp!.writer.attempt(o.maxBytesPerSecond ?? null, o.stall ?? null);
       try {
-        await this.session.download(sink, o.target.path, offset);
+        await this.session.download(sink, o.target.file, offset);
       } finally {
         sink.close();
       }

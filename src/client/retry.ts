@@ -74,6 +74,9 @@ const TRANSIENT_ERRNO: ReadonlySet<string> = new Set([
   'EAI_AGAIN',
 ]);
 
+/** Certificate verification errors (OpenSSL's X509_V_ERR names as Node reports them) and TLS refusals. */
+const TLS_VERIFY_CODE = /^(ERR_TLS_|ERR_SSL_)|CERT|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|INVALID_PURPOSE|HOSTNAME_MISMATCH|PATH_LENGTH_EXCEEDED|INVALID_CA|INVALID_NON_CA/;
+
 export function classifyFailure(err: unknown): Failure {
   const reason = err instanceof Error ? err.message : String(err);
   if (err instanceof LocalFailure) return { kind: 'local', replyCode: null, reason };
@@ -85,10 +88,10 @@ export function classifyFailure(err: unknown): Failure {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   if (typeof code === 'string' && TRANSIENT_ERRNO.has(code)) return { kind: 'transient', replyCode: null, reason };
   if (code === 'ENOTFOUND') return { kind: 'permanent', replyCode: null, reason };
-  if (typeof code === 'string' && /^ERR_TLS|CERT|DEPTH_ZERO|SELF_SIGNED|ERR_SSL/.test(code)) {
-    // A certificate the client does not trust will not become trusted on retry.
-    return { kind: 'permanent', replyCode: null, reason };
-  }
+  // A certificate the client does not trust will not become trusted on retry: every OpenSSL
+  // verification failure (UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED, …) and Node's own
+  // TLS refusals (ERR_TLS_CERT_ALTNAME_INVALID, ERR_SSL_…).
+  if (typeof code === 'string' && TLS_VERIFY_CODE.test(code)) return { kind: 'permanent', replyCode: null, reason };
   // Everything else comes from the FTP layer's sockets: timeouts, "server closed connection",
   // a data connection reset. A new connection may well succeed.
   return { kind: 'transient', replyCode: null, reason };

@@ -199,6 +199,11 @@ export class FakeFtpServer {
     return this.options.files[path.startsWith('/') ? path : `/${path}`];
   }
 
+  /** Whether some file lies under the directory `dir` (an absolute path). */
+  hasDirectory(dir: string): boolean {
+    return Object.keys(this.options.files).some((f) => f.startsWith(`${dir}/`));
+  }
+
   checkLogin(user: string, password: string): boolean {
     return (this.options.user === undefined || user === this.options.user) && (this.options.password === undefined || password === this.options.password);
   }
@@ -220,6 +225,8 @@ class FakeSession {
   private running = false;
   private user = '';
   private loggedIn = false;
+  /** The working directory (CWD), for clients that walk the URL path (RFC 1738). */
+  private cwd = '/';
   private rest = 0;
   private data: Promise<Socket | null> | null = null;
 
@@ -235,6 +242,17 @@ class FakeSession {
 
   private reply(text: string): void {
     if (!this.socket.destroyed) this.socket.write(`${text}\r\n`);
+  }
+
+  /** A path argument made absolute against the working directory (`..` and `.` folded). */
+  private resolve(path: string): string {
+    const parts: string[] = [];
+    for (const part of (path.startsWith('/') ? path : `${this.cwd}/${path}`).split('/')) {
+      if (part === '' || part === '.') continue;
+      if (part === '..') parts.pop();
+      else parts.push(part);
+    }
+    return `/${parts.join('/')}`;
   }
 
   private async run(): Promise<void> {
@@ -280,10 +298,16 @@ class FakeSession {
     if (!this.loggedIn) return this.reply('530 Please login with USER and PASS');
     switch (verb) {
       case 'PWD':
-        return this.reply('257 "/" is the current directory');
+        return this.reply(`257 "${this.cwd}" is the current directory`);
+      case 'CWD': {
+        const dir = this.resolve(argument);
+        if (dir !== '/' && !this.server.hasDirectory(dir)) return this.reply('550 No such directory');
+        this.cwd = dir;
+        return this.reply('250 Directory successfully changed');
+      }
       case 'SIZE': {
         if (script.sizeUnsupported) return this.reply('502 SIZE not implemented');
-        const file = this.server.file(argument);
+        const file = this.server.file(this.resolve(argument));
         return file ? this.reply(`213 ${file.length}`) : this.reply('550 No such file or directory');
       }
       case 'REST':
@@ -301,7 +325,7 @@ class FakeSession {
         return this.reply(`227 Entering Passive Mode (${host.split('.').join(',')},${port >> 8},${port & 255})`);
       }
       case 'RETR':
-        return this.retr(argument);
+        return this.retr(this.resolve(argument));
       default:
         return this.reply('502 Command not implemented');
     }

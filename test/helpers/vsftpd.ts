@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -131,6 +132,34 @@ export async function startVsftpd(files: string[], pasv: { min: number; max: num
         await exited;
       }
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A system account for a vsftpd local-user test (root only): a home directory that is not the FTP
+ * root `/`, a random password, the shell /bin/sh (Debian's vsftpd PAM stack wants a shell listed
+ * in /etc/shells). `remove()` deletes the account; call it in every path.
+ */
+export function createLocalUser(home: string): { name: string; password: string; remove(): void } {
+  const name = `swfwt${randomBytes(3).toString('hex')}`;
+  const password = randomBytes(12).toString('base64url');
+  execFileSync('useradd', ['--no-create-home', '--home-dir', home, '--shell', '/bin/sh', '--no-user-group', '--gid', 'nogroup', name], { stdio: 'ignore' });
+  try {
+    execFileSync('chpasswd', [], { input: `${name}:${password}\n`, stdio: ['pipe', 'ignore', 'ignore'] });
+  } catch (err) {
+    execFileSync('userdel', [name], { stdio: 'ignore' });
+    throw err;
+  }
+  return {
+    name,
+    password,
+    remove: () => {
+      try {
+        execFileSync('userdel', [name], { stdio: 'ignore' });
+      } catch {
+        // already gone
+      }
     },
   };
 }

@@ -11,6 +11,7 @@ import { Puller, parseFtpUrl, type PullOptions, type PullResult } from '../../sr
 import { InlineHasher } from '../../src/verify/hasher.js';
 import { FakeFtpServer, type FakeScript } from '../helpers/fakeFtpServer.js';
 import { expectNoWorkersLeft, expectOnlyFiles } from '../helpers/pullCheck.js';
+import { RecordingLogger } from '../helpers/recordingLogger.js';
 
 /** This suite's passive ports (the pull suites own 43000-43099). */
 const PASV = { min: 43010, max: 43029 };
@@ -193,13 +194,21 @@ describe('pull: fault injection against a scripted FTP server', function () {
     expect(server.log.controlConnections).to.equal(1);
   });
 
-  it('a PASV reply naming another host is refused: nothing connects there, no retry', async function () {
-    // The fake really listens on 127.0.0.2, so a client that followed the reply would be seen.
+  it('a PASV reply naming an unroutable address (NAT): its port is used with the control host, verified, and the replacement said', async function () {
+    const server = await startFake({ pasvHost: '192.168.77.10' });
+    const logger = new RecordingLogger();
+    const result = await pullFrom(server, { logger }).run();
+    expectVerified(result);
+    expect(result.passiveAddressReplaced).to.equal(true);
+    expect(server.log.dataConnections).to.equal(1);
+    expect(logger.records.some((r) => r.level === 'warn' && /PASV reply named another address/.test(r.message) && r.fields['named'] === '192.168.77.10' && r.fields['used'] === '127.0.0.1')).to.equal(true);
+  });
+
+  it('a PASV reply naming a third host that really listens: nothing ever connects there', async function () {
+    // The fake listens on 127.0.0.2 only, so a client that followed the reply would be seen there.
     const server = await startFake({ pasvHost: '127.0.0.2' }, { dataBindHost: '127.0.0.2' });
-    const result = await pullFrom(server).run();
+    const result = await pullFrom(server, { retries: 1 }).run();
     expect(result.outcome).to.equal('transfer-failed');
-    expect(result.reason).to.match(/PASV reply points at 127\.0\.0\.2, not the control host 127\.0\.0\.1/);
-    expect(result.attempts).to.equal(1);
     expect(server.log.dataConnections).to.equal(0);
     expect(server.log.retrs).to.deep.equal([]);
     expectOnlyFiles(dir, []);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -104,6 +105,45 @@ describe('pull from our own server (real sockets, loopback)', function () {
     const result = await puller(DELL, { reference: await catalogReference(DELL), tls: {}, retries: 3 }).run();
     expect(result).to.include({ outcome: 'transfer-failed', attempts: 1 });
     expectOnlyFiles(dir, []);
+  });
+
+  it('FTPS with a certificate from an unknown CA (UNABLE_TO_VERIFY_LEAF_SIGNATURE) fails at once', async function () {
+    // A CA and a leaf it signed, made now: the client trusts neither.
+    const pki = join(dir, 'pki');
+    mkdirSync(pki);
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: pki, stdio: 'ignore' });
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=swfw test CA');
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=127.0.0.1');
+    writeFileSync(join(pki, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.crt', '-days', '2', '-extfile', 'san.ext');
+    server = await startTestServer(TLS_PASV_RANGE, { flags: { tlsCert: join(pki, 'leaf.crt'), tlsKey: join(pki, 'leaf.key') } });
+    const result = await puller(DELL, { reference: await catalogReference(DELL), tls: {}, retries: 3, out: join(dir, 'out.bin') }).run();
+    expect(result).to.include({ outcome: 'transfer-failed', attempts: 1 });
+    expect(result.reason).to.match(/unable to verify the first certificate|UNABLE_TO_VERIFY_LEAF_SIGNATURE/i);
+    // With the CA trusted, the same server verifies.
+    const trusted = await puller(DELL, { reference: await catalogReference(DELL), tls: { ca: readFileSync(join(pki, 'ca.crt')) }, out: join(dir, 'out.bin') }).run();
+    expect(trusted.outcome, trusted.reason).to.equal('verified');
+  });
+
+  it('over IPv6 the pull uses EPSV (PASV can only name IPv4, RFC 2428), whatever was asked: verified in one attempt', async function () {
+    server = await startTestServer(PASV_RANGE, { flags: { host: '::1' } });
+    const target = parseFtpUrl(`ftp://${TEST_USER}@[::1]:${server.port}${DELL}`);
+    if ('problem' in target) throw new Error(target.problem);
+    const result = await new Puller({ target, password: TEST_PASSWORD, out: join(dir, 'image.bin'), reference: await catalogReference(DELL), passive: 'pasv', retries: 3 }).run();
+    expect(result.outcome, result.reason).to.equal('verified');
+    expect(result.attempts).to.equal(1);
+    const record = await lastTransfer(server, 1);
+    expect(record.client).to.equal('::1');
+    expect(record.commands).to.include('EPSV').and.not.include('PASV');
+  });
+
+  it('a URL path is walked from the login directory, one CWD per segment (RFC 1738 §3.2.2), and the audit shows it', async function () {
+    server = await startTestServer(PASV_RANGE);
+    const result = await puller(DELL, { reference: await catalogReference(DELL) }).run();
+    expect(result.outcome, result.reason).to.equal('verified');
+    const record = await lastTransfer(server, 1);
+    expect(record.commands.filter((c) => /^(CWD|SIZE|RETR)/.test(c))).to.deep.equal(['CWD dell', 'SIZE OS10_10.5.6.0.bin', 'RETR OS10_10.5.6.0.bin']);
+    expect(record.path).to.equal(DELL);
   });
 
   it('a wrong reference: every re-pull mismatches; the server record then shows the server did not send that image', async function () {

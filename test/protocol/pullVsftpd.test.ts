@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Puller, parseFtpUrl, type PullOptions } from '../../src/client/index.js';
 import { entryDigests, findImage, loadCatalog } from '../../src/catalog/index.js';
 import { FIXTURE_IMAGES } from '../helpers/testServer.js';
-import { startVsftpd, type Vsftpd } from '../helpers/vsftpd.js';
+import { createLocalUser, startVsftpd, type Vsftpd } from '../helpers/vsftpd.js';
 import { expectNoWorkersLeft, expectOnlyFiles } from '../helpers/pullCheck.js';
 
 /** This suite's passive ports (inside the pull suites' 43000-43099). */
@@ -105,5 +105,62 @@ describe('pull from a real vsftpd (anonymous, read-only)', function () {
     const result = await new Puller({ target, password: 'x', out: join(dir, 'm.bin'), reference: null, retries: 3 }).run();
     expect(result).to.include({ outcome: 'transfer-failed', replyCode: 550, attempts: 1 });
     expectOnlyFiles(dir, []);
+  });
+});
+
+describe('pull from vsftpd as field reports met it', function () {
+  this.timeout(30_000);
+  const isRoot = process.getuid?.() === 0;
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'swfw-pull-vsftpd2-'))));
+  afterEach(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await expectNoWorkersLeft();
+  });
+
+  const reference = async (image: string) => {
+    const entry = findImage(await loadCatalog(FIXTURE_IMAGES), image)!;
+    return { digests: entryDigests(entry), size: entry.size };
+  };
+
+  it('behind NAT (pasv_address=192.168.77.10): the 227 names an unroutable address, its port is used with the control host, verified', async function () {
+    const vsftpd = await startVsftpd([join(FIXTURE_IMAGES, CISCO)], PASV, ['pasv_address=192.168.77.10']);
+    try {
+      const target = parseFtpUrl(`ftp://anonymous@${vsftpd.host}:${vsftpd.port}/${CISCO.split('/').pop()}`);
+      if ('problem' in target) throw new Error(target.problem);
+      const result = await new Puller({ target, password: 'anonymous@', out: join(dir, 'img.bin'), reference: await reference(CISCO), retries: 0 }).run();
+      expect(result.outcome, result.reason).to.equal('verified');
+      expect(result).to.include({ attempts: 1, passiveAddressReplaced: true });
+    } finally {
+      await vsftpd.stop();
+    }
+  });
+
+  it('a local user whose login directory is not / (chroot_local_user=NO): ftp://user@host/cisco/img.bin is found under the home directory, as curl finds it', async function () {
+    if (!isRoot) this.skip(); // creating a system account needs root (CI and the dev machines are root)
+    const home = join(dir, 'home');
+    mkdirSync(join(home, 'cisco'), { recursive: true });
+    copyFileSync(join(FIXTURE_IMAGES, CISCO), join(home, CISCO));
+    for (const d of [dir, home, join(home, 'cisco')]) chmodSync(d, 0o755);
+    chmodSync(join(home, CISCO), 0o644);
+    const user = createLocalUser(home);
+    let vsftpd: Vsftpd | null = null;
+    try {
+      vsftpd = await startVsftpd([], PASV, ['anonymous_enable=NO', 'local_enable=YES', 'chroot_local_user=NO', 'pam_service_name=vsftpd']);
+      const pull = async (path: string) => {
+        const target = parseFtpUrl(`ftp://${user.name}@${vsftpd!.host}:${vsftpd!.port}${path}`);
+        if ('problem' in target) throw new Error(target.problem);
+        return new Puller({ target, password: user.password, out: join(dir, 'img.bin'), reference: await reference(CISCO), retries: 0 }).run();
+      };
+      const relative = await pull(`/${CISCO}`);
+      expect(relative.outcome, relative.reason).to.equal('verified');
+      // The absolute form names the same file from the server's real root.
+      rmSync(join(dir, 'img.bin'));
+      const absolute = await pull(`/%2F${home.replace(/^\//, '')}/${CISCO}`);
+      expect(absolute.outcome, absolute.reason).to.equal('verified');
+    } finally {
+      await vsftpd?.stop();
+      user.remove();
+    }
   });
 });

@@ -18,6 +18,10 @@ describe('pull retry policy', function () {
     expect(classifyFailure(new ShortTransferError(5, 10)).kind).to.equal('transient');
     expect(classifyFailure(new PassiveHostRefused('10.0.0.9', '127.0.0.1')).kind).to.equal('permanent');
     expect(classifyFailure(new LocalFailure('disk full', null)).kind).to.equal('local');
+    // Every certificate verification failure is permanent: trust does not come with a retry.
+    for (const code of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH', 'INVALID_PURPOSE']) {
+      expect(classifyFailure(Object.assign(new Error(code), { code })).kind, code).to.equal('permanent');
+    }
     expect(classifyFailure(Object.assign(new Error('self-signed'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })).kind).to.equal('permanent');
   });
 
@@ -55,8 +59,27 @@ describe('pull URL', function () {
       user: 'switch',
       urlPassword: null,
       path: '/cisco/c9300.bin',
+      absolute: false,
+      directories: ['cisco'],
+      file: 'c9300.bin',
       display: 'ftp://switch@127.0.0.1:2121/cisco/c9300.bin',
     });
+  });
+
+  it('reads the path as RFC 1738 does: relative to the login directory; %2F or // make it absolute', function () {
+    const walk = (url: string) => {
+      const t = parseFtpUrl(url);
+      if ('problem' in t) throw new Error(t.problem);
+      return [t.absolute, t.directories, t.file];
+    };
+    expect(walk('ftp://h/cisco/img.bin')).to.deep.equal([false, ['cisco'], 'img.bin']);
+    expect(walk('ftp://h/img.bin')).to.deep.equal([false, [], 'img.bin']);
+    expect(walk('ftp://h/%2Fsrv/ftp/cisco/img.bin')).to.deep.equal([true, ['srv', 'ftp', 'cisco'], 'img.bin']);
+    expect(walk('ftp://h//srv/img.bin')).to.deep.equal([true, ['srv'], 'img.bin']);
+    expect(walk('ftp://h/%2Fimg.bin')).to.deep.equal([true, [], 'img.bin']);
+    // A %2F inside a later segment stays part of that segment's name.
+    expect(walk('ftp://h/a%2Fb/img.bin')).to.deep.equal([false, ['a/b'], 'img.bin']);
+    expect(parseFtpUrl('ftp://h/cisco//img.bin')).to.have.property('problem');
   });
 
   it('defaults to port 21 and anonymous, decodes escapes, drops ;type=i', function () {
