@@ -103,7 +103,7 @@ describe('Cisco drivers against the emulated Cisco switches', function () {
     expect(commands.find((c) => c.startsWith('USER'))).to.match(/^USER sw-[0-9a-f]+$/);
     expect(commands).to.include('PASS ***');
     expect(commands.join(' ')).to.not.include(decodeURIComponent(new URL(url).password));
-    expect(commands.at(-1)).to.equal(`RETR /${IMAGE}`);
+    expect(commands.slice(-3)).to.deep.equal(['CWD cisco', `SIZE ${FILE}`, 'PASV', `RETR ${FILE}`].slice(-3));
     const again = await pull(s, 1);
     expect(again.ok).to.equal(true);
     expect(again.notes).to.deep.equal(['replaced the file of the same name']);
@@ -226,7 +226,9 @@ describe('Cisco drivers against the emulated Cisco switches', function () {
     const env = { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' };
     const base = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-p', String(SSH_PORT), '-S', control];
     try {
-      const first = await run('ssh', [...base, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=20', `admin@${sw(1).address}`, 'show version'], { env, timeout: 15_000 });
+      const first = await run('ssh', [...base, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=20', `admin@${sw(1).address}`, 'show version'], { env, timeout: 15_000 }).catch((err: Error & { stderr?: string }) => {
+        throw new Error(`${err.message}: ${err.stderr ?? ''}`);
+      });
       expect(first.stdout).to.match(/Cisco IOS XE Software, Version 17\.06\.05/);
       // The master connection is gone: the switch dropped it after the exec channel ended.
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -113,8 +113,8 @@ describe('rollouts over the switch emulator', function () {
     const report = JSON.parse(readFileSync(paths.json, 'utf8')) as { ftpSequences: { driver: string; switch: string; commands: string[] }[] };
     expect(report.ftpSequences).to.have.length(1);
     expect(report.ftpSequences[0]).to.include({ driver: 'cisco-ios-xe', switch: 'emu-001' });
-    expect(report.ftpSequences[0]!.commands).to.include.members(['PASS ***', 'TYPE I', 'PASV', `RETR /${IMAGE}`]);
-    expect(html).to.include('FTP commands per platform').and.include(`RETR /${IMAGE}`);
+    expect(report.ftpSequences[0]!.commands).to.include.members(['PASS ***', 'TYPE I', 'CWD cisco', 'PASV', `RETR ${IMAGE.split('/')[1]}`]);
+    expect(html).to.include('FTP commands per platform').and.include(`RETR ${IMAGE.split('/')[1]}`);
     expect(readFileSync(join(dir, JOURNAL_FILE), 'utf8')).to.not.include(ENV.SWFW_SWITCH_PASSWORD).and.not.include(access.password);
   });
 

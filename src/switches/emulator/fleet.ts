@@ -185,11 +185,7 @@ class EmulatedSwitch implements EmulatedSwitchState {
       rows: 0,
       pager: this.personality.pager,
       write: (text) => exec.write(text),
-      end: (status) => {
-        exec.end(status);
-        // Cisco IOS: the whole connection goes when the first exec channel ends.
-        if (this.personality.exec === 'one-per-connection') connection.end();
-      },
+      end: (status) => exec.end(status),
       prompt: () => '',
       run: (line, io) => this.personality.run(line, io, this, session),
     });
@@ -198,6 +194,9 @@ class EmulatedSwitch implements EmulatedSwitchState {
     exec.onClose(() => {
       terminal!.close();
       this.terminals.delete(terminal!);
+      // Cisco IOS: the whole connection goes when the first exec channel has ended (after its
+      // exit status and close reached the client, as on a real switch).
+      if (this.personality.exec === 'one-per-connection') connection.end();
     });
     terminal.start('', exec.command);
   }
