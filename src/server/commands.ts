@@ -73,13 +73,23 @@ function takeChannel(session: Session): DataChannel {
   return channel;
 }
 
-async function connectData(channel: DataChannel): Promise<Socket> {
+/**
+ * Waits for the data connection of a transfer command. The command owns the channel now (it left
+ * the session), so the session ending must close it here: a client that vanishes between RETR and
+ * its data connection frees its passive port at once, not after the data timeout.
+ */
+async function connectData(channel: DataChannel, session: Session): Promise<Socket> {
+  const onSessionEnd = () => channel.close();
+  session.lifetime.signal.addEventListener('abort', onSessionEnd, { once: true });
   try {
+    if (session.lifetime.signal.aborted) channel.close();
     return await channel.waitForConnection();
   } catch (err) {
     channel.close();
     if (err instanceof FtpReplyError) throw err;
     return reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, "Can't open data connection");
+  } finally {
+    session.lifetime.signal.removeEventListener('abort', onSessionEnd);
   }
 }
 
@@ -323,7 +333,7 @@ const retr: CommandHandler = async (session, argument) => {
     session.reply(ReplyCode.FILE_STATUS_OK_OPENING_DATA, `Opening BINARY mode data connection for ${virtualPath} (${expectedBytes} bytes)`);
     let socket: Socket;
     try {
-      socket = await connectData(channel);
+      socket = await connectData(channel, session);
     } catch (err) {
       const failure = err instanceof FtpReplyError ? err : new FtpReplyError(ReplyCode.CANT_OPEN_DATA_CONNECTION, "Can't open data connection");
       finalReplies.push([failure.replyCode, failure.message]);
@@ -398,7 +408,7 @@ async function listing(session: Session, argument: string, style: ListStyle): Pr
     style === 'NLST' ? name : style === 'MLSD' ? mlsxFacts(name, stats) : lsLine(name, stats, now),
   );
   session.reply(ReplyCode.FILE_STATUS_OK_OPENING_DATA, 'Here comes the directory listing');
-  const socket = await connectData(channel);
+  const socket = await connectData(channel, session);
   const body = lines.length ? `${lines.join('\r\n')}\r\n` : '';
   await new Promise<void>((resolve) => {
     socket.once('error', () => resolve());

@@ -129,6 +129,20 @@ describe('passive range contract', function () {
     expect(Date.now() - started).to.be.below(1000);
   });
 
+  it('a client that vanishes after PASV and RETR, before its data connection, frees its port at once (1-port range)', async function () {
+    server = await startTestServer('40055-40055', { flags: { pasvWait: '5', dataTimeout: '60' } });
+    const [gone, next] = await open(server, 2);
+    expect((await gone!.send('PASV')).code).to.equal(227);
+    expect((await gone!.send('RETR /dell/OS10_10.5.6.0.bin')).code).to.equal(150); // waits for a data connection that never comes
+    const pending = next!.send('PASV');
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    gone!.close();
+    expect((await pending).code).to.equal(227);
+    expect(Date.now() - started).to.be.below(1000);
+    expect(server.transfers.at(-1)).to.include({ result: 'aborted', code: 425 });
+  });
+
   it('a stalled reader gets 426 after the data timeout and holds no port', async function () {
     server = await startTestServer('40060-40060', { copyImages: true, flags: { dataTimeout: '1', pasvWait: '1' } });
     writeFileSync(join(server.images, 'big.bin'), Buffer.alloc(64 * 1024 * 1024, 1));
