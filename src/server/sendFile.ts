@@ -1,12 +1,15 @@
 import type { BufferPool, PooledBuffer, SentBytesHash } from './sentBytesHash.js';
 import { read, readSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { ackedBytesProbe } from './peerProgress.js';
 
 /** Transfers up to this size read synchronously (see readChunk). */
 const SYNC_READ_MAX_BYTES = 256 * 1024;
 
 /** Buffers one transfer may have between disk and socket: enough to keep both busy, bounded memory. */
 const MAX_BUFFERS_IN_FLIGHT = 4;
+/** How often a transfer checks for a stall (a quarter of the data timeout, at most this). */
+const STALL_CHECK_MAX_MS = 1000;
 
 export type SendOutcome =
   | { ok: true; bytes: number; sha256: string | null }
@@ -20,7 +23,10 @@ export interface SendFileOptions {
   /** Bytes to send from `offset` (file size at open - offset). */
   length: number;
   socket: Socket;
-  /** No progress on the socket for this long aborts the transfer ("stalled reader"). */
+  /**
+   * No byte acknowledged by the peer for this long aborts the transfer ("stalled reader"),
+   * whatever the write size: a slow but steady reader is never cut (see peerProgress.ts).
+   */
   dataTimeoutMs: number;
   /** Hashes exactly the bytes the socket accepted, in order; null: no hash. */
   hash: SentBytesHash | null;
@@ -66,8 +72,7 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
     const finish = (outcome: SendOutcome) => {
       if (finished) return;
       finished = true;
-      socket.setTimeout(0);
-      socket.removeListener('timeout', onStall);
+      clearInterval(stallCheck);
       socket.removeListener('close', onClose);
       options.signal?.removeEventListener('abort', onAbort);
       resolve(outcome);
@@ -86,12 +91,24 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
       const readIdle = reading ? new Promise<void>((resolve) => (readSettled = resolve)) : Promise.resolve();
       void readIdle.then(digest).then((sha256) => finish({ ok: false, bytes: sentBytes, sha256, reason }));
     };
-    const onStall = () => fail('stalled');
     const onClose = () => fail('closed');
     const onAbort = () => fail('aborted');
 
-    socket.setTimeout(options.dataTimeoutMs);
-    socket.once('timeout', onStall);
+    // Progress is a write the kernel took whole, or, once writes have been quiet for half the
+    // timeout, any byte the peer acknowledged since the last look.
+    let progressAt = Date.now();
+    let ackedSeen = 0;
+    let probe: (() => number | null) | null | undefined;
+    const stallCheck = setInterval(() => {
+      const quiet = Date.now() - progressAt;
+      if (quiet < options.dataTimeoutMs / 2) return;
+      if (probe === undefined) probe = ackedBytesProbe(socket);
+      const acked = probe?.() ?? null;
+      if (acked !== null && acked > ackedSeen) {
+        ackedSeen = acked;
+        progressAt = Date.now();
+      } else if (quiet >= options.dataTimeoutMs) fail('stalled');
+    }, Math.max(50, Math.min(STALL_CHECK_MAX_MS, options.dataTimeoutMs / 4)));
     socket.once('close', onClose);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.signal?.aborted) return onAbort();
@@ -154,6 +171,7 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
           socket.write(buffer.bytes.subarray(0, bytesRead), (err) => {
             const accepted = !err && !finished && !finishing;
             if (accepted) {
+              progressAt = Date.now();
               sentBytes += bytesRead;
               options.onProgress?.(sentBytes);
             }

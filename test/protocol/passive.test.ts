@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createServer, connect, type Server } from 'node:net';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
@@ -6,6 +8,8 @@ import { join } from 'node:path';
 import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
 import { FtpControl, parseEpsv, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
 import { RecordingLogger } from '../helpers/recordingLogger.js';
+
+const execFileAsync = promisify(execFile);
 
 /** Opens a logged-in control session. */
 async function session(server: TestServer): Promise<FtpControl> {
@@ -159,6 +163,41 @@ describe('passive range contract', function () {
     data.destroy();
     expect(server.transfers.at(-1)).to.include({ result: 'aborted', reason: 'stalled', code: 426 });
     expect((await reader!.send('NOOP')).code).to.equal(200);
+  });
+
+  it('a slow but steady reader (16 KiB receive window, 30 KB/s, 4 KiB reads) is never cut, however long a write takes', async function () {
+    this.timeout(30_000);
+    // The field report's input scaled down: a 2 s data timeout, 8 s of reading. Each 1 MiB write
+    // waits far longer than 2 s for the kernel to take it; only the peer's ACKs show progress.
+    server = await startTestServer('40065-40065', { copyImages: true, flags: { dataTimeout: '2' } });
+    writeFileSync(join(server.images, 'big.bin'), Buffer.alloc(64 * 1024 * 1024, 7));
+    const reader = `
+import socket, sys, time, re
+c = socket.create_connection(('127.0.0.1', ${server.port})); f = c.makefile('rb')
+def reply():
+    r = f.readline().decode()
+    while r[3:4] == '-': r = f.readline().decode()
+    return r
+def cmd(s):
+    c.sendall((s + '\\r\\n').encode()); return reply()
+reply(); cmd('USER ${TEST_USER}'); assert cmd('PASS ${TEST_PASSWORD}').startswith('230')
+m = re.search(r'\\((\\d+),(\\d+),(\\d+),(\\d+),(\\d+),(\\d+)\\)', cmd('PASV'))
+d = socket.socket(); d.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+d.connect(('127.0.0.1', int(m.group(5)) * 256 + int(m.group(6))))
+assert cmd('RETR /big.bin').startswith('150')
+c.setblocking(False); start = time.time(); got = 0
+while time.time() - start < 8:
+    got += len(d.recv(4096))
+    try:
+        early = c.recv(1000)
+        if early: print('CUT', early.decode().strip(), got); sys.exit(1)
+    except BlockingIOError: pass
+    time.sleep(4096 / 30000)
+print('OK', got)
+`;
+    const result = await execFileAsync('python3', ['-c', reader], { timeout: 20_000 }).catch((err: { stdout?: string; stderr?: string }) => err);
+    expect(String(result.stdout).trim(), String(result.stderr ?? '')).to.match(/^OK \d+$/);
+    expect(Number(String(result.stdout).trim().split(' ')[1])).to.be.greaterThan(150_000);
   });
 
   it('skips a passive port held by another process, with a warning', async function () {
