@@ -18,6 +18,14 @@ const CLOSE_LINGER_MS = 2000;
 const ALLOWED_BEFORE_TLS: ReadonlySet<string> = new Set(['AUTH', 'FEAT', 'QUIT', 'NOOP', 'HELP', 'SYST']);
 const TELNET_IAC = 0xff;
 const LF = 0x0a;
+const CR = 0x0d;
+/**
+ * A CR that ends the data received, with no LF after it this long, ends the line. Python's
+ * ftplib.abort() sends `ABOR\r\n` as urgent data (MSG_OOB); without SO_OOBINLINE (Node cannot set
+ * it) Linux drops the urgent byte, the LF, and a server waiting for it would never answer.
+ * Clients send CRLF in one write, so a real line is never split here.
+ */
+const LONE_CR_WAIT_MS = 200;
 
 /**
  * One control connection. It owns the line buffer, the command queue, the idle timer and every
@@ -59,6 +67,7 @@ export class Session {
   readonly commandLog: string[] = [];
 
   private partialLine: Buffer | null = null;
+  private loneCrTimer: NodeJS.Timeout | null = null;
   private readonly queue: string[] = [];
   private running = false;
   private closing = false;
@@ -95,19 +104,37 @@ export class Session {
     if (!this.tlsActive) this.onData(chunk);
   }
 
+  /**
+   * Splits the stream into command lines. A line ends at LF (CRLF, RFC 959 §4.1.3), and also at a
+   * CR followed by anything but LF: Telnet allows CR only before LF or NUL (RFC 854), so such a CR
+   * is a line end whose LF was lost (an urgent ABOR's, see LONE_CR_WAIT_MS).
+   */
   private onData(chunk: Buffer): void {
     if (this.closing) return;
+    if (this.loneCrTimer) clearTimeout(this.loneCrTimer);
+    this.loneCrTimer = null;
     const data = this.partialLine ? Buffer.concat([this.partialLine, chunk]) : chunk;
     let start = 0;
-    for (let newline = data.indexOf(LF, start); newline !== -1; newline = data.indexOf(LF, start)) {
-      if (newline - start > Limits.MAX_COMMAND_LINE_BYTES) return this.lineTooLong();
-      this.enqueue(decodeLine(data.subarray(start, newline)));
-      start = newline + 1;
+    for (let i = start; i < data.length; i++) {
+      const byte = data[i]!;
+      if (byte !== LF && !(byte === CR && i + 1 < data.length && data[i + 1] !== LF)) continue;
+      if (i - start > Limits.MAX_COMMAND_LINE_BYTES) return this.lineTooLong();
+      this.enqueue(decodeLine(data.subarray(start, byte === CR ? i + 1 : i)));
+      start = i + 1;
       if (this.closing) return;
     }
     if (data.length - start > Limits.MAX_COMMAND_LINE_BYTES) return this.lineTooLong();
     // Copy the tail so one long-lived partial line does not pin a large socket chunk.
     this.partialLine = start < data.length ? Buffer.from(data.subarray(start)) : null;
+    if (this.partialLine && this.partialLine[this.partialLine.length - 1] === CR) {
+      this.loneCrTimer = setTimeout(() => {
+        this.loneCrTimer = null;
+        const line = this.partialLine!;
+        this.partialLine = null;
+        this.enqueue(decodeLine(line));
+        if (this.queue.length > 0) void this.runQueue();
+      }, LONE_CR_WAIT_MS);
+    }
     // Only complete commands count as activity: a trickle of bytes (slowloris) must not
     // keep re-arming the idle timer.
     if (this.queue.length > 0) void this.runQueue();
@@ -264,6 +291,7 @@ export class Session {
     this.closing = true;
     this.clearIdleTimer();
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    if (this.loneCrTimer) clearTimeout(this.loneCrTimer);
     this.lifetime.abort();
     this.transfer?.abort();
     this.channel?.close();
@@ -272,10 +300,19 @@ export class Session {
   }
 }
 
-/** Bytes of one line to text: drops the CR and Telnet IAC sequences (RFC 959 §4.1.3, RFC 854). */
+/** Telnet command bytes (SE … IAC, 0xF0-0xFF): never part of an FTP command's text. */
+const TELNET_COMMAND_MIN = 0xf0;
+
+/**
+ * Bytes of one line to text: drops the CR and Telnet sequences (RFC 959 §4.1.3, RFC 854). A client
+ * aborting a transfer sends IAC IP, then IAC DM as urgent data (the Synch), then ABOR: inetutils
+ * ftp sends `IAC IP IAC` urgently and `DM ABOR`. Linux drops the urgent byte from the stream (no
+ * SO_OOBINLINE), leaving `IAC IP DM ABOR`: the DM, or any Telnet command byte that lost its IAC,
+ * at the start of the line is dropped too.
+ */
 function decodeLine(bytes: Buffer): string {
   let end = bytes.length;
-  if (end > 0 && bytes[end - 1] === 0x0d) end--;
+  if (end > 0 && bytes[end - 1] === CR) end--;
   let view = bytes.subarray(0, end);
   if (view.includes(TELNET_IAC)) {
     const kept: number[] = [];
@@ -288,5 +325,7 @@ function decodeLine(bytes: Buffer): string {
     }
     view = Buffer.from(kept);
   }
-  return view.toString('utf8');
+  let first = 0;
+  while (first < view.length && view[first]! >= TELNET_COMMAND_MIN) first++;
+  return view.subarray(first).toString('utf8');
 }
