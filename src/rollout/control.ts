@@ -40,11 +40,18 @@ export function activeRunner(stateDir: string): number | null {
 
 /**
  * Takes the runner lock, or fails with exit 2 naming the live runner that holds it. The lock file
- * is created exclusively (O_EXCL), so two runners started at the same moment cannot both get it;
- * a lock left by a runner that died (kill -9, reboot) is removed and taken.
+ * is created exclusively (O_EXCL), so two runners started at the same moment cannot both get it.
+ *
+ * A lock left by a runner that died (kill -9, reboot) is taken over, and taking over is where two
+ * runners could both win: each reads the dead pid, one removes the file and creates its own, the
+ * other then removes *that* one. So breaking a stale lock needs a second lock, `runner.pid.break`,
+ * also created exclusively: its holder checks again that the holder is dead before removing the
+ * lock. Nobody else removes a lock, so that check cannot go stale. A `.break` left by a breaker
+ * that died is removed once its pid is dead.
  */
 export function lockStateDir(stateDir: string): void {
   const path = join(stateDir, LOCK_FILE);
+  const breaker = `${path}.break`;
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
@@ -57,12 +64,35 @@ export function lockStateDir(stateDir: string): void {
     if (holder !== null && alive(holder)) throw new ExitError(ExitCode.USAGE, `a rollout runner (pid ${holder}) is already working on ${stateDir}`);
     if (attempt >= STALE_LOCK_ATTEMPTS) throw new ExitError(ExitCode.USAGE, `cannot take the runner lock ${path}: it keeps changing`);
     // Empty at the first look: a runner may have just created it and not yet written its pid.
-    if (holder === null && attempt === 0) continue;
-    // Its runner is dead (or the file is unreadable twice): stale.
-    rmSync(path, { force: true });
+    if (holder === null && attempt === 0) {
+      sleepSync(STALE_LOCK_RECHECK_MS);
+      continue;
+    }
+    try {
+      writeFileSync(breaker, `${process.pid}\n`, { flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // Another runner is breaking it: look again once it is done (it will hold the lock, alive).
+      const other = lockHolder(breaker);
+      if (other !== null && !alive(other)) rmSync(breaker, { force: true });
+      sleepSync(STALE_LOCK_RECHECK_MS);
+      continue;
+    }
+    try {
+      const still = lockHolder(path);
+      if (still === holder) rmSync(path, { force: true }); // still the dead runner's: nobody else could have replaced it
+    } finally {
+      rmSync(breaker, { force: true });
+    }
   }
 }
-const STALE_LOCK_ATTEMPTS = 3;
+const STALE_LOCK_ATTEMPTS = 20;
+const STALE_LOCK_RECHECK_MS = 25;
+
+/** A short synchronous pause (the lock is taken before anything else runs). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 function lockHolder(path: string): number | null {
   try {

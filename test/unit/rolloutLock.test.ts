@@ -46,4 +46,36 @@ describe('rollout runner lock (state directory)', function () {
     lockStateDir(dir);
     expect(readFileSync(lockFile(), 'utf8').trim()).to.equal(String(process.pid));
   });
+
+  it("eight runners taking over one dead runner's lock at the same moment: exactly one gets it", async function () {
+    this.timeout(30_000);
+    const control = new URL('../../src/rollout/control.js', import.meta.url).href;
+    // Each child waits for the same wall-clock instant, then tries, then holds what it got for a while.
+    const script = `
+      const { lockStateDir } = await import(${JSON.stringify(control)});
+      const at = Number(process.argv[2]);
+      while (Date.now() < at) {}
+      let got = 'refused';
+      try { lockStateDir(process.argv[1]); got = 'locked'; } catch (e) { got = 'refused'; }
+      process.stdout.write(got);
+      await new Promise((r) => setTimeout(r, 1500));
+    `;
+    for (let round = 0; round < 5; round++) {
+      const dead = spawn('true', { stdio: 'ignore' });
+      await once(dead, 'exit');
+      writeFileSync(lockFile(), `${dead.pid}\n`);
+      const at = Date.now() + 700;
+      const children = Array.from({ length: 8 }, () => spawn(process.execPath, ['--input-type=module', '-e', script, dir, String(at)], { stdio: ['ignore', 'pipe', 'inherit'] }));
+      const results = await Promise.all(
+        children.map(async (child) => {
+          let out = '';
+          child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+          await once(child, 'exit');
+          return out;
+        }),
+      );
+      expect(results.filter((r) => r === 'locked'), `round ${round}: ${results.join(' ')}`).to.have.length(1);
+      rmSync(lockFile(), { force: true });
+    }
+  });
 });
