@@ -72,6 +72,10 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
   private context: ServerContext | null = null;
   private shuttingDown = false;
   private stopping: Promise<void> | null = null;
+  /** The grace of the stop in progress, ms. */
+  private graceMs = 0;
+  /** Ends the wait for running transfers at once (a second stop with a shorter grace). */
+  private hurry: (() => void) | null = null;
 
   constructor(private readonly options: FirmwareServerOptions) {
     super();
@@ -198,8 +202,21 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
    * Graceful stop: refuse new connections and logins at once, wait up to `graceMs` for running
    * transfers, then close every session with 421 and release every port.
    */
+  /**
+   * Stops accepting, lets running transfers finish for up to `graceMs`, then closes every session
+   * with 421. A second call while stopping with a shorter grace cuts the wait short (a second
+   * SIGINT/SIGTERM: stop now); it returns the same promise.
+   */
   stop(graceMs: number = Limits.SHUTDOWN_GRACE_MS): Promise<void> {
-    this.stopping ??= this.shutdown(graceMs);
+    if (this.stopping) {
+      if (graceMs < this.graceMs) {
+        this.graceMs = graceMs;
+        this.hurry?.();
+      }
+      return this.stopping;
+    }
+    this.graceMs = graceMs;
+    this.stopping = this.shutdown(graceMs);
     return this.stopping;
   }
 
@@ -221,14 +238,16 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
 
   private waitForTransfers(graceMs: number): Promise<void> {
     const busy = () => [...this.sessions.values()].some((s) => s.transfer !== null);
-    if (!busy()) return Promise.resolve();
+    if (!busy() || graceMs <= 0) return Promise.resolve();
     this.options.logger.info('waiting for running transfers before stopping', { graceMs });
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
+        this.hurry = null;
         this.removeListener('transfer', check);
         resolve();
       };
+      this.hurry = done;
       const check = () => setImmediate(() => busy() || done());
       const timer = setTimeout(done, graceMs);
       this.on('transfer', check);

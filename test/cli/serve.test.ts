@@ -166,6 +166,35 @@ describe('swfw serve (CLI)', function () {
       control.close();
     }
   });
+  it('a second SIGTERM during the grace period stops at once: the transfer gets 421, exit 0', async function () {
+    const images = join(dir, 'images');
+    mkdirSync(images);
+    writeFileSync(join(images, 'big.bin'), Buffer.alloc(64 * 1024 * 1024, 9));
+    const port = await freePort();
+    running = serve(port, ['--images', images]);
+    await running.waitFor(/swfw serving/);
+    const control = await FtpControl.connect(port);
+    try {
+      expect((await control.login('switch', PASSWORD)).code).to.equal(230);
+      const { port: dataPort } = parsePasv(await control.send('PASV'));
+      const data = connect({ port: dataPort, host: '127.0.0.1' });
+      await once(data, 'connect');
+      data.on('error', () => {});
+      data.pause(); // never read: the transfer would hold the stop for its whole 10 s grace
+      expect((await control.send('RETR big.bin')).code).to.equal(150);
+      running.child.kill('SIGTERM');
+      await running.waitFor(/waiting for running transfers/);
+      const started = Date.now();
+      running.child.kill('SIGTERM');
+      const result = await running.exited;
+      expect(Date.now() - started).to.be.below(3000);
+      expect(result.code).to.equal(0);
+      expect(result.stderr).to.include('second signal: stopping now');
+      data.destroy();
+    } finally {
+      control.close();
+    }
+  });
 });
 
 describe('npm start', function () {
