@@ -362,6 +362,12 @@ const retr: CommandHandler = async (session, argument) => {
       record.result = 'complete';
       delete record.reason;
       finalReplies.push([ReplyCode.TRANSFER_COMPLETE, 'Transfer complete']);
+    } else if (outcome.reason === 'read-error') {
+      // Our disk failed, not the network (RFC 959: 451, a local error). The client gets no path.
+      logger.error('disk read error while serving: transfer aborted', { path: virtualPath, offset: offset + outcome.bytes, error: outcome.error ?? 'unknown' });
+      record.code = ReplyCode.LOCAL_ERROR;
+      record.reason = 'read-error';
+      finalReplies.push([ReplyCode.LOCAL_ERROR, 'Local error reading the file; transfer aborted']);
     } else {
       record.code = ReplyCode.TRANSFER_ABORTED;
       record.reason = outcome.reason;

@@ -21,7 +21,7 @@ export interface TransferRecord {
   durationMs: number;
   /** The server's port of the data connection (inside the passive range, or null without one). */
   dataPort: number | null;
-  /** The final reply: 226 complete, 426 aborted, 425 no data connection. */
+  /** The final reply: 226 complete, 426 aborted, 425 no data connection, 451 a disk read error. */
   code: number;
   result: 'complete' | 'aborted';
   reason?: string;

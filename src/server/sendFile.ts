@@ -13,7 +13,7 @@ const STALL_CHECK_MAX_MS = 1000;
 
 export type SendOutcome =
   | { ok: true; bytes: number; sha256: string | null }
-  | { ok: false; bytes: number; sha256: string | null; reason: 'stalled' | 'closed' | 'aborted' | 'read-error' };
+  | { ok: false; bytes: number; sha256: string | null; reason: 'stalled' | 'closed' | 'aborted' | 'read-error'; error?: string };
 
 export interface SendFileOptions {
   /** Open descriptor of the file; the caller closes it. */
@@ -82,14 +82,14 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
       while (hashing > 0) await new Promise<void>((resolve) => (hashDrained = resolve));
       return hash ? hash.digest() : null;
     };
-    const fail = (reason: 'stalled' | 'closed' | 'aborted' | 'read-error') => {
+    const fail = (reason: 'stalled' | 'closed' | 'aborted' | 'read-error', error?: string) => {
       if (finished || finishing) return;
       finishing = true;
       endWaiting();
       socket.destroy();
       // Resolve only after a read in flight has returned: the caller closes the descriptor next.
       const readIdle = reading ? new Promise<void>((resolve) => (readSettled = resolve)) : Promise.resolve();
-      void readIdle.then(digest).then((sha256) => finish({ ok: false, bytes: sentBytes, sha256, reason }));
+      void readIdle.then(digest).then((sha256) => finish({ ok: false, bytes: sentBytes, sha256, reason, ...(error ? { error } : {}) }));
     };
     const onClose = () => fail('closed');
     const onAbort = () => fail('aborted');
@@ -187,8 +187,9 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
             done(); // the socket is done with the buffer
           });
         }
-      } catch {
-        fail('read-error');
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        fail('read-error', e.code ? `${e.code}: ${e.message}` : String(e.message ?? err));
         return;
       } finally {
         reading = false;

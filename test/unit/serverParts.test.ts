@@ -2,6 +2,12 @@ import { expect } from 'chai';
 import { Authenticator, hashPassword } from '../../src/server/accounts.js';
 import { BufferPool, SentBytesHashing } from '../../src/server/sentBytesHash.js';
 import { parseCidr, type Cidr } from '../../src/core/address.js';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sendFile } from '../../src/server/sendFile.js';
 
 describe('Authenticator', function () {
   const account = (user: string, passwordHash: string, allowFrom: Cidr[] = []) => ({
@@ -70,6 +76,29 @@ describe('BufferPool', function () {
       expect(await hash.digest()).to.equal(createHash('sha256').update(Buffer.alloc(2 * 1024 * 1024, 1)).digest('hex'));
     } finally {
       await hashing.stop();
+    }
+  });
+});
+
+describe('sendFile (the RETR data path)', function () {
+  it('a disk read error ends the transfer as read-error with its errno, never as a closed connection', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'swfw-sendfile-'));
+    const server = createServer((s) => s.resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const socket = connect((server.address() as { port: number }).port, '127.0.0.1');
+    await once(socket, 'connect');
+    try {
+      writeFileSync(join(dir, 'f.bin'), Buffer.alloc(1024 * 1024, 1));
+      const fd = openSync(join(dir, 'f.bin'), 'r');
+      closeSync(fd); // every read now fails with EBADF, as a failing disk's would with EIO
+      const outcome = await sendFile({ fd, offset: 0, length: 1024 * 1024, socket, dataTimeoutMs: 5000, hash: null, pool: new BufferPool(1024 * 1024, 2) });
+      expect(outcome).to.include({ ok: false, reason: 'read-error', bytes: 0 });
+      expect((outcome as { error?: string }).error).to.match(/^EBADF/);
+    } finally {
+      socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
