@@ -208,11 +208,28 @@ export class RolloutRunner {
   private async startServer(): Promise<void> {
     if (this.options.server) {
       this.server = this.options.server;
+      const limit = this.server.maxConnections();
+      if (limit < this.options.plan.concurrency) {
+        this.logger.warn('the plan runs more switches at once than the server takes connections: the rest get 421', { concurrency: this.options.plan.concurrency, maxConnections: limit });
+      }
     } else {
       const s = this.options.plan.server;
+      // Sized to the plan: `concurrency` switches hold a control connection each at once, and
+      // switches behind one NAT or ftpSource address share one source (serve's defaults, 64 and 8
+      // per address, would answer the rest 421).
+      const defaults = loadServerConfig({ env: {}, flags: { images: s.images } });
       const config = loadServerConfig({
         env: {},
-        flags: { host: s.listen, port: String(s.port), pasvRange: s.pasvRange, images: s.images, pasvWait: String(s.pasvWait), logLevel: 'warn' },
+        flags: {
+          host: s.listen,
+          port: String(s.port),
+          pasvRange: s.pasvRange,
+          images: s.images,
+          pasvWait: String(s.pasvWait),
+          logLevel: 'warn',
+          maxConnections: String(Math.max(defaults.maxConnections, this.options.plan.concurrency * 2)),
+          maxPerIp: String(Math.max(defaults.maxPerIp, this.options.plan.concurrency * 2)),
+        },
       });
       this.server = new FirmwareServer({ config, accounts: [], logger: (this.options.logger ?? silentLogger).child({ component: 'server' }) });
       await this.server.start();

@@ -120,6 +120,11 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     return this.sessions.size;
   }
 
+  /** The configured limit of control connections at once (`maxConnections`). */
+  maxConnections(): number {
+    return this.options.config.maxConnections;
+  }
+
   /**
    * Cheap checks first, then the control port, so an unusable port (privilege, in use) fails
    * fast with its one line before anything slow (the catalog check) or chatty runs. Connections

@@ -260,6 +260,15 @@ describe('rollouts over the switch emulator', function () {
     expect(journal().filter((r) => r.t === 'switch' && r['phase'] === 'transfer').map((r) => r['source'])).to.have.members(['127.0.2.10', '127.0.2.0/24']);
   });
 
+  it('twelve switches behind one NAT address, all at once: the embedded server is sized to the plan (serve allows 8 per address), every switch verified', async function () {
+    const faults = Array.from({ length: 12 }, (_, i) => `${i + 1}:ftpsource=127.0.2.50,${i + 1}:slow=1000000`).join(',');
+    const inventory = await startFleet(12, faults);
+    // The runner's own embedded server (no `server` option), as `swfw rollout run` starts it.
+    const summary = await runner(plan({ waves: { canary: 0 }, concurrency: 12, server: { address: '127.0.0.1', listen: '127.0.0.1', port: 0, images: FIXTURE_IMAGES, pasvRange: '44030-44034' } }), inventory, { server: undefined }).run();
+    const failed = [...summary.state.switches.values()].filter((s) => s.outcome !== 'verified').map((s) => `${s.name}: ${s.reason}`);
+    expect(failed).to.deep.equal([]);
+  });
+
   it('a DNS name as address is resolved once at load: SSH and the grant use what it resolved to, and the journal records it; a name that does not resolve fails only its own pre-check', async function () {
     // localhost from the hosts file (IPv4: the test server listens on 127.0.0.1).
     const loopback = (await lookup('localhost', { family: 4 })).address;
