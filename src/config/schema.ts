@@ -37,6 +37,7 @@ export const SCALAR_FIELDS = {
   logFile: { kind: 'optionalString', env: 'SWFW_LOG_FILE' },
   logLevel: { kind: 'logLevel', env: 'SWFW_LOG_LEVEL' },
   openFirewall: { kind: 'boolean', env: 'SWFW_OPEN_FIREWALL' },
+  runAs: { kind: 'string', env: 'SWFW_RUN_AS' },
 } as const satisfies Record<string, ScalarField>;
 
 export type ScalarKey = keyof typeof SCALAR_FIELDS;
@@ -83,6 +84,8 @@ export interface ServerConfig {
   readonly logLevel: LogLevel;
   /** serve: insert iptables/nft rules for the ports at start, remove them at stop (Linux, root). */
   readonly openFirewall: boolean;
+  /** Started as root: the user serve becomes after binding (`root`: stay root). */
+  readonly runAs: string;
 }
 
 const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -261,5 +264,6 @@ function validate(values: Record<string, unknown>, value: <T>(key: string) => T,
     logFile: value<string | null>('logFile'),
     logLevel: value<LogLevel>('logLevel'),
     openFirewall: value<boolean>('openFirewall'),
+    runAs: value<string>('runAs'),
   });
 }

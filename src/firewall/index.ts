@@ -5,4 +5,5 @@ export { parsePasvReply } from './probeClient.js';
 export * from './report.js';
 export * from './rules.js';
 export * from './linuxFirewall.js';
+export { FirewallHelper } from './helper.js';
 export * from './probeListener.js';

@@ -71,10 +71,11 @@ describe('swfw check-ports, firewall rules and serve --open-firewall (CLI)', fun
         expect(noTool.stderr).to.include('--open-firewall needs iptables or nft, and neither is usable');
         expect(noTool.stderr).to.include('not found in PATH');
       }
-      // Not root: run as nobody when we are root, as ourselves otherwise.
-      const setpriv = root && !spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).error;
-      if (root && !setpriv) return;
-      const wrapper = root ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+      // Not root: when we are root, in a user namespace where we are nobody (uid 65534) and the
+      // checkout stays readable, even one only root can enter; as ourselves otherwise.
+      const unshare = root && !spawnSync('unshare', ['--user', '--map-user=65534', '--map-group=65534', 'true'], { stdio: 'ignore' }).error;
+      if (root && !unshare) return;
+      const wrapper = root ? ['unshare', '--user', '--map-user=65534', '--map-group=65534'] : [];
       const notRoot = await runCli(args, { env: { SWFW_PASSWORD: PASSWORD }, wrapper });
       expect(notRoot.code, notRoot.stderr).to.equal(2);
       expect(notRoot.stderr).to.include('--open-firewall needs root');

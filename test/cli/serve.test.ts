@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { createServer, connect, type Server } from 'node:net';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { runCli, startCli, type CliProcess } from '../helpers/cli.js';
+import { readableRuntime, runCli, startCli, type CliProcess } from '../helpers/cli.js';
 import { FtpControl, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
 import { FIXTURE_IMAGES } from '../helpers/testServer.js';
 import { freePort } from '../helpers/ports.js';
@@ -15,7 +15,11 @@ const PASSWORD = 'cli-test-password';
 describe('swfw serve (CLI)', function () {
   let running: CliProcess | null = null;
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'swfw-cli-'))));
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'swfw-cli-'));
+    // Started as root, serve drops to nobody, who must be able to read the images served from here.
+    chmodSync(dir, 0o755);
+  });
   afterEach(async function () {
     await running?.stop('SIGKILL');
     running = null;
@@ -166,6 +170,68 @@ describe('swfw serve (CLI)', function () {
       control.close();
     }
   });
+  describe('dropping root after binding (root only)', function () {
+    const uidOf = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$/m)!.slice(1).map(Number);
+    before(function () {
+      if (process.geteuid?.() !== 0) this.skip(); // CI and the dev machines run the suite as root
+    });
+
+    it('binds its ports as root, then the process that holds client connections runs as nobody (real, effective, saved, fs uid) and serves', async function () {
+      const runtime = readableRuntime();
+      try {
+        const port = await freePort();
+        running = startCli(['serve', '--host', '127.0.0.1', '--port', String(port), '--pasv-range', '40505-40506', '--images', runtime.images], { env: { SWFW_PASSWORD: PASSWORD, SWFW_RUN_AS: 'nobody' }, cli: runtime.cli });
+        await running.waitFor(/swfw serving .* as nobody/);
+        const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
+        expect(uidOf(running.child.pid!)).to.deep.equal([nobody, nobody, nobody, nobody]);
+        const control = await FtpControl.connect(port);
+        try {
+          expect((await control.login('switch', PASSWORD)).code).to.equal(230);
+          expect(uidOf(running.child.pid!)).to.deep.equal([nobody, nobody, nobody, nobody]);
+          const { port: dataPort } = parsePasv(await control.send('PASV'));
+          const data = readDataConnection(dataPort);
+          expect((await control.send('RETR /dell/OS10_10.5.6.0.bin')).code).to.equal(150);
+          expect((await data).length).to.equal(262151);
+          expect((await control.read())?.code).to.equal(226);
+        } finally {
+          control.close();
+        }
+      } finally {
+        await running?.stop('SIGTERM');
+        running = null;
+        runtime.remove();
+      }
+    });
+
+    it('--run-as root keeps root, and says so', async function () {
+      const port = await freePort();
+      running = serve(port, ['--run-as', 'root']);
+      await running.waitFor(/swfw serving .* as root/);
+      expect(uidOf(running.child.pid!)[1]).to.equal(0);
+      expect(running.stderr).to.include('serving as root (--run-as root)');
+    });
+
+    it('refuses, before binding, a user who could not read the images after the drop: one line naming the path and the fixes, exit 2', async function () {
+      const secret = mkdtempSync(join(tmpdir(), 'swfw-root-only-')); // 0700: only root can enter
+      try {
+        const port = await freePort();
+        const result = await runCli(['serve', '--host', '127.0.0.1', '--port', String(port), '--pasv-range', '40507-40508', '--images', secret], { env: { SWFW_PASSWORD: PASSWORD, SWFW_RUN_AS: 'nobody' } });
+        expect(result.code).to.equal(2);
+        const lines = result.stderr.trim().split('\n');
+        expect(lines).to.have.length(1);
+        expect(lines[0]).to.equal(
+          `swfw: serve drops root to "nobody" after binding, and nobody cannot read ${secret}: make the path readable by nobody (every parent directory o+x), choose a user who can read it with --run-as USER, or keep root with --run-as root`,
+        );
+        expect(result.stdout).to.not.include('swfw serving');
+        const missing = await runCli(['serve', '--port', String(port), '--run-as', 'no-such-user-here'], { env: { SWFW_PASSWORD: PASSWORD } });
+        expect(missing.code).to.equal(2);
+        expect(missing.stderr.trim()).to.equal('swfw: --run-as: no user "no-such-user-here" on this host (serve drops to it after binding its ports)');
+      } finally {
+        rmSync(secret, { recursive: true, force: true });
+      }
+    });
+  });
+
   it('a second SIGTERM during the grace period stops at once: the transfer gets 421, exit 0', async function () {
     const images = join(dir, 'images');
     mkdirSync(images);

@@ -1,9 +1,25 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { cpSync, chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { PROJECT_ROOT } from '../../src/config/loader.js';
+import { accessProblem, isRoot, lookupUser } from '../../src/server/privileges.js';
 
 export const CLI = join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+/**
+ * Whether `nobody` can read this checkout's code and images. Started as root, `swfw serve` drops to
+ * nobody and refuses a checkout it could not read after the drop (a clone under /root, or in a
+ * `mktemp -d` directory). Such a checkout is still a fresh machine, so the tests then tell serve to
+ * keep root (SWFW_RUN_AS=root), except the tests of the drop itself, which copy what serve needs
+ * to a directory nobody can read (readableRuntime()).
+ */
+export const CHECKOUT_READABLE_BY_NOBODY: boolean = (() => {
+  if (!isRoot()) return true;
+  const nobody = lookupUser('nobody');
+  return nobody !== null && [join(PROJECT_ROOT, 'dist'), join(PROJECT_ROOT, 'fixtures', 'images')].every((p) => accessProblem(p, 'list', nobody) === null);
+})();
 
 export interface CliResult {
   code: number | null;
@@ -63,13 +79,20 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Prefix the command, e.g. ['setpriv', '--bounding-set=-net_bind_service']. */
   wrapper?: string[];
+  /** Another build's main.js (a copy of the runtime, see readableRuntime()). */
+  cli?: string;
   spawn?: SpawnOptions;
 }
 
 /** Starts `node dist/src/cli/main.js ARGS` with a clean env (plus `env`). */
 export function startCli(args: string[], options: CliOptions = {}): CliProcess {
-  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...options.env };
-  const command = [...(options.wrapper ?? []), process.execPath, CLI, ...args];
+  const env = {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: process.env['HOME'] ?? '/tmp',
+    ...(CHECKOUT_READABLE_BY_NOBODY ? {} : { SWFW_RUN_AS: 'root' }),
+    ...options.env,
+  };
+  const command = [...(options.wrapper ?? []), process.execPath, options.cli ?? CLI, ...args];
   const child = spawn(command[0]!, command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], ...options.spawn });
   return new CliProcess(child);
 }
@@ -83,4 +106,17 @@ export async function runCli(args: string[], options: CliOptions & { timeoutMs?:
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The built CLI at a path `nobody` can read: this checkout when it is readable, otherwise a copy of
+ * what serve loads (dist, node_modules, config, the fixture images) in a new world-readable
+ * directory. `remove()` deletes the copy.
+ */
+export function readableRuntime(): { cli: string; images: string; remove(): void } {
+  if (CHECKOUT_READABLE_BY_NOBODY) return { cli: CLI, images: join(PROJECT_ROOT, 'fixtures', 'images'), remove: () => {} };
+  const root = mkdtempSync(join(tmpdir(), 'swfw-runtime-'));
+  chmodSync(root, 0o755);
+  for (const part of ['package.json', 'dist', 'node_modules', 'config', join('fixtures', 'images')]) cpSync(join(PROJECT_ROOT, part), join(root, part), { recursive: true });
+  return { cli: join(root, 'dist', 'src', 'cli', 'main.js'), images: join(root, 'fixtures', 'images'), remove: () => rmSync(root, { recursive: true, force: true }) };
 }

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, SERVER_ADDRESS, SWITCH_SUBNET, skipUnlessNetns } from '../helpers/netns.js';
-import { runCli, type CliProcess, type CliResult } from '../helpers/cli.js';
+import { readableRuntime, runCli, type CliProcess, type CliResult } from '../helpers/cli.js';
 
 const PASSWORD = 'netns-rules';
 
@@ -98,8 +98,18 @@ describe('firewall rules and serve --open-firewall, applied to real iptables and
   describe('serve --open-firewall', function () {
     // A failed assertion must not leave a server running into the next test.
     afterEach(async () => lab?.stopProcesses());
-    const serve = (env: NodeJS.ProcessEnv = {}) =>
-      lab!.start(srv(), ['serve', '--open-firewall', '--pasv-wait', '2', '--log-level', 'warn'], { env: { SWFW_PASSWORD: PASSWORD, ...env } });
+    const uidOf = (pid: number) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+\d+\s+(\d+)/m)![1]);
+    const waitUntil = async (ok: () => boolean, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error('timed out waiting');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    const serve = (env: NodeJS.ProcessEnv = {}, cli?: string) =>
+      lab!.start(srv(), ['serve', '--open-firewall', '--pasv-wait', '2', '--log-level', 'warn'], { env: { SWFW_PASSWORD: PASSWORD, ...env }, ...(cli ? { cli } : {}) });
+    /** The firewall helper: the server's one child process. */
+    const helperOf = (server: CliProcess) => Number(spawnSync('ps', ['-o', 'pid=', '--ppid', String(server.child.pid)], { encoding: 'utf8' }).stdout.trim().split(/\s+/)[0]);
 
     it('iptables: start, kill -9, start, stop leaves exactly the rules that were there before', async function () {
       if (!lab) this.skip();
@@ -108,15 +118,31 @@ describe('firewall rules and serve --open-firewall, applied to real iptables and
       lab.iptables(srv(), '-A', 'INPUT', '-p', 'tcp', '--dport', '2222', '-m', 'comment', '--comment', 'keep-me', '-j', 'ACCEPT');
       lab.iptables(srv(), '-A', 'INPUT', '-p', 'tcp', '--dport', '2121', '-m', 'comment', '--comment', 'swfw:2121', '-j', 'ACCEPT');
       const before = rulesOf(lab, srv());
+      // A runtime nobody can read, so that serve really drops root here (see readableRuntime).
+      const runtime = readableRuntime();
       try {
-        const first = serve();
-        await first.waitFor(/swfw serving/);
+        const first = serve({ SWFW_RUN_AS: 'nobody' }, runtime.cli);
+        await first.waitFor(/swfw serving .* as nobody/);
         expect(tagged('swfw:21')).to.have.length(2);
         expect(statuses(await check(lab.switchNs))).to.deep.equal({ 63006: 'open', 63007: 'open', 63008: 'open', 63009: 'open', 63010: 'open' });
+        // The server that talks to clients is not root; the helper that owns the rules is.
+        const helper = helperOf(first);
+        expect(uidOf(first.child.pid!)).to.not.equal(0);
+        expect(uidOf(helper)).to.equal(0);
 
+        // The server killed: its helper removes the rules it owned, and ends.
         expect((await first.stop('SIGKILL')).signal).to.equal('SIGKILL');
-        expect(tagged('swfw:21'), 'a killed run leaves its rules').to.have.length(2);
+        await waitUntil(() => tagged('swfw:21').length === 0 && !existsSync(`/proc/${helper}`), 10_000);
 
+        // Server and helper both killed (kill -9 of everything): the rules stay behind…
+        const killed = serve();
+        await killed.waitFor(/swfw serving/);
+        const killedHelper = helperOf(killed);
+        process.kill(killedHelper, 'SIGKILL');
+        await killed.stop('SIGKILL');
+        expect(tagged('swfw:21'), 'a run killed with its helper leaves its rules').to.have.length(2);
+
+        // …and the next start replaces them instead of adding more.
         const second = serve();
         await second.waitFor(/swfw serving/);
         expect(tagged('swfw:21'), 'stale rules are replaced, not duplicated').to.have.length(2);
@@ -127,6 +153,7 @@ describe('firewall rules and serve --open-firewall, applied to real iptables and
         expect(tagged('swfw:21')).to.have.length(0);
         expect(rulesOf(lab, srv())).to.equal(before);
       } finally {
+        runtime.remove();
         lab.iptables(srv(), '-F', 'INPUT');
         lab.iptables(srv(), '-P', 'INPUT', 'ACCEPT');
       }

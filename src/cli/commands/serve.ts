@@ -1,13 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Option, type Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../../core/errors.js';
-import { loadServerConfig, PASSWORD_ENV, type ServeFlags } from '../../config/loader.js';
+import { loadServerConfig, PASSWORD_ENV, PROJECT_ROOT, type ServeFlags } from '../../config/loader.js';
 import type { ServerConfig } from '../../config/schema.js';
 import { createLogger } from '../../log/logger.js';
 import { hashPassword, type ResolvedAccount } from '../../server/accounts.js';
 import { FirmwareServer, StartError } from '../../server/server.js';
-import { FirewallRefusal, LinuxFirewall, ruleSpec } from '../../firewall/index.js';
+import { FirewallHelper, FirewallRefusal, ruleSpec } from '../../firewall/index.js';
+import { KEEP_ROOT, accessProblem, dropPrivileges, isRoot, lookupUser, type RunAsUser } from '../../server/privileges.js';
+import { CATALOG_FILE } from '../../catalog/index.js';
 
 export interface ServeOptions extends ServeFlags {
   config?: string;
@@ -29,18 +33,60 @@ async function resolveAccounts(config: ServerConfig, env: NodeJS.ProcessEnv, pri
   );
 }
 
+/**
+ * Who the server becomes after binding, decided before anything binds: null keeps the current
+ * user (not started as root, or `--run-as root`). Refuses, with one line naming the path and the
+ * fix, a user that does not exist or cannot read what the server reads after the drop.
+ */
+function planPrivilegeDrop(config: ServerConfig, logger: ReturnType<typeof createLogger>): RunAsUser | null {
+  if (!isRoot()) return null;
+  if (config.runAs === KEEP_ROOT) {
+    logger.warn('serving as root (--run-as root): the process that parses every client byte keeps every privilege');
+    return null;
+  }
+  const user = lookupUser(config.runAs);
+  if (!user) throw new ExitError(ExitCode.USAGE, `--run-as: no user "${config.runAs}" on this host (serve drops to it after binding its ports)`);
+  if (user.uid === 0) throw new ExitError(ExitCode.USAGE, `--run-as: "${config.runAs}" is root; say --run-as root to keep root`);
+  const needs: [string, 'read' | 'list'][] = [
+    [config.images, 'list'],
+    [join(config.images, CATALOG_FILE), 'read'],
+    // Code loaded after the drop (commands and workers start lazily).
+    [join(PROJECT_ROOT, 'dist'), 'list'],
+  ];
+  for (const [path, need] of needs) {
+    if (need === 'read' && !existsSync(path)) continue;
+    const problem = accessProblem(path, need, user);
+    if (problem) {
+      throw new ExitError(
+        ExitCode.USAGE,
+        `serve drops root to "${user.name}" after binding, and ${problem}: make the path readable by ${user.name} (every parent directory o+x), choose a user who can read it with --run-as USER, or keep root with --run-as root`,
+      );
+    }
+  }
+  return user;
+}
+
 /** `swfw serve`: runs until SIGINT/SIGTERM, then stops gracefully. */
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const { config: configFile, ...flags } = options;
   const config = loadServerConfig({ configFile, flags });
   const logger = createLogger({ level: config.logLevel, logFile: config.logFile });
+  let dropTo: RunAsUser | null;
+  try {
+    dropTo = planPrivilegeDrop(config, logger);
+  } catch (err) {
+    await logger.close();
+    throw err;
+  }
   const accounts = await resolveAccounts(config, process.env, (line) => process.stdout.write(`${line}\n`));
   // --open-firewall is checked before anything binds: without root or iptables/nft, refuse at once.
-  const firewall = config.openFirewall ? await prepareFirewall(config, logger) : null;
+  // The rules belong to a helper that keeps root; the server itself does not.
+  const firewall = config.openFirewall ? await startFirewallHelper(config, logger) : null;
   const server = new FirmwareServer({ config, accounts, logger });
   try {
     await server.start();
   } catch (err) {
+    await firewall?.stop();
     await logger.close();
     if (err instanceof StartError) throw new ExitError(ExitCode.USAGE, err.message);
     throw err;
@@ -49,12 +95,18 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     await firewall?.open();
   } catch (err) {
     await server.stop(0);
-    await firewall?.close().catch(() => {});
+    await firewall?.stop();
     await logger.close();
     throw new ExitError(ExitCode.USAGE, `--open-firewall: ${(err as Error).message}`);
   }
+  if (dropTo) {
+    // Everything that needs root is done: ports bound, log file open, TLS key and catalog read.
+    logger.info('dropping root', { user: dropTo.name, uid: dropTo.uid, gid: dropTo.gid, firewallHelper: firewall?.pid ?? null });
+    dropPrivileges(dropTo);
+  }
   const { address, port } = server.address();
-  process.stdout.write(`swfw serving ${config.images} on ${address}:${port}, passive ${config.pasvRange.min}-${config.pasvRange.max}\n`);
+  const as = process.geteuid?.() === 0 ? ' as root' : dropTo ? ` as ${dropTo.name}` : '';
+  process.stdout.write(`swfw serving ${config.images} on ${address}:${port}, passive ${config.pasvRange.min}-${config.pasvRange.max}${as}\n`);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -81,12 +133,12 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   });
 }
 
-async function prepareFirewall(config: ServerConfig, logger: ReturnType<typeof createLogger>): Promise<LinuxFirewall> {
+async function startFirewallHelper(config: ServerConfig, logger: ReturnType<typeof createLogger>): Promise<FirewallHelper> {
   const spec = ruleSpec({ host: config.host, controlPort: config.port, pasvRange: config.pasvRange });
   try {
     if (typeof spec === 'string') throw new FirewallRefusal(spec);
     if (config.port === 0) throw new FirewallRefusal('--open-firewall needs a fixed control port, not 0');
-    return await LinuxFirewall.prepare(spec, { logger });
+    return await FirewallHelper.start(spec, logger);
   } catch (err) {
     await logger.close();
     if (err instanceof FirewallRefusal) throw new ExitError(ExitCode.USAGE, err.message);
@@ -116,7 +168,8 @@ export function registerServe(program: Command): void {
     .option('--tls-key <file>', 'private key for explicit FTPS')
     .option('--require-tls', 'refuse plaintext logins and data connections')
     .addOption(new Option('--no-hash-sent-bytes', 'skip the SHA-256 of sent bytes in the audit log (default: hash)'))
-    .option('--open-firewall', 'Linux, root: insert iptables/nft rules for the ports at start, remove them at stop')
+    .option('--open-firewall', 'Linux, root: insert iptables/nft rules for the ports at start, remove them at stop (a helper keeps root for that)')
+    .option('--run-as <user>', 'started as root: become this user after binding (default nobody; root keeps root)')
     .option('--log-file <file>', 'JSON-lines log file')
     .addOption(new Option('--log-level <level>', 'console and file log level').choices(['error', 'warn', 'info', 'debug']))
     .action(async (options: Record<string, string | boolean | undefined>) => {

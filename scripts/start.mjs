@@ -1,0 +1,22 @@
+// `npm start`: serve fixtures/images on 21 and 63006-63010, as `swfw serve` does.
+// Started as root, serve drops to `nobody` once its ports are bound. In a checkout only root can
+// enter (a clone under /root, or in a mktemp -d directory), nobody could not read the images or
+// the code, and serve would refuse; for this quick start it keeps root instead, and says so. A
+// service should not: run it from a directory others can read, or as its own user (README,
+// "Least privilege").
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(fileURLToPath(import.meta.url), '..', '..');
+const extra = process.argv.slice(2);
+const { accessProblem, isRoot, lookupUser } = await import('../dist/src/server/privileges.js');
+if (isRoot() && !extra.includes('--run-as') && !process.env.SWFW_RUN_AS) {
+  const nobody = lookupUser('nobody');
+  const problem = nobody && [join(root, 'dist'), join(root, 'fixtures', 'images')].map((p) => accessProblem(p, 'list', nobody)).find(Boolean);
+  if (problem) {
+    console.error(`npm start: ${problem}, so this quick start serves as root (--run-as root). A service should not: see the README, "Least privilege".`);
+    extra.push('--run-as', 'root');
+  }
+}
+process.argv = [process.argv[0], join(root, 'dist', 'src', 'cli', 'main.js'), 'serve', ...extra];
+await import('../dist/src/cli/main.js');
