@@ -1,4 +1,4 @@
-import { accessProblem, isRoot, lookupUser } from '../src/server/privileges.js';
+import { dropBlocker } from '../src/server/privileges.js';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
@@ -164,13 +164,6 @@ export async function startVsftpd(options: { workDir: string; imagesDir: string;
   return { endpoint: { name: 'vsftpd', host: HOST, port: options.port, credentials: null }, pid, logFile, setup: config, stop };
 }
 
-/** Whether `nobody` (whom serve becomes after binding, as root) can read the code and the images. */
-function nobodyCanServe(imagesDir: string): boolean {
-  if (!isRoot()) return true;
-  const nobody = lookupUser('nobody');
-  return nobody !== null && [join(PROJECT_ROOT, 'dist'), imagesDir].every((p) => accessProblem(p, 'list', nobody) === null);
-}
-
 /** swfw reads SWFW_* env vars as config; strip inherited ones so the benchmark runs its defaults. */
 function cleanEnv(password: string): NodeJS.ProcessEnv {
   return { ...withoutSwfwEnv(), SWFW_PASSWORD: password };
@@ -196,7 +189,7 @@ export async function startSwfw(options: { workDir: string; imagesDir: string; p
     ...(options.raiseLimits ? ['--max-per-ip', String(HIGH_CLIENT_LIMIT), '--max-connections', String(HIGH_CLIENT_LIMIT)] : []),
     ...(hashSentBytes ? [] : ['--no-hash-sent-bytes']),
     // Started as root, serve drops to nobody; in a checkout only root can enter it would refuse.
-    ...(nobodyCanServe(options.imagesDir) ? [] : ['--run-as', 'root']),
+    ...(dropBlocker('nobody', [join(PROJECT_ROOT, 'dist'), options.imagesDir]) === null ? [] : ['--run-as', 'root']),
   );
   const logFile = join(options.workDir, hashSentBytes ? 'swfw.log' : 'swfw-no-hash.log');
   const { child, pid, stop } = await startUntilReady({

@@ -9,10 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const extra = process.argv.slice(2);
-const { accessProblem, isRoot, lookupUser } = await import('../dist/src/server/privileges.js');
-if (isRoot() && !extra.includes('--run-as') && !process.env.SWFW_RUN_AS) {
-  const nobody = lookupUser('nobody');
-  const problem = nobody && [join(root, 'dist'), join(root, 'fixtures', 'images')].map((p) => accessProblem(p, 'list', nobody)).find(Boolean);
+const { dropBlocker } = await import('../dist/src/server/privileges.js');
+if (!extra.includes('--run-as') && !process.env.SWFW_RUN_AS) {
+  const problem = dropBlocker('nobody', [join(root, 'dist'), join(root, 'fixtures', 'images')]);
   if (problem) {
     console.error(`npm start: ${problem}, so this quick start serves as root (--run-as root). A service should not: see the README, "Least privilege".`);
     extra.push('--run-as', 'root');

@@ -80,6 +80,22 @@ export function accessProblem(path: string, need: Need, user: RunAsUser): string
 }
 
 /**
+ * Why `user` (by name, on this host) could not list every one of `dirs` after a drop, or null;
+ * null also when this process is not root (nothing will be dropped). For callers that decide
+ * whether to serve as root: `npm start`, the benchmark, the tests.
+ */
+export function dropBlocker(userName: string, dirs: readonly string[]): string | null {
+  if (!isRoot()) return null;
+  const user = lookupUser(userName);
+  if (!user) return `no user "${userName}" on this host`;
+  for (const dir of dirs) {
+    const problem = accessProblem(dir, 'list', user);
+    if (problem) return problem;
+  }
+  return null;
+}
+
+/**
  * Becomes `user` for good: supplementary groups, then the group, then the user (the order that
  * leaves no privilege to undo the others). Throws if the process could regain root afterwards.
  */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { cpSync, chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { PROJECT_ROOT } from '../../src/config/loader.js';
-import { accessProblem, isRoot, lookupUser } from '../../src/server/privileges.js';
+import { dropBlocker } from '../../src/server/privileges.js';
 
 export const CLI = join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
 
@@ -15,11 +15,7 @@ export const CLI = join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
  * keep root (SWFW_RUN_AS=root), except the tests of the drop itself, which copy what serve needs
  * to a directory nobody can read (readableRuntime()).
  */
-export const CHECKOUT_READABLE_BY_NOBODY: boolean = (() => {
-  if (!isRoot()) return true;
-  const nobody = lookupUser('nobody');
-  return nobody !== null && [join(PROJECT_ROOT, 'dist'), join(PROJECT_ROOT, 'fixtures', 'images')].every((p) => accessProblem(p, 'list', nobody) === null);
-})();
+export const CHECKOUT_READABLE_BY_NOBODY: boolean = dropBlocker('nobody', [join(PROJECT_ROOT, 'dist'), join(PROJECT_ROOT, 'fixtures', 'images')]) === null;
 
 export interface CliResult {
   code: number | null;
