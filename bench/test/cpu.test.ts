@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
-import { floorMs, trackCpu, untrackCpu, withCpu } from '../../bench/cpu.js';
+import { floorMs, trackCpu, untrackCpu, withCpu } from '../cpu.js';
 
 /** CPU a child burns in a busy loop, by its own CPU clock: a loaded machine stretches only the wall time. */
 const BUSY_MS = 300;
