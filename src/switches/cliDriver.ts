@@ -62,7 +62,7 @@ export class CliDriver implements SwitchDriver {
       weakAlgorithms: target.weakAlgorithms ?? [],
     });
     try {
-      const shell = await connection.openShell(PTY);
+      const shell = await connection.openShell(PTY, target.timeoutMs);
       const cli = await CliSession.start(shell, { grammar: this.dialect.prompt, timeoutMs: target.timeoutMs, logger });
       const session = new DialectSession(this.dialect, connection, cli, target, logger);
       await session.prepare();
@@ -144,19 +144,27 @@ class DialectSession implements SwitchSession {
     try {
       if (background) baseline = background.parseStatus(await this.short(background.statusCommand));
       for (const c of before) await this.short(c);
+      const parseProgress = this.dialect.parseProgress;
       const result = await this.cli.run(command, {
         // The switch may print nothing for a long time (Junos, a stalled flash write): only the pull's own limit applies.
         silenceMs: request.timeoutMs,
         limitMs: request.timeoutMs,
         questions,
         secrets,
-        onOutput: (soFar) => {
-          const bytes = this.dialect.parseProgress?.(soFar);
-          if (bytes != null) request.onProgress?.(bytes);
-        },
+        ...(parseProgress
+          ? {
+              onOutput: (soFar: string) => {
+                const bytes = parseProgress(soFar);
+                if (bytes != null) request.onProgress?.(bytes);
+              },
+            }
+          : {}),
       });
       for (const c of after) await this.short(c);
-      const outcome = this.dialect.parsePullOutput(redactSecrets(result.output, secrets));
+      // Judged on the switch's own words, then redacted: a password that happens to spell "Copy"
+      // or "0" must not change the verdict.
+      const outcome = this.dialect.parsePullOutput(result.output);
+      outcome.message = redactSecrets(outcome.message, secrets);
       if (result.notes.length) outcome.notes = result.notes;
       if (!outcome.ok || !background) return outcome;
       return await this.followBackground(background, baseline!, request, started, secrets);
@@ -169,7 +177,8 @@ class DialectSession implements SwitchSession {
   private async followBackground(background: NonNullable<Dialect['background']>, baseline: PolledStatus, request: PullRequest, started: number, secrets: string[]): Promise<PullOutcome> {
     let seenRunning = false;
     for (;;) {
-      const status = background.parseStatus(redactSecrets(await this.short(background.statusCommand), secrets));
+      const status = background.parseStatus(await this.short(background.statusCommand));
+      status.message = redactSecrets(status.message, secrets);
       // Ours, not a result left from an earlier download: it was seen running, its end time is new,
       // or the switch reported no download at all before ours.
       const fresh = seenRunning || (status.marker !== null && status.marker !== baseline.marker) || (baseline.state === 'none' && status.state !== 'none');
@@ -194,7 +203,7 @@ class DialectSession implements SwitchSession {
       if (this.refused.has(algorithm)) continue;
       const command = this.dialect.hashCommand(fileName, algorithm);
       const { output } = await this.cli.run(command, { silenceMs, limitMs: silenceMs * 4, secrets: this.secrets() });
-      const digest = this.dialect.parseHash(output, algorithm);
+      const digest = this.dialect.parseHash(output, algorithm, fileName);
       if (digest === HASH_UNSUPPORTED) {
         this.logger.info('the switch refused a hash algorithm; trying the next', { algorithm });
         this.refused.add(algorithm);

@@ -64,7 +64,7 @@ export interface Question {
    * would leave an Enter behind, which confirms the next `[confirm]` (Enter means yes there).
    */
   enter?: boolean;
-  /** The answer is a secret: never logged. */
+  /** The answer is a secret: never logged, and given once (asked again means refused: no guessing, no lockout). */
   secret?: boolean;
   /** Recorded in the command's notes when this question is answered (e.g. "declined to erase flash"). */
   note?: string;
@@ -76,36 +76,54 @@ export interface RunOptions {
   /** Hard cap on the whole command, even while it prints (default: 8 × silenceMs). */
   limitMs?: number;
   questions?: readonly Question[];
-  /** Output so far (cleaned), as it arrives: progress for long commands. */
+  /** Output so far (cleaned), as it arrives: progress for long commands. Costs a join per read: leave unset unless needed. */
   onOutput?: (cleanedSoFar: string) => void;
   /** Literal secrets in the command or answers, kept out of logs and errors. */
   secrets?: readonly string[];
 }
 
 export interface RunResult {
-  /** The output: echo, pager markers, escapes and the closing prompt removed; lines end with \n. */
+  /** The output: echo, pager markers, escapes, log messages and the closing prompt removed; lines end with \n. */
   output: string;
   /** Notes of the questions answered, in order. */
   notes: string[];
 }
 
 /**
- * Pager markers as switches print them: Cisco/NX-OS/EOS ` --More-- `, Comware `---- More ----`,
- * Junos `---(more 23%)---`, Dell OS10 `--more--`, ArubaOS `-- MORE --, next page: Space…`.
+ * Pager markers as switches print them: Cisco/NX-OS/EOS ` --More-- ` (also `--More-- (42%)`),
+ * Comware `---- More ----`, Junos `---(more 23%)---`, Dell OS10 `--more--`, ArubaOS
+ * `-- MORE --, next page: Space…`.
  */
-const PAGER_MARKER = /(?:-{2,}\s*\(?\s*more(?:\s+\d+%)?\s*\)?\s*-{2,}|<-+\s*more\s*-+>|-- MORE --[^\r\n]*|press any key to continue)\s*$/i;
+const PAGER_MARKER = /(?:-{2,}\s*\(?\s*more(?:\s+\d+%)?\s*\)?\s*-{2,}(?:\s*\(\d+%\))?|<-+\s*more\s*-+>|-- MORE --[^\r\n]*|press any key to continue)\s*$/i;
 /**
  * The forms of a question that waits for an answer. An unfinished line of these, followed by
  * silence, is a question the command did not expect: failing fast beats hanging until the timeout
- * (and is safer than guessing: Enter confirms `Erase flash: before copying? [confirm]`).
+ * (and is safer than guessing: Enter confirms `Erase flash: before copying? [confirm]`). A plain
+ * `:` ends progress lines too (`Loading x from 10.0.0.5 (via Gi0/0): !!!`), so it counts only after
+ * a word that asks (`Enter the new image name:`) or names a credential.
  */
-const QUESTION_FORM = /(?:\?\s*(?:\[[^\]\r\n]*\]\s*)?|\[confirm\]\s*|[[(](?:y\/n|yes\/no)[\])][^\r\n]*|[[(][yn]\/[yn][\])]:?\s*|\b(?:password|username|login)\s*:\s*)$/i;
+const QUESTION_FORM =
+  /(?:\?\s*(?:\[[^\]\r\n]*\]\s*)?|\[confirm\]\s*|[[(](?:y\/n|yes\/no)[\])][^\r\n]*|[[(][yn]\/[yn][\])]:?\s*|\b(?:password|passcode|username|login|token)\s*:\s*|^\s*(?:please\s+)?(?:enter|type|specify|provide|choose|select|confirm)\b[^\r\n]*:\s*)$/i;
+/**
+ * Log messages a terminal shows between command output (Cisco `terminal monitor` without
+ * `logging synchronous`: `*Mar  1 00:01:02.345: %LINK-3-UPDOWN: …`; Comware info-center:
+ * `%Mar  1 10:00:00:123 2023 sw1 SHELL/5/SHELL_LOGIN: …`). They are not command output, and a
+ * question they follow is still waiting for its answer.
+ */
+const LOG_MESSAGE = /^\s*[*.]?(?:[A-Z][a-z]{2}\s+\d+\s+[\d:.]+(?:\s+[A-Z]{2,5})?:\s*)?%[A-Z0-9_]+-\d-[A-Z0-9_]+:|^\s*%[A-Z][a-z]{2}\s+\d+\s+[\d:]+\s+\d{4}\s+\S+\s+[A-Z0-9_-]+\/\d\/[A-Z0-9_]+:/;
 /** How long an unexpected question may stay unanswered before the command fails. */
 const QUESTION_SETTLE_MS = 3000;
 /** After Ctrl-C, how long the prompt may take to come back. */
 const INTERRUPT_GRACE_MS = 3000;
 /** An unfinished line is examined only this far back: a line of 300,000 `!` costs nothing. */
 const TAIL_CHARS = 512;
+/**
+ * An unfinished line longer than this (a big image's `!!!…`) keeps only its start and end: the
+ * bytes between are progress, and keeping them would make every read cost the whole line.
+ */
+const PARTIAL_MAX_CHARS = 64 * 1024;
+const PARTIAL_KEEP_HEAD = 4096;
+const PARTIAL_KEEP_TAIL = 8192;
 const CTRL_C = '\x03';
 
 // eslint-disable-next-line no-control-regex
@@ -129,6 +147,12 @@ export function cleanTerminalText(text: string): string {
 
 const squash = (s: string) => s.replace(/\s+/g, '');
 
+/**
+ * The echo is looked for in the first lines only: a leftover prompt or two, and the command wrapped
+ * at a width as narrow as 40 columns. Further down, the command's text is output, not echo.
+ */
+const echoLinesFor = (command: string) => 3 + Math.ceil(command.length / 40);
+
 interface Pending {
   command: string;
   options: RunOptions;
@@ -136,15 +160,18 @@ interface Pending {
   echoSeen: boolean;
   /** Index in `lines` of the echo's last line, once seen. */
   echoLine: number;
-  /**
-   * The lines read so far, without whitespace, until the echo is found in them: a switch that
-   * wraps a long command at its own width (ignoring the PTY's) still echoes all of it.
-   */
+  /** The first lines, without whitespace, until the echo is found in them (a switch may wrap a long command). */
   echoProbe: string;
   /** The command without whitespace. */
   squashed: string;
   /** False for the wait after Ctrl-C: the prompt that comes back has no echo before it. */
   awaitEcho: boolean;
+  /** Questions answered, by index in `options.questions`. */
+  answered: Set<number>;
+  /** Index in `lines` of the last line a question was answered on (a question hidden by log lines is answered once). */
+  answeredLine: number;
+  /** Indexes in `lines` at which a leftover prompt was already discounted. */
+  leftoverAt: number;
   resolve(result: RunResult): void;
   reject(err: Error): void;
 }
@@ -155,21 +182,19 @@ interface Learning {
   /** Lines read when the candidate was seen: the confirming prompt must come on a later line. */
   linesAtCandidate: number;
   rounds: number;
+  /** When the last Enter was typed (to measure the round trip). */
+  enterAt: number;
   done(err?: Error): void;
 }
 
 /**
  * A prompt before the command's echo is a leftover of an earlier Enter, or the end of a command on
- * a switch that echoes differently (or not at all). Only quiet tells them apart: this long before
- * the echo's behaviour is known, and longer on a switch that has echoed before.
+ * a switch that echoes differently (or not at all). Only quiet tells them apart: this long (or
+ * three round trips, on a slow link) before the echo's behaviour is known, and longer on a switch
+ * that has echoed before.
  */
 const UNECHOED_PROMPT_QUIET_MS = 300;
 const UNECHOED_PROMPT_QUIET_ECHOING_MS = 2000;
-/**
- * The echo is looked for in the first lines only: a leftover prompt or two, and the command wrapped
- * at a width as narrow as 40 columns. Further down, the command's text is output, not echo.
- */
-const echoLinesFor = (command: string) => 3 + Math.ceil(command.length / 40);
 
 export class CliSession {
   /** The prompt as last seen (`sw1#`). */
@@ -179,12 +204,22 @@ export class CliSession {
   private lines: string[] = [];
   /** Raw text after the last line end. */
   private partial = '';
+  /** Offset in `partial` up to which line ends were already looked for. */
+  private scanned = 0;
   /** Offset in `partial` up to which questions were already answered. */
   private answeredUpTo = 0;
   private pending: Pending | null = null;
   private learning: Learning | null = null;
   /** Learned from the first command: does this switch echo what is typed? (PTYs do.) */
   private echoes: boolean | null = null;
+  /**
+   * Prompts still to come for Enters typed while learning the prompt: each Enter brings one, and on
+   * a slow login (AAA, a far site) some arrive after the prompt was learned. Discounted when they
+   * come before a command's echo, so no command ends on one.
+   */
+  private leftoverPrompts = 0;
+  /** The login round trip, measured while learning: sets how long a prompt before the echo must stay alone. */
+  private roundTripMs = 0;
   private notes: string[] = [];
   private silenceTimer: NodeJS.Timeout | null = null;
   private limitTimer: NodeJS.Timeout | null = null;
@@ -223,9 +258,12 @@ export class CliSession {
     return this.exact?.exec(this.prompt.trimStart())?.groups?.['end'] ?? this.prompt.trimEnd().slice(-1);
   }
 
-  /** Learns the prompt again (after a mode change such as `cli` on Junos, where the grammar stays). */
-  relearn(timeoutMs: number): Promise<void> {
-    return this.learnPrompt(timeoutMs);
+  private enter(): void {
+    if (this.learning) {
+      this.learning.enterAt = Date.now();
+      this.leftoverPrompts++;
+    }
+    this.terminal.write('\n');
   }
 
   private learnPrompt(timeoutMs: number): Promise<void> {
@@ -234,12 +272,14 @@ export class CliSession {
       const timer = setTimeout(() => this.learning?.done(new SwitchTimeoutError(`no CLI prompt within ${timeoutMs} ms of login`)), timeoutMs);
       // Nothing prompt-like after a moment (some switches wait for a key after the banner): Enter.
       const nudge = setTimeout(() => {
-        if (this.learning?.candidate === null) this.terminal.write('\n');
+        if (this.learning?.candidate === null) this.enter();
       }, Math.min(1500, timeoutMs / 3));
+      this.leftoverPrompts = 0;
       this.learning = {
         candidate: null,
         linesAtCandidate: 0,
         rounds: 0,
+        enterAt: 0,
         done: (err) => {
           clearTimeout(timer);
           clearTimeout(nudge);
@@ -258,7 +298,13 @@ export class CliSession {
     const base = this.grammar.line.exec(line)?.groups?.['base'];
     if (!base) return;
     if (learning.candidate !== null && this.lines.length > learning.linesAtCandidate && this.grammar.exact(learning.candidate).test(line)) {
-      this.exact = this.grammar.exact(learning.candidate);
+      const exact = this.grammar.exact(learning.candidate);
+      // The login's own prompt and one per Enter; seen so far: every earlier one went by as a
+      // line, this one is unfinished. The rest are still on their way.
+      const seen = this.lines.filter((l) => exact.test(l.trimStart())).length + 1;
+      this.leftoverPrompts = Math.max(0, this.leftoverPrompts + 1 - seen);
+      this.roundTripMs = Date.now() - learning.enterAt;
+      this.exact = exact;
       this.prompt = line;
       this.resetOutput();
       return learning.done();
@@ -267,13 +313,14 @@ export class CliSession {
     if (++learning.rounds > 5) return learning.done(new SwitchOutputError(`the prompt keeps changing (last: "${line}")`));
     learning.candidate = base;
     learning.linesAtCandidate = this.lines.length;
-    this.terminal.write('\n');
+    this.enter();
   }
 
   /**
    * Runs one command and resolves with its output once the prompt is back. Rejects with a
    * SwitchTimeoutError after `silenceMs` without output (or `limitMs` in all), having sent Ctrl-C;
-   * with a SwitchOutputError when the switch asks an unexpected question or closes the session.
+   * with a SwitchOutputError when the switch asks an unexpected question, asks again for a secret,
+   * or closes the session.
    */
   run(command: string, options: RunOptions): Promise<RunResult> {
     if (this.broken) return Promise.reject(new SwitchOutputError(this.broken));
@@ -282,7 +329,20 @@ export class CliSession {
     return new Promise((resolve, reject) => {
       this.resetOutput();
       this.notes = [];
-      this.pending = { command, options, resolve, reject, echoSeen: false, echoLine: -1, echoProbe: '', squashed: squash(command), awaitEcho: true };
+      this.pending = {
+        command,
+        options,
+        resolve,
+        reject,
+        echoSeen: false,
+        echoLine: -1,
+        echoProbe: '',
+        squashed: squash(command),
+        awaitEcho: true,
+        answered: new Set(),
+        answeredLine: -1,
+        leftoverAt: -1,
+      };
       this.logger.debug('command', { command: redactSecrets(command, options.secrets ?? []) });
       this.armSilence();
       const limit = options.limitMs ?? options.silenceMs * 8;
@@ -304,17 +364,19 @@ export class CliSession {
   private resetOutput(): void {
     this.lines = [];
     this.partial = '';
+    this.scanned = 0;
     this.answeredUpTo = 0;
   }
 
   private onData(chunk: string): void {
     this.partial += chunk;
-    // Split off finished lines; a CR at the very end may be the first half of CRLF: keep it.
+    // Split off finished lines, looking only at what was not looked at yet (linear in the output);
+    // a CR at the very end may be the first half of CRLF: keep it for the next read.
     let start = 0;
     const text = this.partial;
     const end = text.endsWith('\r') ? text.length - 1 : text.length;
     const pending = this.pending;
-    for (let i = 0; i < end; i++) {
+    for (let i = this.scanned; i < end; i++) {
       const c = text.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
       const line = cleanTerminalText(text.slice(start, i));
@@ -333,6 +395,13 @@ export class CliSession {
       this.partial = text.slice(start);
       this.answeredUpTo = 0;
     }
+    this.scanned = this.partial.endsWith('\r') ? this.partial.length - 1 : this.partial.length;
+    if (this.partial.length > PARTIAL_MAX_CHARS) {
+      this.partial = `${this.partial.slice(0, PARTIAL_KEEP_HEAD)}…${this.partial.slice(-PARTIAL_KEEP_TAIL)}`;
+      this.scanned = this.partial.endsWith('\r') ? this.partial.length - 1 : this.partial.length;
+      // A question answered at the start of this line stays answered.
+      if (this.answeredUpTo > 0) this.answeredUpTo = PARTIAL_KEEP_HEAD + 1;
+    }
     this.examine();
   }
 
@@ -345,6 +414,7 @@ export class CliSession {
       // Answered once: the marker (and whatever the switch writes to erase it) leaves the line.
       this.terminal.write(' ');
       this.partial = '';
+      this.scanned = 0;
       this.answeredUpTo = 0;
       return;
     }
@@ -356,21 +426,48 @@ export class CliSession {
     pending.options.onOutput?.(this.outputSoFar());
     if (this.exact?.test(line)) {
       if (pending.echoSeen || !pending.awaitEcho) return this.complete(line);
-      this.quietTimer = setTimeout(() => this.complete(line), this.echoes === true ? UNECHOED_PROMPT_QUIET_ECHOING_MS : UNECHOED_PROMPT_QUIET_MS);
+      if (this.leftoverPrompts > 0 && pending.leftoverAt !== this.lines.length) {
+        // An Enter typed while learning the prompt, answered late: not this command's end.
+        this.leftoverPrompts--;
+        pending.leftoverAt = this.lines.length;
+        return;
+      }
+      const quiet = Math.max(this.echoes === true ? UNECHOED_PROMPT_QUIET_ECHOING_MS : UNECHOED_PROMPT_QUIET_MS, this.roundTripMs * 3);
+      this.quietTimer = setTimeout(() => this.complete(line), quiet);
       return;
     }
-    const asked = tail.replace(/^\s+/, '');
-    for (const q of pending.options.questions ?? []) {
+    let asked = tail.replace(/^\s+/, '');
+    let onLine = this.lines.length;
+    if (asked.trim() === '') {
+      // A question followed by log messages (a terminal monitor without `logging synchronous`)
+      // is no longer the unfinished line, and still waits for its answer.
+      let i = this.lines.length - 1;
+      while (i > pending.echoLine && LOG_MESSAGE.test(this.lines[i]!)) i--;
+      if (i > pending.echoLine && i < this.lines.length - 1 && i > pending.answeredLine) {
+        asked = this.lines[i]!.trim();
+        onLine = i;
+      }
+    }
+    const questions = pending.options.questions ?? [];
+    for (let qi = 0; qi < questions.length; qi++) {
+      const q = questions[qi]!;
       if (!q.match.test(asked)) continue;
+      this.clearQuestionTimer();
+      if (q.secret && pending.answered.has(qi)) {
+        // Asked again for a secret: the one given was refused. Never again (an AAA lockout counts tries).
+        void this.interrupt(`the switch asked again "${redactSecrets(asked.trim().slice(-120), pending.options.secrets ?? [])}": the answer given was refused`, SwitchOutputError);
+        return;
+      }
       this.logger.debug('answering', { question: redactSecrets(asked.slice(-120), pending.options.secrets ?? []), answer: q.secret ? '***' : q.answer });
       if (q.note) this.notes.push(q.note);
+      pending.answered.add(qi);
+      pending.answeredLine = onLine;
       this.answeredUpTo = this.partial.length;
-      this.clearQuestionTimer();
       this.terminal.write(q.enter === false ? q.answer : `${q.answer}\n`);
       return;
     }
     this.clearQuestionTimer();
-    if (QUESTION_FORM.test(asked)) {
+    if (QUESTION_FORM.test(asked) && onLine > pending.answeredLine) {
       this.questionTimer = setTimeout(() => {
         const question = redactSecrets(asked.trim().slice(-200), pending.options.secrets ?? []);
         void this.interrupt(`the switch asked "${question}", which swfw does not answer for "${this.shown(pending.command)}"`, SwitchOutputError);
@@ -387,7 +484,7 @@ export class CliSession {
     this.prompt = promptLine;
     if (pending.awaitEcho && this.echoes === null) this.echoes = pending.echoSeen;
     // Everything up to the echo is the tail of the previous prompt (or a leftover prompt).
-    const lines = pending.echoSeen ? this.lines.slice(pending.echoLine + 1) : [...this.lines];
+    const lines = (pending.echoSeen ? this.lines.slice(pending.echoLine + 1) : [...this.lines]).filter((l) => !LOG_MESSAGE.test(l));
     const output = lines.map((l) => l.replace(/\s+$/, '')).join('\n').replace(/^\n+/, '');
     const notes = this.notes;
     this.finishCommand();
@@ -425,6 +522,9 @@ export class CliSession {
         echoProbe: '',
         squashed: '',
         awaitEcho: false,
+        answered: new Set(),
+        answeredLine: -1,
+        leftoverAt: -1,
         resolve: () => {
           clearTimeout(timer);
           resolve(true);

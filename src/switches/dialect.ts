@@ -57,8 +57,12 @@ export interface Dialect {
   /** On-box digests, best first. */
   readonly hashAlgorithms: readonly SwitchHashAlgorithm[];
   hashCommand(fileName: string, algorithm: SwitchHashAlgorithm): string;
-  /** The hex digest, null when the switch says the file is missing, HASH_UNSUPPORTED when it refused the command. Throws on output it does not understand. */
-  parseHash(output: string, algorithm: SwitchHashAlgorithm): string | null | typeof HASH_UNSUPPORTED;
+  /**
+   * The hex digest of `fileName`, null when the switch says the file is missing, HASH_UNSUPPORTED
+   * when it refused the command. Throws on output it does not understand, on a digest that names
+   * another file, and on an error after the digest: never a digest it is not sure of.
+   */
+  parseHash(output: string, algorithm: SwitchHashAlgorithm, fileName: string): string | null | typeof HASH_UNSUPPORTED;
   /**
    * How fast the platform hashes a file on its flash, assumed low (bytes per second): a hash
    * command may print nothing for size ÷ rate. A Catalyst 9k reads flash for `verify` at under
@@ -124,4 +128,28 @@ export function humanBytes(text: string): number | null {
   if (!m) return null;
   const power = 'BKMGTP'.indexOf((m[2] || 'B').toUpperCase());
   return Math.floor(Number(m[1]) * 1024 ** power);
+}
+
+/**
+ * The digest a hash command printed for `fileName`, from lines that name the file (`verify /md5
+ * (flash:NAME) = …`, `SHA256 (/var/tmp/NAME) = …`, `HEX  /var/os10-image/NAME`): `line` captures
+ * `name` and `hex` (the hex may continue on following lines; see joinedDigest). Null when no such
+ * line is there. Throws when the line names another file, or when an error follows it.
+ */
+export function namedDigest(output: string, line: RegExp, fileName: string, algorithm: SwitchHashAlgorithm, command: string, errorAfter: RegExp): string | null {
+  const withIndices = new RegExp(line.source, line.flags.includes('d') ? line.flags : `${line.flags}d`);
+  const match = withIndices.exec(output);
+  if (!match?.groups || !match.indices?.groups) return null;
+  const named = match.groups['name']!.trim();
+  const base = named.split(/[/:]/).pop() ?? named;
+  if (base !== fileName) throw new SwitchOutputError(`${command}: the digest is of ${named}, not ${fileName}`);
+  // From the hex on; lines made only of hex continue it (a digest wrapped by the terminal).
+  const [hexStart, hexEnd] = match.indices.groups['hex']!;
+  const lineEnd = output.indexOf('\n', hexEnd);
+  const lines = [output.slice(hexStart, hexEnd), ...(lineEnd === -1 ? [] : output.slice(lineEnd + 1).split('\n'))];
+  let hex = lines.shift()!.trim();
+  while (lines.length && /^[0-9a-fA-F]+$/.test(lines[0]!.trim())) hex += lines.shift()!.trim();
+  const after = lines.join('\n');
+  if (errorAfter.test(after)) throw new SwitchOutputError(`${command}: an error follows the digest (${after.trim().split('\n')[0]}): nothing is concluded`);
+  return checkedDigest(hex, algorithm, command);
 }

@@ -89,8 +89,13 @@ function offeredAlgorithms(weak: readonly string[]): Record<string, { append: st
   return offer;
 }
 
-/** A keyboard-interactive prompt that asks for the password ("Password:", "Password for admin@sw1:"). */
-const PASSWORD_QUESTION = /pass(word|code|phrase)?\b/i;
+/**
+ * A keyboard-interactive prompt that asks for the password ("Password:", "Password for admin@sw1:").
+ * A one-time code (`OTP Passcode:`, `Token:`) gets nothing: sending the password there would hand
+ * it to the wrong question and count as a failed try.
+ */
+const PASSWORD_QUESTION = /\bpassword\b/i;
+const ONE_TIME_CODE = /\b(otp|one[- ]?time|passcode|token|pin|verification code)\b/i;
 const USERNAME_QUESTION = /user(name)?\s*:?\s*$/i;
 
 /** One interactive shell on a switch: a PTY, bytes in and out. */
@@ -176,11 +181,21 @@ export class SshConnection {
         if (methodsLeft.includes('password')) return next({ type: 'password', username: options.username, password: options.password });
         if (methodsLeft.includes('keyboard-interactive')) {
           authMethod = 'keyboard-interactive';
+          // One round with the password. A server that asks again (wrong password, IOS
+          // `authentication-retries`, or one that never stops asking) gets empty answers: each
+          // resent password is a failed try towards an AAA lockout.
+          let given = false;
           return next({
             type: 'keyboard-interactive',
             username: options.username,
-            prompt: (_name: string, _instructions: string, _lang: string, prompts: { prompt: string; echo?: boolean }[], finish: (answers: string[]) => void) =>
-              finish(prompts.map((p) => (PASSWORD_QUESTION.test(p.prompt) || (prompts.length === 1 && !p.echo) ? options.password : USERNAME_QUESTION.test(p.prompt) ? options.username : ''))),
+            prompt: (_name: string, _instructions: string, _lang: string, prompts: { prompt: string; echo?: boolean }[], finish: (answers: string[]) => void) => {
+              const isPassword = (p: { prompt: string }) => PASSWORD_QUESTION.test(p.prompt) && !ONE_TIME_CODE.test(p.prompt);
+              if (prompts.some(isPassword)) {
+                if (given) return finish(prompts.map(() => ''));
+                given = true;
+              }
+              finish(prompts.map((p) => (isPassword(p) ? options.password : USERNAME_QUESTION.test(p.prompt) ? options.username : '')));
+            },
           });
         }
         return next(false);
@@ -236,11 +251,27 @@ export class SshConnection {
     return this.closed;
   }
 
-  /** Opens an interactive shell with a PTY (`vt100`, the type switches expect from netmiko and PuTTY). */
-  openShell(size: PtySize): Promise<SshShell> {
+  /**
+   * Opens an interactive shell with a PTY (`vt100`, the type switches expect from netmiko and
+   * PuTTY). Rejects after `timeoutMs` when the switch never answers the channel, PTY or shell
+   * request (ssh2's own timeout ends at login), and the connection is then closed.
+   */
+  openShell(size: PtySize, timeoutMs: number): Promise<SshShell> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new Error('the SSH connection was closed by the switch'));
+      let answered = false;
+      const timer = setTimeout(() => {
+        answered = true;
+        reject(new SwitchConnectError(`no answer to the shell request within ${timeoutMs} ms`, 'timeout'));
+        void this.close();
+      }, timeoutMs);
       this.client.shell({ term: 'vt100', cols: size.cols, rows: size.rows, width: 0, height: 0 }, (err: Error | undefined, channel: ClientChannel) => {
+        clearTimeout(timer);
+        if (answered) {
+          channel?.close();
+          return;
+        }
+        answered = true;
         if (err) return reject(new Error(`the switch refused an interactive shell: ${err.message}`));
         let closed = false;
         const closeListeners: (() => void)[] = [];

@@ -112,7 +112,7 @@ describe('every FTP-capable platform over the emulator', function () {
       const connection = await SshConnection.connect({ host: sw.address, port: SSH_PORT, username: 'admin', password: PASSWORD, timeoutMs: 5000, hostKey: { pinned: sw.hostKey } });
       try {
         // A short terminal: every page break the platform has shows up.
-        const cli = await CliSession.start(await connection.openShell({ cols: 200, rows: 6 }), { grammar: dialect.prompt, timeoutMs: 5000 });
+        const cli = await CliSession.start(await connection.openShell({ cols: 200, rows: 6 }, 5000), { grammar: dialect.prompt, timeoutMs: 5000 });
         if (dialect.privilege && cli.promptEnd === dialect.privilege.unprivilegedEnd) await cli.run(dialect.privilege.command, { silenceMs: 5000 });
         const command = dialect.inventoryCommands[0]!;
         const paged = (await cli.run(command, { silenceMs: 5000 })).output;

@@ -269,4 +269,107 @@ describe('the interactive CLI session (recorded byte streams)', function () {
     const err = await CliSession.start(t, { grammar: CISCO_STYLE_PROMPT, timeoutMs: 400 }).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(SwitchTimeoutError);
   });
+
+  describe('what a hostile tester found (each once judged wrong)', function () {
+    /**
+     * A switch behind slow AAA on a slow link: the prompt comes 2 s after login, everything typed
+     * is echoed and answered 0.5 s later. Each command's output names the command.
+     */
+    function slowSwitch(): ScriptedTerminal {
+      const t = new ScriptedTerminal();
+      let line = '';
+      let ready = false;
+      const typedEarly: string[] = [];
+      const answer = (typed: string) => setTimeout(() => t.send(`${typed}\r\n`, ...(typed === '' ? [] : [`output of ${typed}\r\n`]), 'sw1#'), 500);
+      t.onTyped = (text) => {
+        for (const ch of text) {
+          if (ch !== '\n') {
+            line += ch;
+            continue;
+          }
+          const typed = line;
+          line = '';
+          if (ready) answer(typed);
+          else typedEarly.push(typed);
+        }
+      };
+      setTimeout(() => {
+        ready = true;
+        t.send('\r\nsw1#');
+        for (const typed of typedEarly) answer(typed); // the Enters typed during the login
+      }, 2000);
+      return t;
+    }
+
+    it('a slow login on a slow link: Enters typed while learning the prompt come back late, and no command ends on their prompts', async function () {
+      const t = slowSwitch();
+      const cli = await CliSession.start(t, { grammar: CISCO_STYLE_PROMPT, timeoutMs: 8000 });
+      for (const command of ['terminal length 0', 'show version', 'dir flash:']) {
+        expect((await cli.run(command, { silenceMs: 3000 })).output).to.equal(`output of ${command}\n`);
+      }
+    });
+
+    it('a question followed by a log message in the same packet is still answered', async () => {
+      const t = switchTerminal('sw1#', {});
+      const started = start(t);
+      t.send('sw1#');
+      const cli = await started;
+      t.onTyped = (text) => {
+        if (text.startsWith('copy')) setImmediate(() => t.send('copy ftp://h/f flash:f\r\n', 'Destination filename [f]? \r\n*Mar  1 00:01:02.345: %LINK-3-UPDOWN: Interface GigabitEthernet1/0/1, changed state to up\r\n'));
+        if (text === 'f\n') setImmediate(() => t.send('Loading f !!!\r\n[OK - 3/4096 bytes]\r\n3 bytes copied in 0.1 secs\r\n', 'sw1#'));
+      };
+      const { output } = await cli.run('copy ftp://h/f flash:f', { silenceMs: 2000, questions: [{ match: /Destination filename \[[^\]]*\]\?\s*$/, answer: 'f' }] });
+      expect(output).to.match(/3 bytes copied in/);
+      expect(output, 'log messages are not output').to.not.include('%LINK-3-UPDOWN');
+    });
+
+    it('a secret asked for again is never given twice: the command fails at once', async () => {
+      const t = switchTerminal('sw1>', {});
+      const started = start(t);
+      t.send('sw1>');
+      const cli = await started;
+      const typed: string[] = [];
+      t.onTyped = (text) => {
+        typed.push(text);
+        if (text === 'enable\n' || text === 'hunter2\n') setImmediate(() => t.send(text === 'enable\n' ? 'enable\r\n' : '\r\n% Bad secrets\r\n', 'Password: '));
+        if (text === '\x03') setImmediate(() => t.send('^C\r\n', 'sw1>'));
+      };
+      const err = await cli.run('enable', { silenceMs: 5000, secrets: ['hunter2'], questions: [{ match: /password:\s*$/i, answer: 'hunter2', secret: true }] }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(SwitchOutputError);
+      expect((err as Error).message).to.match(/asked again "Password:"/).and.not.include('hunter2');
+      expect(typed.filter((x) => x === 'hunter2\n')).to.have.length(1);
+    });
+
+    it('a pager marker with a percentage (--More-- (42%)) is answered', async () => {
+      const t = switchTerminal('sw1#', {});
+      const started = start(t);
+      t.send('sw1#');
+      const cli = await started;
+      t.onTyped = (text) => {
+        if (text === 'show version\n') setImmediate(() => t.send('show version\r\n', 'line 1\r\n', '--More-- (42%)'));
+        if (text === ' ') setImmediate(() => t.send('\r              \r', 'line 2\r\n', 'sw1#'));
+      };
+      expect((await cli.run('show version', { silenceMs: 2000 })).output.split('\n').map((l) => l.trim()).filter(Boolean)).to.deep.equal(['line 1', 'line 2']);
+    });
+
+    it('a progress line of 300,000 bangs keeps its start and end only (every read would otherwise cost the whole line)', async () => {
+      const t = switchTerminal('sw1#', {});
+      const started = start(t);
+      t.send('sw1#');
+      const cli = await started;
+      t.onTyped = (text) => {
+        if (!text.startsWith('copy')) return;
+        setImmediate(() => {
+          t.send('copy ftp://h/f flash:f\r\n', 'Loading f ');
+          for (let i = 0; i < 3000; i++) t.send('!'.repeat(100));
+          t.send('\r\n[OK - 300000/4096 bytes]\r\n300000 bytes copied in 1.0 secs\r\n', 'sw1#');
+        });
+      };
+      const { output } = await cli.run('copy ftp://h/f flash:f', { silenceMs: 2000 });
+      const [loading, ...rest] = output.split('\n');
+      expect(loading!.startsWith('Loading f !!!')).to.equal(true);
+      expect(loading!.length).to.be.below(66 * 1024).and.above(8 * 1024);
+      expect(rest.join('\n')).to.include('300000 bytes copied in');
+    });
+  });
 });

@@ -34,6 +34,9 @@ interface Expected {
   state?: string;
 }
 const expected = JSON.parse(readFileSync(join(DIR, 'expected.json'), 'utf8')) as Record<string, Expected>;
+const catalog = JSON.parse(readFileSync(join(PROJECT_ROOT, 'fixtures', 'images', 'catalog.json'), 'utf8')) as { images: { file: string; platform: string }[] };
+/** The file each driver's transcripts hash: its platform's fixture image, by base name. */
+const fileOf = (driver: string) => catalog.images.find((i) => i.platform === driver)!.file.split('/').pop()!;
 
 /** The parsers of each driver, by what they read. */
 const PARSERS: Record<string, { version(t: string): { model: string; version: string }; free(t: string): number | null; copy(t: string): { ok: boolean; bytes: number | null } }> = {
@@ -76,11 +79,11 @@ describe('switch dialects against recorded transcripts', function () {
         case 'hash': {
           const algorithm = want.algorithm!;
           if (want.parseError) {
-            expect(() => dialect.parseHash(text, algorithm)).to.throw(SwitchOutputError, /hex digits|no hex digest|digest line/);
+            expect(() => dialect.parseHash(text, algorithm, fileOf(driver))).to.throw(SwitchOutputError, /hex digits|no hex digest|digest line/);
           } else if (want.unsupported) {
-            expect(dialect.parseHash(text, algorithm)).to.equal(HASH_UNSUPPORTED);
+            expect(dialect.parseHash(text, algorithm, fileOf(driver))).to.equal(HASH_UNSUPPORTED);
           } else {
-            expect(dialect.parseHash(text, algorithm)).to.equal(want.digest ?? null);
+            expect(dialect.parseHash(text, algorithm, fileOf(driver))).to.equal(want.digest ?? null);
           }
           break;
         }
@@ -92,7 +95,7 @@ describe('switch dialects against recorded transcripts', function () {
         }
         case 'invalid':
           // A refusal of the command itself: the hash parser says "unsupported", never a digest or "missing".
-          if (dialect.hashAlgorithms.length) expect(dialect.parseHash(text, dialect.hashAlgorithms[0]!)).to.equal(HASH_UNSUPPORTED);
+          if (dialect.hashAlgorithms.length) expect(dialect.parseHash(text, dialect.hashAlgorithms[0]!, fileOf(driver))).to.equal(HASH_UNSUPPORTED);
           break;
       }
     });
@@ -150,5 +153,52 @@ describe('switch dialects: commands and questions', function () {
     expect(d.background!.statusCommand).to.equal('show image status');
     expect(d.hashCommand('x.bin', 'sha256')).to.equal('system "sha256sum /var/os10-image/x.bin"');
     expect(d.inventoryCommands).to.include('system "df -k /var/os10-image"');
+  });
+});
+
+describe('switch dialects: output a hostile tester found (each once judged wrong)', function () {
+  const sha512 = 'cb5810285e549ea9d80264a8bb169bba6a0efb41386c0888f1d9b91d707b72d2587d16f09b87a060e26bd84f08d48291373f7aae496a0b0fb208891e24351e11';
+  const xe = DIALECTS['cisco-ios-xe']!;
+
+  it('a digest of another file, or one followed by an error, concludes nothing', function () {
+    expect(() => xe.parseHash(`....Done!\n\nverify /sha512 (flash:other.bin) = ${sha512}\n`, 'sha512', 'x.bin')).to.throw(SwitchOutputError, /of flash:other\.bin, not x\.bin/);
+    expect(() => xe.parseHash(`verify /sha512 (flash:x.bin) = ${sha512}\n%Error reading flash:x.bin (I/O error)\n`, 'sha512', 'x.bin')).to.throw(SwitchOutputError, /an error follows the digest/);
+    expect(() => DIALECTS['juniper-junos']!.parseHash(`SHA256 (/var/tmp/other.tgz) = ${'a'.repeat(64)}\n`, 'sha256', 'x.tgz')).to.throw(SwitchOutputError, /not x\.tgz/);
+    expect(() => DIALECTS['dell-os10']!.parseHash(`${'a'.repeat(64)}  /var/os10-image/other.bin\n`, 'sha256', 'x.bin')).to.throw(SwitchOutputError, /not x\.bin/);
+    expect(xe.parseHash(`verify /sha512 (flash:x.bin) = ${sha512.toUpperCase()}\n`, 'sha512', 'x.bin')).to.equal(sha512);
+  });
+
+  it("EOS: curl's progress meter before Copy completed successfully is no error", function () {
+    const out = '  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current\n                                 Dload  Upload   Total   Spent    Left  Speed\n100  977k  100  977k    0     0  2048k      0 --:--:-- --:--:-- --:--:-- 2048k\nCopy completed successfully.\n';
+    expect(parseEosCopy(out).ok).to.equal(true);
+    expect(parseEosCopy('% Error copying ftp://*:*@h/x to flash:x (Access denied: 530)\n').ok).to.equal(false);
+  });
+
+  it("Comware 5's %Copy file … Done. is a success", function () {
+    expect(parseComwareCopy('%Copy file ftp://h/x.bin to flash:/x.bin...Done.\n').ok).to.equal(true);
+  });
+
+  it("Junos: libfetch's failures without an error: line fail the copy", function () {
+    for (const why of ["Can't open data connection", 'Connection closed; transfer aborted', 'File unavailable (e.g., file not found, no access)', 'Insufficient storage space in system', 'Unknown host', 'Host is down', 'Network is unreachable']) {
+      expect(parseJunosCopy(`fetch: /var/tmp/...transferring.file.........kz6JYz: ${why}\n`).ok, why).to.equal(false);
+    }
+    expect(parseJunosCopy('/var/tmp//...transferring.file.........100% of  384 kB 2816 kBps\n').ok).to.equal(true);
+  });
+
+  it('NX-OS: only the final "Copy complete." is done; a failed save after "now saving to disk" is not', function () {
+    const saving = '***** Transfer of file Completed Successfully *****\nCopy complete, now saving to disk (please wait)...\n';
+    expect(parseNxosCopy(`${saving}Write of bootflash:x.bin failed: device full\n`).ok).to.equal(false);
+    expect(parseNxosCopy(saving).ok).to.equal(false);
+    expect(parseNxosCopy(`${saving}Copy complete.\n`).ok).to.equal(true);
+  });
+
+  it('Junos: a full /var (negative Avail) has no room, not the room of another filesystem', function () {
+    const out = 'Filesystem              Size       Used      Avail  Capacity   Mounted on\n/dev/gpt/junos          1.3G       570M       640M       47%  /.mount\n/dev/gpt/var            1.7G       1.8G      -100M      105%  /.mount/var\n';
+    expect(parseJunosStorageFree(out)).to.equal(0);
+  });
+
+  it("old IOS's Verifying checksum... invalid fails the copy", function () {
+    expect(parseCiscoCopy('Loading x.bin !!!!!\nVerifying checksum...  invalid (expected 0x1234, got 0xF5DB)\n[OK - 1000000 bytes]\n\n1000000 bytes copied in 12.345 secs\n').ok).to.equal(false);
+    expect(parseCiscoCopy('Loading x.bin !!!!!\nVerifying checksum...  OK (0xF5DB)\n[OK - 1000000 bytes]\n\n1000000 bytes copied in 12.345 secs\n').ok).to.equal(true);
   });
 });

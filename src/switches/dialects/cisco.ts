@@ -1,5 +1,5 @@
 import { SwitchOutputError, ftpCredentialsAuthority, redactSecrets, type PullOutcome, type SwitchHashAlgorithm, type SwitchInventory } from '../driver.js';
-import { HASH_UNSUPPORTED, capture, joinedDigest, lastLine, type Dialect } from '../dialect.js';
+import { HASH_UNSUPPORTED, capture, lastLine, namedDigest, type Dialect } from '../dialect.js';
 import { CISCO_STYLE_PROMPT, type Question } from '../cliSession.js';
 
 /**
@@ -27,9 +27,13 @@ export function parseCiscoDirFree(output: string, command = 'dir flash:'): numbe
   return Number(free);
 }
 
-/** `N bytes copied in …` (or `[OK - N/4096 bytes]`, `[OK - N bytes]`); any `%Error` is a failure. */
+/**
+ * `N bytes copied in …` (or `[OK - N/4096 bytes]`, `[OK - N bytes]`); any `%Error` is a failure,
+ * and so is an old IOS's `Verifying checksum... invalid` (its `OK (0xF5DB)` form is fine).
+ */
 export function parseCiscoCopy(output: string): PullOutcome {
-  const error = output.match(/^\s*%\s*Error.*$/im) ?? output.match(/^\s*%\s*(?:Copy|Erase) aborted.*$/im);
+  const error =
+    output.match(/^\s*%\s*Error.*$/im) ?? output.match(/^\s*%\s*(?:Copy|Erase) aborted.*$/im) ?? output.match(/^.*Verifying checksum\.*\s*(?:invalid|failed|error|bad).*$/im);
   if (error) return { ok: false, message: redactSecrets(error[0].trim()), bytes: null };
   const copied = capture(output, /(\d+) bytes copied in/) ?? capture(output, /\[OK - (\d+)(?:\/\d+)? bytes\]/);
   if (copied !== null) return { ok: true, message: redactSecrets(lastLine(output, /bytes copied|\[OK/)), bytes: Number(copied) };
@@ -41,13 +45,17 @@ export const CISCO_INVALID_INPUT = /%\s*(Invalid input|Incomplete command|Unreco
 /** How IOS says a file is missing (pyntc's list, plus `%Error verifying … (No such file …)`). */
 const CISCO_NO_FILE = /No such file|No files found|Path does not exist|Error opening|file not found/i;
 
-/** `verify /md5 (flash:f) = <hex>`, the hex possibly wrapped; the `.`s before `Done!` are progress. */
-export function parseCiscoVerify(output: string, algorithm: SwitchHashAlgorithm): string | null | typeof HASH_UNSUPPORTED {
+/**
+ * `verify /md5 (flash:f) = <hex>`, the hex possibly wrapped; the `.`s before `Done!` are progress.
+ * The digest must name our file and no `%Error` may follow it.
+ */
+export function parseCiscoVerify(output: string, algorithm: SwitchHashAlgorithm, fileName: string): string | null | typeof HASH_UNSUPPORTED {
   if (CISCO_INVALID_INPUT.test(output)) return HASH_UNSUPPORTED;
+  const line = new RegExp(`verify /${algorithm}\\s*\\((?<name>[^)]*)\\)\\s*=\\s*(?<hex>[0-9a-fA-F]+)`, 'i');
+  const digest = namedDigest(output, line, fileName, algorithm, `verify /${algorithm}`, /%\s*Error/i);
+  if (digest !== null) return digest;
   if (CISCO_NO_FILE.test(output)) return null;
-  const digest = joinedDigest(output, new RegExp(`verify /${algorithm}\\s*\\([^)]*\\)\\s*=\\s*`, 'i'), algorithm, `verify /${algorithm}`);
-  if (digest === null) throw new SwitchOutputError(`verify /${algorithm}: no "= <digest>" line`);
-  return digest;
+  throw new SwitchOutputError(`verify /${algorithm}: no "= <digest>" line`);
 }
 
 /** The copy's questions (§1.1 Prompts). The order matters only in that each is tested alone. */

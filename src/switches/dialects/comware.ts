@@ -28,13 +28,18 @@ export function parseComwareDirFree(output: string): number {
   return Number(free.replace(/,/g, '')) * 1000;
 }
 
+/**
+ * `Copying file … Done.` (Comware 5: `%Copy file … Done.`); `… Failed.` or an error line fails it.
+ * Info-center log lines on the terminal (`%Mar  1 10:00:00:123 2023 sw1 SHELL/5/…`) are no verdict:
+ * the CLI session removes them.
+ */
 export function parseComwareCopy(output: string): PullOutcome {
-  const failed = output.match(/^.*\b(?:Failed|Error|failed)\b.*$/m) ?? output.match(/^\s*%.*$/m);
+  const failed = output.match(/^.*\b(?:Failed|Error|failed)\b.*$/m) ?? output.match(/^\s*%\s*(?:Unrecognized|Wrong|Incomplete|Too many).*$/m);
   if (/\bDone\.?\s*$/m.test(output) && !failed) return { ok: true, message: redactSecrets(lastLine(output, /Done/)), bytes: null };
   return { ok: false, message: redactSecrets(failed?.[0].trim() ?? (lastLine(output) || 'copy did not report Done')), bytes: null };
 }
 
-export function parseComwareHash(output: string, algorithm: SwitchHashAlgorithm): string | null | typeof HASH_UNSUPPORTED {
+export function parseComwareHash(output: string, algorithm: SwitchHashAlgorithm, _fileName: string): string | null | typeof HASH_UNSUPPORTED {
   if (/%\s*(Unrecognized command|Wrong parameter|Incomplete command|Too many parameters)/i.test(output)) return HASH_UNSUPPORTED;
   if (/does(?:n't| not) exist|No such file|not found/i.test(output)) return null;
   const label = algorithm === 'md5' ? 'MD5' : algorithm.toUpperCase();

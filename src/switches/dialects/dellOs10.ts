@@ -1,5 +1,5 @@
 import { SwitchOutputError, ftpCredentialsAuthority, redactSecrets, type PullOutcome, type SwitchHashAlgorithm } from '../driver.js';
-import { HASH_UNSUPPORTED, capture, checkedDigest, lastLine, type Dialect, type PolledStatus } from '../dialect.js';
+import { HASH_UNSUPPORTED, capture, lastLine, namedDigest, type Dialect, type PolledStatus } from '../dialect.js';
 import { CISCO_STYLE_PROMPT } from '../cliSession.js';
 
 /** Where `image download` puts files: the CLI's `image:` (Dell KB 000181434), not /image. */
@@ -52,12 +52,13 @@ export function parseOs10Download(output: string): PullOutcome {
   return { ok: true, message: redactSecrets(lastLine(output) || 'download started'), bytes: null };
 }
 
-export function parseOs10Hash(output: string, algorithm: SwitchHashAlgorithm): string | null | typeof HASH_UNSUPPORTED {
+/** `<hex>  /var/os10-image/NAME`, as coreutils prints it. */
+export function parseOs10Hash(output: string, algorithm: SwitchHashAlgorithm, fileName: string): string | null | typeof HASH_UNSUPPORTED {
+  const digest = namedDigest(output, /^\s*(?<hex>[0-9a-fA-F]{16,})\s+\*?(?<name>\S+)\s*$/m, fileName, algorithm, `${algorithm}sum`, /error|No such file/i);
+  if (digest !== null) return digest;
   if (/No such file/i.test(output)) return null;
   if (/%\s*Error/i.test(output) || /command not found|not allowed|Permission denied/i.test(output)) return HASH_UNSUPPORTED;
-  const hex = capture(output, /^\s*([0-9a-fA-F]{16,})\s/m);
-  if (hex === null) throw new SwitchOutputError(`${algorithm}sum: no digest line`);
-  return checkedDigest(hex, algorithm, `${algorithm}sum`);
+  throw new SwitchOutputError(`${algorithm}sum: no digest line`);
 }
 
 export const dellOs10: Dialect = {

@@ -1,5 +1,5 @@
 import { SwitchOutputError, ftpCredentialsAuthority, redactSecrets, type PullOutcome, type SwitchHashAlgorithm } from '../driver.js';
-import { HASH_UNSUPPORTED, capture, joinedDigest, lastLine, type Dialect } from '../dialect.js';
+import { HASH_UNSUPPORTED, capture, lastLine, namedDigest, type Dialect } from '../dialect.js';
 import { CISCO_STYLE_PROMPT } from '../cliSession.js';
 import { CISCO_INVALID_INPUT, parseCiscoDirFree } from './cisco.js';
 
@@ -18,18 +18,23 @@ export function parseEosShowVersion(output: string): { model: string; version: s
   return { model, version };
 }
 
+/**
+ * `Copy completed successfully.`; an error is a `% Error …` (or `% <refusal>`) line. A curl-style
+ * progress meter (`  % Total    % Received …`) is not one.
+ */
 export function parseEosCopy(output: string): PullOutcome {
-  const error = output.match(/^\s*%.*$/m) ?? output.match(/^.*\b(?:Error|error|failed|Failed)\b.*$/m);
+  const error = output.match(/^\s*%\s*(?:Error|Invalid|Incomplete|Permission|Access|Unable|Cannot)\b.*$/im) ?? output.match(/^(?!\s*%\s*Total).*\b(?:Error|error|failed|Failed)\b.*$/m);
   if (/Copy completed successfully/i.test(output) && !error) return { ok: true, message: 'Copy completed successfully.', bytes: null };
   return { ok: false, message: redactSecrets(error?.[0].trim() ?? (lastLine(output) || 'copy ended without "Copy completed successfully"')), bytes: null };
 }
 
-export function parseEosVerify(output: string, algorithm: SwitchHashAlgorithm): string | null | typeof HASH_UNSUPPORTED {
+export function parseEosVerify(output: string, algorithm: SwitchHashAlgorithm, fileName: string): string | null | typeof HASH_UNSUPPORTED {
   if (CISCO_INVALID_INPUT.test(output)) return HASH_UNSUPPORTED;
+  const line = new RegExp(`verify /${algorithm}\\s*\\((?<name>[^)]*)\\)\\s*=\\s*(?<hex>[0-9a-fA-F]+)`, 'i');
+  const digest = namedDigest(output, line, fileName, algorithm, `verify /${algorithm}`, /%\s*Error/i);
+  if (digest !== null) return digest;
   if (/No such file|not found|Error opening|does not exist/i.test(output)) return null;
-  const digest = joinedDigest(output, new RegExp(`verify /${algorithm}\\s*\\([^)]*\\)\\s*=\\s*`, 'i'), algorithm, `verify /${algorithm}`);
-  if (digest === null) throw new SwitchOutputError(`verify /${algorithm}: no "= <digest>" line`);
-  return digest;
+  throw new SwitchOutputError(`verify /${algorithm}: no "= <digest>" line`);
 }
 
 export const aristaEos: Dialect = {

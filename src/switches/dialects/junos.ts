@@ -1,5 +1,5 @@
 import { SwitchOutputError, ftpCredentialsAuthority, redactSecrets, type PullOutcome, type SwitchHashAlgorithm } from '../driver.js';
-import { HASH_UNSUPPORTED, capture, checkedDigest, firstLine, humanBytes, type Dialect } from '../dialect.js';
+import { HASH_UNSUPPORTED, capture, firstLine, humanBytes, namedDigest, type Dialect } from '../dialect.js';
 import { JUNOS_PROMPT } from '../cliSession.js';
 
 /** Where images go on Junos: /var/tmp (survives `request system storage cleanup` until used). */
@@ -33,7 +33,8 @@ export function parseJunosStorageFree(output: string): number {
     const cols = raw.trim().split(/\s+/);
     if (cols.length < 6 || !/^\d+%$/.test(cols[4]!)) continue;
     const mount = cols.slice(5).join(' ').replace(/^\/\.mount(?=\/|$)/, '') || '/';
-    const avail = humanBytes(cols[3]!);
+    // A full filesystem shows a negative Avail (reserved blocks in use): nothing is free there.
+    const avail = cols[3]!.startsWith('-') ? 0 : humanBytes(cols[3]!);
     if (avail === null) continue;
     const covers = mount === '/' || JUNOS_IMAGE_DIR === mount || JUNOS_IMAGE_DIR.startsWith(`${mount}/`);
     if (covers && (!best || mount.length > best.mount.length)) best = { mount, avail };
@@ -42,7 +43,12 @@ export function parseJunosStorageFree(output: string): number {
   return best.avail;
 }
 
-const JUNOS_COPY_FAILURE = /^\s*error:|\berror:|Not logged in|\bfailed\b|No such file|Permission denied|timed out|refused|unknown command|syntax error/i;
+/**
+ * `file copy` fails with an `error:` line, or with libfetch's own words on a `fetch:` line (which
+ * a failed fetch prints with or without an `error:` after it).
+ */
+const JUNOS_COPY_FAILURE =
+  /^\s*error:|\berror:|^\s*fetch:|Not logged in|\bfailed\b|No such file|Permission denied|timed out|refused|unknown command|syntax error|Can't open data connection|transfer aborted|File unavailable|Insufficient storage|Unknown host|Host is down|Network is unreachable/i;
 
 export function parseJunosCopy(output: string): PullOutcome {
   const failure = firstLine(output, JUNOS_COPY_FAILURE);
@@ -53,12 +59,13 @@ export function parseJunosCopy(output: string): PullOutcome {
 const JUNOS_LABEL: Record<SwitchHashAlgorithm, string> = { sha256: 'sha-256', md5: 'md5', sha512: 'sha-512' };
 
 /** `SHA256 (/var/tmp/f) = <hex>`; missing files: `error: stat: … No such file or directory` or, on 24.x, `sha256: (sha256: …: No such file or directory) = directory`. */
-export function parseJunosChecksum(output: string, algorithm: SwitchHashAlgorithm): string | null | typeof HASH_UNSUPPORTED {
+export function parseJunosChecksum(output: string, algorithm: SwitchHashAlgorithm, fileName: string): string | null | typeof HASH_UNSUPPORTED {
   if (/syntax error|unknown command|invalid value/i.test(output)) return HASH_UNSUPPORTED;
+  const command = `file checksum ${JUNOS_LABEL[algorithm]}`;
+  const digest = namedDigest(output, /^\s*(?:SHA-?256|SHA-?512|MD5|SHA1)\s*\((?<name>[^)]*)\)\s*=\s*(?<hex>[0-9a-fA-F]+)\s*$/im, fileName, algorithm, command, /^\s*error:/im);
+  if (digest !== null) return digest;
   if (/No such file|does not exist|not found/i.test(output)) return null;
-  const hex = capture(output, /^\s*(?:SHA-?256|SHA-?512|MD5|SHA1)\s*\([^)]*\)\s*=\s*([0-9a-fA-F]+)\s*$/im);
-  if (hex === null) throw new SwitchOutputError(`file checksum ${JUNOS_LABEL[algorithm]}: no "(file) = <digest>" line`);
-  return checkedDigest(hex, algorithm, `file checksum ${JUNOS_LABEL[algorithm]}`);
+  throw new SwitchOutputError(`${command}: no "(file) = <digest>" line`);
 }
 
 export const juniperJunos: Dialect = {

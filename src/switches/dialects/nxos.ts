@@ -26,15 +26,20 @@ export function parseNxosDirFree(output: string): number {
 /** Failure texts from Cisco's on-box transfer.py and pyntc (§2.3 Failure). */
 const NXOS_COPY_FAILURE = /aborted|cannot access|not permitted|No route to host|not known|Permission denied|login incorrect|server not connected|Error|No space|Invalid/i;
 
+/**
+ * Done only at the final `Copy complete.`: `Copy complete, now saving to disk (please wait)...`
+ * comes before the image is written to bootflash, which can still fail (`… failed: device full`).
+ */
 export function parseNxosCopy(output: string): PullOutcome {
-  const failure = firstLine(output, NXOS_COPY_FAILURE);
-  if (failure && !/Copy complete\.?\s*$/m.test(output)) return { ok: false, message: redactSecrets(failure), bytes: null };
-  if (/Copy complete/i.test(output)) return { ok: true, message: redactSecrets(lastLine(output, /Copy complete/i)), bytes: null };
-  return { ok: false, message: redactSecrets(lastLine(output) || 'copy ended without "Copy complete"'), bytes: null };
+  const complete = /^\s*Copy complete\.\s*$/m.exec(output);
+  const failure = firstLine(complete ? output.slice(complete.index + complete[0].length) : output, NXOS_COPY_FAILURE) ?? (complete ? null : firstLine(output, NXOS_COPY_FAILURE));
+  if (failure) return { ok: false, message: redactSecrets(failure), bytes: null };
+  if (complete) return { ok: true, message: 'Copy complete.', bytes: null };
+  return { ok: false, message: redactSecrets(lastLine(output) || 'copy ended without "Copy complete."'), bytes: null };
 }
 
 /** `show file … sha256sum` prints the digest alone (and nothing else but blank lines). */
-export function parseNxosFileHash(output: string, algorithm: SwitchHashAlgorithm): string | null | typeof HASH_UNSUPPORTED {
+export function parseNxosFileHash(output: string, algorithm: SwitchHashAlgorithm, _fileName: string): string | null | typeof HASH_UNSUPPORTED {
   if (/%\s*Invalid (command|input)|Syntax error|%\s*Incomplete command|Invalid command/i.test(output)) return HASH_UNSUPPORTED;
   if (/No such file|not found|Invalid path|cannot access|does not exist/i.test(output)) return null;
   const hex = capture(output, /^\s*([0-9a-fA-F]{16,})\s*$/m);
