@@ -1,5 +1,5 @@
 import type { Command } from './program.js';
-import { ExitCode, ExitError } from '../core/errors.js';
+import { ExitCode, ExitError } from './exitCodes.js';
 import { HASH_ALGORITHMS, parseHexDigest, type Digests } from '../verify/algorithms.js';
 
 /** Flag values for the digests a vendor publishes. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from './program.js';
-import { ConfigError, ExitCode, ExitError, describeError } from '../core/errors.js';
+import { ConfigError, RefusalError, describeError } from '../core/errors.js';
+import { ExitCode, ExitError } from './exitCodes.js';
 type Register = (program: Command) => void;
 
 /**
@@ -50,6 +51,10 @@ async function main(argv: string[]): Promise<void> {
     if (err instanceof ExitError) {
       process.stderr.write(`swfw: ${err.message}\n`);
       process.exit(err.exitCode);
+    }
+    if (err instanceof RefusalError) {
+      process.stderr.write(`swfw: ${err.message}\n`);
+      process.exit(ExitCode.USAGE);
     }
     process.stderr.write(`swfw: ${describeError(err)}\n`);
     process.exit(ExitCode.FAILURE);

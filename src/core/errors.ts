@@ -1,17 +1,3 @@
-/** Process exit codes, named once; the CLI is the only place that exits with them. */
-export const ExitCode = {
-  OK: 0,
-  /** A runtime failure with no more specific code (also check-ports: a port is not open). */
-  FAILURE: 1,
-  /** Bad usage, bad config, or the server cannot start as configured (privilege, port in use). */
-  USAGE: 2,
-  CHECKSUM_MISMATCH: 3,
-  TRANSFER_FAILED: 4,
-  /** check-ports: the control port cannot be reached (connect refused or timed out, no greeting). */
-  CONTROL_UNREACHABLE: 4,
-} as const;
-export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
-
 /** An error that carries the FTP reply code the client should get. Its message is safe to send. */
 export class FtpReplyError extends Error {
   constructor(
@@ -37,14 +23,15 @@ export class ConfigError extends Error {
   }
 }
 
-/** An error the CLI turns into a one-line message and an exit code. */
-export class ExitError extends Error {
-  constructor(
-    readonly exitCode: ExitCodeValue,
-    message: string,
-  ) {
+/**
+ * A request that cannot be carried out as asked (another runner holds the state directory, the
+ * plan changed under a rollout): the message says why and what to do. Features throw it; the CLI
+ * reports it in one line with the usage exit code. Features never choose exit codes themselves.
+ */
+export class RefusalError extends Error {
+  constructor(message: string) {
     super(message);
-    this.name = 'ExitError';
+    this.name = 'RefusalError';
   }
 }
 

@@ -2,7 +2,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../core/durableFile.js';
-import { ExitCode, ExitError } from '../core/errors.js';
+import { RefusalError } from '../core/errors.js';
 
 export type ControlCommand = 'run' | 'pause' | 'abort';
 
@@ -61,8 +61,8 @@ export function lockStateDir(stateDir: string): void {
     }
     const holder = lockHolder(path);
     if (holder === process.pid) return; // ours already (schedule holds it across its runs)
-    if (holder !== null && alive(holder)) throw new ExitError(ExitCode.USAGE, `a rollout runner (pid ${holder}) is already working on ${stateDir}`);
-    if (attempt >= STALE_LOCK_ATTEMPTS) throw new ExitError(ExitCode.USAGE, `cannot take the runner lock ${path}: it keeps changing`);
+    if (holder !== null && alive(holder)) throw new RefusalError(`a rollout runner (pid ${holder}) is already working on ${stateDir}`);
+    if (attempt >= STALE_LOCK_ATTEMPTS) throw new RefusalError(`cannot take the runner lock ${path}: it keeps changing`);
     // Empty at the first look: a runner may have just created it and not yet written its pid.
     if (holder === null && attempt === 0) {
       sleepSync(STALE_LOCK_RECHECK_MS);

@@ -3,7 +3,7 @@
  * switches by client address, since each switch pulls from its own address), a pure
  * `renderProgress()` and a small renderer that redraws the lines in place on a TTY.
  */
-import { formatBytes, formatDuration } from '../cli/progressBar.js';
+import { formatBytes, formatDuration } from '../core/format.js';
 import type { TransferProgress, TransferRecord } from '../server/context.js';
 
 /** Per-switch lines shown at most; the rest are summed up as "+K more". */

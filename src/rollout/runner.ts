@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExitCode, ExitError, describeError } from '../core/errors.js';
+import { RefusalError, describeError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { parsePortRange, portRangeSize } from '../core/portRange.js';
 import type { CatalogEntry } from '../catalog/index.js';
@@ -143,11 +143,11 @@ export class RolloutRunner {
   private async runLocked(journal: Journal): Promise<RunSummary> {
     const o = this.options;
     const { planned, waves, problems } = planRollout(o.plan, o.inventory, o.findImage);
-    if (problems.length) throw new ExitError(ExitCode.USAGE, problems.map((p) => `${p.switch}: ${p.message}`).join('; '));
+    if (problems.length) throw new RefusalError(problems.map((p) => `${p.switch}: ${p.message}`).join('; '));
     this.planned = new Map(planned.map((p) => [p.name, p]));
     let state = this.fold!.state;
     if (state.start) {
-      if (state.start['planDigest'] !== o.planDigest) throw new ExitError(ExitCode.USAGE, 'the plan changed since this rollout started: start a new one with another --state directory');
+      if (state.start['planDigest'] !== o.planDigest) throw new RefusalError('the plan changed since this rollout started: start a new one with another --state directory');
       if (state.end && (state.end['outcome'] === 'halted' || state.end['outcome'] === 'aborted' || state.end['outcome'] === 'completed')) {
         return { outcome: state.end['outcome'] as RunOutcome, reason: `already ended: ${String(state.end['reason'])}`, state };
       }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { formatBytes, formatDuration, formatProgress } from '../../src/cli/progressBar.js';
+import { formatProgress } from '../../src/cli/progressBar.js';
+import { formatBytes, formatDuration } from '../../src/core/format.js';
 
 describe('pull progress line', function () {
   it('formats bytes, durations, rate and ETA', function () {

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { activeRunner, lockStateDir, releaseLock } from '../../src/rollout/control.js';
-import { ExitError } from '../../src/core/errors.js';
+import { RefusalError } from '../../src/core/errors.js';
 
 describe('rollout runner lock (state directory)', function () {
   let dir: string;
@@ -27,8 +27,7 @@ describe('rollout runner lock (state directory)', function () {
       writeFileSync(lockFile(), `${other.pid}\n`);
       expect(activeRunner(dir)).to.equal(other.pid);
       expect(() => lockStateDir(dir))
-        .to.throw(ExitError, `a rollout runner (pid ${other.pid}) is already working on ${dir}`)
-        .with.property('exitCode', 2);
+        .to.throw(RefusalError, `a rollout runner (pid ${other.pid}) is already working on ${dir}`);
       expect(readFileSync(lockFile(), 'utf8').trim()).to.equal(String(other.pid));
     } finally {
       other.kill();

@@ -1,8 +1,8 @@
 import { join, resolve } from 'node:path';
 import type { Command } from '../program.js';
 import { addDigestOptions, digestsFromFlags, type DigestFlags } from '../digestOptions.js';
-import { formatBytes } from '../progressBar.js';
-import { ExitCode, ExitError } from '../../core/errors.js';
+import { formatBytes } from '../../core/format.js';
+import { ExitCode, ExitError } from '../exitCodes.js';
 import { PROJECT_ROOT } from '../../config/loader.js';
 import { CatalogError, addImage, catalogFilePath, checkCatalog, loadCatalog } from '../../catalog/index.js';
 

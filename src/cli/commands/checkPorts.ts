@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
-import { ExitCode, ExitError } from '../../core/errors.js';
+import { ExitCode, ExitError } from '../exitCodes.js';
 import { Limits } from '../../core/limits.js';
 import { loadServerConfig, PASSWORD_ENV, type ServeFlags } from '../../config/loader.js';
 import { createLogger } from '../../log/logger.js';

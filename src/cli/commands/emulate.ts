@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from '../program.js';
-import { ExitCode, ExitError, describeError } from '../../core/errors.js';
+import { describeError } from '../../core/errors.js';
+import { ExitCode, ExitError } from '../exitCodes.js';
 import { EmulatedFleet, FAULT_KINDS, PERSONALITIES, parseFaults } from '../../switches/emulator/index.js';
 import { untilStopSignal } from '../stopSignal.js';
 

@@ -1,6 +1,6 @@
 import { Option, type Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
-import { ExitCode, ExitError } from '../../core/errors.js';
+import { ExitCode, ExitError } from '../exitCodes.js';
 import { loadServerConfig, type ServeFlags } from '../../config/loader.js';
 import { RULE_FORMATS, formatRules, ruleSpec, type RuleFormat } from '../../firewall/index.js';
 

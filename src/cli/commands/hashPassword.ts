@@ -1,5 +1,5 @@
 import type { Command } from '../program.js';
-import { ExitCode, ExitError } from '../../core/errors.js';
+import { ExitCode, ExitError } from '../exitCodes.js';
 import { hashPassword } from '../../server/accounts.js';
 import { PASSWORD_ENV } from '../../config/loader.js';
 

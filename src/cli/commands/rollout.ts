@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from '../program.js';
-import { ConfigError, ExitCode, ExitError } from '../../core/errors.js';
+import { ConfigError } from '../../core/errors.js';
+import { ExitCode, ExitError } from '../exitCodes.js';
 import { createLogger } from '../../log/logger.js';
 import {
   DocumentError,

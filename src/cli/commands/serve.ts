@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
-import { ExitCode, ExitError } from '../../core/errors.js';
+import { ExitCode, ExitError } from '../exitCodes.js';
 import { loadServerConfig, PASSWORD_ENV, PROJECT_ROOT, type ServeFlags } from '../../config/loader.js';
 import type { ServerConfig } from '../../config/schema.js';
 import { createLogger } from '../../log/logger.js';

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import type { Command } from '../program.js';
 import { addDigestOptions, digestsFromFlags, type DigestFlags } from '../digestOptions.js';
-import { ExitCode, ExitError } from '../../core/errors.js';
+import { ExitCode, ExitError } from '../exitCodes.js';
 import { entryDigests, findImage, loadCatalog } from '../../catalog/index.js';
 import { HASH_ALGORITHMS, withSha256, type HashAlgorithm } from '../../verify/algorithms.js';
 import { judgeEvidence, type ReferenceEvidence } from '../../verify/evidence.js';
