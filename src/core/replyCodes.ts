@@ -32,8 +32,10 @@ export const ReplyCode = {
   NOT_IMPLEMENTED: 502,
   BAD_SEQUENCE: 503,
   NOT_IMPLEMENTED_FOR_PARAMETER: 504,
-  /** RFC 2228: the requested security mechanism / data protection is refused. */
-  PROTECTION_REQUIRED: 522,
+  /** RFC 4217 §10: a data connection needs protection first (PROT P). Not EPSV's 522. */
+  DATA_PROTECTION_REQUIRED: 522,
+  /** RFC 2428 §3: EPSV for a network protocol the server does not support (names the ones it does). Not TLS's 522. */
+  EPSV_PROTOCOL_NOT_SUPPORTED: 522,
   NOT_LOGGED_IN: 530,
   PROTECTION_LEVEL_NOT_SUPPORTED: 536,
   FILE_UNAVAILABLE: 550,

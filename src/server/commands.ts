@@ -5,31 +5,16 @@ import { ReplyCode } from '../core/replyCodes.js';
 import { FtpReplyError } from '../core/errors.js';
 import { sameAddress } from '../core/address.js';
 import type { Session } from './session.js';
-import { NOT_FOUND_MESSAGE, toVirtualPath } from './jail.js';
+import { command, reject, type CommandHandler, type CommandSpec } from './commandSpec.js';
+import { toVirtualPath } from './jail.js';
 import { ActiveDataChannel, PassiveDataChannel, type ChannelOptions, type DataChannel } from './dataChannel.js';
 import { lsLine, mlsxFacts, timeVal } from './listing.js';
 import { sendFile } from './sendFile.js';
 import type { TransferRecord } from './context.js';
 
-export type CommandHandler = (session: Session, argument: string, verb: string) => Promise<void> | void;
-
-/** One entry of the command table: the gatekeeper checks these before the handler runs. */
-export interface CommandSpec {
-  needsLogin: boolean;
-  argument: 'none' | 'optional' | 'required';
-  handler: CommandHandler;
-  /** Never log the argument (PASS). */
-  secretArgument?: boolean;
-}
-
 /** After a transfer, how long the data socket may take to close before it is destroyed. */
 const DATA_CLOSE_LINGER_MS = 1000;
-const ANONYMOUS_USERS: ReadonlySet<string> = new Set(['anonymous', 'ftp']);
 const READ_ONLY_MESSAGE = 'Permission denied: the firmware repository is read-only';
-
-const reject = (code: number, message: string): never => {
-  throw new FtpReplyError(code, message);
-};
 
 function channelOptions(session: Session): ChannelOptions {
   const { config, secureContext, logger } = session.context;
@@ -40,25 +25,9 @@ function channelOptions(session: Session): ChannelOptions {
   };
 }
 
-function requireProtectedData(session: Session): void {
-  if (session.context.config.requireTls && !session.protectData) {
-    reject(ReplyCode.PROTECTION_REQUIRED, 'Data connections must be encrypted: send PBSZ 0 and PROT P');
-  }
-}
-
-/**
- * Resolves a path argument for a file command. A one-time rollout account may name only its own
- * image; anything else looks exactly like a missing file.
- */
+/** A path argument as a virtual path (the gate has already held a one-time account to its image). */
 function filePath(session: Session, argument: string): string {
-  const virtualPath = toVirtualPath(session.cwd, argument);
-  if (session.onlyPath !== null && virtualPath !== session.onlyPath) reject(ReplyCode.FILE_UNAVAILABLE, NOT_FOUND_MESSAGE);
-  return virtualPath;
-}
-
-/** Listings are refused to one-time accounts: a switch pulling its image has nothing to browse. */
-function refuseListingForGrants(session: Session): void {
-  if (session.onlyPath !== null) reject(ReplyCode.FILE_UNAVAILABLE, 'Listing is not available to this account');
+  return toVirtualPath(session.cwd, argument);
 }
 
 function replaceChannel(session: Session, channel: DataChannel | null): void {
@@ -101,76 +70,9 @@ function closeDataSocket(socket: Socket): void {
   socket.resume();
 }
 
-// --- login -----------------------------------------------------------------------------------
-
-const user: CommandHandler = (session, argument) => {
-  if (session.authenticated) return reject(ReplyCode.NOT_LOGGED_IN, "Can't change to another user");
-  if (session.context.isShuttingDown()) return reject(ReplyCode.SERVICE_NOT_AVAILABLE, 'Server shutting down');
-  session.pendingUser = argument.trim();
-  const anonymous = session.context.config.anonymous && ANONYMOUS_USERS.has(session.pendingUser.toLowerCase());
-  session.reply(ReplyCode.NEED_PASSWORD, anonymous ? 'Anonymous login ok, send any password' : 'Password required');
-};
-
-const pass: CommandHandler = async (session, argument) => {
-  if (session.authenticated) return session.reply(ReplyCode.COMMAND_SUPERFLUOUS, 'Already logged in');
-  const name = session.pendingUser ?? reject(ReplyCode.BAD_SEQUENCE, 'Login with USER first');
-  session.pendingUser = null;
-  const { config, auth } = session.context;
-  const anonymous = config.anonymous && ANONYMOUS_USERS.has(name.toLowerCase());
-  const login = anonymous ? { user: 'anonymous', onlyPath: null } : await auth.check(name, argument, session.peerAddress);
-  if (login) {
-    session.user = login.user;
-    session.onlyPath = login.onlyPath;
-    session.logger.info('login', { user: session.user });
-    return session.reply(ReplyCode.LOGGED_IN, 'Login successful');
-  }
-  session.failedLogins++;
-  // The user name is logged so an admin can see what was tried; the password never is.
-  session.logger.warn('failed login', { user: name, attempt: session.failedLogins });
-  await session.pause(Limits.FAILED_LOGIN_DELAY_MS);
-  if (session.failedLogins >= Limits.MAX_FAILED_LOGINS) {
-    return session.closeWith(ReplyCode.SERVICE_NOT_AVAILABLE, 'Too many failed logins; closing control connection');
-  }
-  session.reply(ReplyCode.NOT_LOGGED_IN, 'Login incorrect');
-};
-
-// --- TLS (RFC 4217) ----------------------------------------------------------------------------
-
-const auth: CommandHandler = (session, argument) => {
-  if (!session.context.secureContext) return reject(ReplyCode.NOT_IMPLEMENTED, 'TLS is not configured on this server');
-  if (session.tlsActive) return reject(ReplyCode.BAD_SEQUENCE, 'Already using TLS');
-  if (!/^(TLS|TLS-C|SSL)$/i.test(argument.trim())) return reject(ReplyCode.NOT_IMPLEMENTED_FOR_PARAMETER, 'Only AUTH TLS is supported');
-  session.reply(ReplyCode.SECURITY_EXCHANGE_OK, 'Proceed with negotiation');
-  session.startTls();
-};
-
-const pbsz: CommandHandler = (session, argument) => {
-  if (!session.tlsActive) return reject(ReplyCode.BAD_SEQUENCE, 'PBSZ needs AUTH TLS first');
-  session.pbszReceived = true;
-  session.reply(ReplyCode.COMMAND_OK, argument.trim() === '0' ? 'PBSZ=0' : 'PBSZ=0 (only 0 applies to TLS)');
-};
-
-const prot: CommandHandler = (session, argument) => {
-  if (!session.tlsActive) return reject(ReplyCode.BAD_SEQUENCE, 'PROT needs AUTH TLS first');
-  if (!session.pbszReceived) return reject(ReplyCode.BAD_SEQUENCE, 'PROT needs PBSZ first');
-  const level = argument.trim().toUpperCase();
-  if (level === 'P') {
-    session.protectData = true;
-    return session.reply(ReplyCode.COMMAND_OK, 'Data connections will be protected');
-  }
-  if (level === 'C') {
-    if (session.context.config.requireTls) return reject(ReplyCode.PROTECTION_LEVEL_NOT_SUPPORTED, 'PROT C refused: this server requires protected data');
-    session.protectData = false;
-    return session.reply(ReplyCode.COMMAND_OK, 'Data connections will be clear');
-  }
-  if (level === 'S' || level === 'E') return reject(ReplyCode.PROTECTION_LEVEL_NOT_SUPPORTED, 'Only PROT P and PROT C are supported');
-  reject(ReplyCode.NOT_IMPLEMENTED_FOR_PARAMETER, 'Unknown protection level');
-};
-
 // --- data connections ----------------------------------------------------------------------
 
 async function openPassive(session: Session, pinnedPort: number | null = null): Promise<number> {
-  requireProtectedData(session);
   if (session.context.isShuttingDown()) reject(ReplyCode.SERVICE_NOT_AVAILABLE, 'Server shutting down');
   replaceChannel(session, null); // a repeated PASV frees the previous port first (ftp-srv leaked it)
   const { config, ports } = session.context;
@@ -212,7 +114,7 @@ const epsv: CommandHandler = async (session, argument) => {
     return session.reply(ReplyCode.COMMAND_OK, 'EPSV ALL ok');
   }
   if (protocol !== '' && protocol !== '1' && protocol !== '2') {
-    return reject(ReplyCode.PROTECTION_REQUIRED, 'Network protocol not supported, use (1,2)');
+    return reject(ReplyCode.EPSV_PROTOCOL_NOT_SUPPORTED, 'Network protocol not supported, use (1,2)');
   }
   const port = await openPassive(session, takePin(session));
   session.reply(ReplyCode.ENTERING_EXTENDED_PASSIVE, `Entering Extended Passive Mode (|||${port}|)`);
@@ -269,7 +171,6 @@ const port: CommandHandler = (session, argument, verb) => {
     return reject(ReplyCode.NOT_IMPLEMENTED, 'Active mode is off on this server; use PASV or EPSV');
   }
   if (session.epsvAll) return reject(ReplyCode.BAD_SEQUENCE, 'EPSV ALL is in effect; use EPSV');
-  requireProtectedData(session);
   const target = parseActiveTarget(verb, argument);
   // Bounce protection (RFC 2577 §3): only the control peer, only unprivileged ports.
   if (!target || !sameAddress(target.host, session.peerAddress) || target.port < Limits.MIN_ACTIVE_MODE_PORT) {
@@ -282,7 +183,6 @@ const port: CommandHandler = (session, argument, verb) => {
 // --- files ----------------------------------------------------------------------------------
 
 const retr: CommandHandler = async (session, argument) => {
-  requireProtectedData(session);
   const { jail, config, pool, hashing, events, logger } = session.context;
   const offset = session.restOffset;
   session.restOffset = 0;
@@ -396,13 +296,11 @@ const retr: CommandHandler = async (session, argument) => {
 type ListStyle = 'LIST' | 'NLST' | 'MLSD';
 
 async function listing(session: Session, argument: string, style: ListStyle): Promise<void> {
-  requireProtectedData(session);
   // LIST accepts ls flags like "-la" from many clients; they are ignored.
   const pathArgument = argument.replace(/^(\s*-[a-zA-Z]+)+\s*/, '');
   const channel = takeChannel(session);
   let rows;
   try {
-    refuseListingForGrants(session);
     const virtualPath = toVirtualPath(session.cwd, pathArgument);
     rows = await session.context.jail.list(virtualPath);
   } catch (err) {
@@ -436,10 +334,7 @@ const mdtm: CommandHandler = async (session, argument) => {
 };
 
 const cwd: CommandHandler = async (session, argument, verb) => {
-  const target = toVirtualPath(session.cwd, /CDUP|XCUP/.test(verb) ? '..' : argument);
-  // A one-time account may walk only the directories on the way to its image.
-  const onTheWay = session.onlyPath === null || target === '/' || session.onlyPath.startsWith(`${target}/`);
-  if (!onTheWay) reject(ReplyCode.FILE_UNAVAILABLE, NOT_FOUND_MESSAGE);
+  const target = cwdTarget(session, argument, verb);
   const entry = await session.context.jail.resolve(target);
   if (!entry.stats.isDirectory()) return reject(ReplyCode.FILE_UNAVAILABLE, 'Not a directory');
   session.cwd = target;
@@ -480,19 +375,6 @@ const onlyParameter =
     session.reply(ReplyCode.COMMAND_OK, `${what} ok`);
   };
 
-function features(session: Session): string[] {
-  const list = ['EPSV', 'PASV', 'SIZE', 'MDTM', 'REST STREAM', 'TVFS', 'UTF8', 'MLST type*;size*;modify*;perm*;'];
-  if (session.context.secureContext) list.push('AUTH TLS', 'PBSZ', 'PROT');
-  return list.sort().map((f) => ` ${f}`);
-}
-
-const feat: CommandHandler = (session) => session.reply(ReplyCode.SYSTEM_STATUS, ['Features:', ...features(session), 'End']);
-
-const opts: CommandHandler = (session, argument) => {
-  if (/^UTF-?8(\s+ON)?\s*$/i.test(argument.trim())) return session.reply(ReplyCode.COMMAND_OK, 'Always in UTF8 mode');
-  reject(ReplyCode.SYNTAX_ERROR_IN_ARGUMENTS, 'Option not understood');
-};
-
 const stat: CommandHandler = async (session, argument) => {
   if (argument.trim() === '') {
     return session.reply(ReplyCode.SYSTEM_STATUS, [
@@ -503,7 +385,6 @@ const stat: CommandHandler = async (session, argument) => {
       'End of status',
     ]);
   }
-  refuseListingForGrants(session);
   const target = toVirtualPath(session.cwd, argument);
   const rows = await session.context.jail.list(target);
   const now = Date.now();
@@ -516,57 +397,43 @@ const abor: CommandHandler = (session) => {
   session.reply(ReplyCode.NO_TRANSFER_IN_PROGRESS, 'No transfer to abort');
 };
 
-const quit: CommandHandler = (session) => session.closeWith(ReplyCode.CLOSING_CONTROL, 'Goodbye');
-
 const readOnly: CommandHandler = () => reject(ReplyCode.FILE_UNAVAILABLE, READ_ONLY_MESSAGE);
 
-const entry = (handler: CommandHandler, needsLogin: boolean, argument: CommandSpec['argument'] = 'optional'): CommandSpec => ({
-  handler,
-  needsLogin,
-  argument,
-});
+/** The directory CWD/CDUP goes to (for the gate and the handler alike). */
+export function cwdTarget(session: Session, argument: string, verb: string): string {
+  return toVirtualPath(session.cwd, /CDUP|XCUP/.test(verb) ? '..' : argument);
+}
 
-/** The one command table. Anything not here gets 500. */
-export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, CommandSpec>([
-  ['USER', entry(user, false, 'required')],
-  ['PASS', { ...entry(pass, false), secretArgument: true }],
-  ['AUTH', entry(auth, false, 'required')],
-  ['PBSZ', entry(pbsz, false, 'required')],
-  ['PROT', entry(prot, false, 'required')],
-  ['FEAT', entry(feat, false, 'none')],
-  ['SYST', entry((s) => s.reply(ReplyCode.SYSTEM_TYPE, 'UNIX Type: L8'), false, 'none')],
-  ['NOOP', entry((s) => s.reply(ReplyCode.COMMAND_OK, 'NOOP ok'), false, 'none')],
-  ['HELP', entry((s) => s.reply(ReplyCode.HELP, ['Commands:', ` ${[...COMMANDS.keys()].sort().join(' ')}`, 'Help OK']), false)],
-  ['QUIT', entry(quit, false, 'none')],
-  // Clients such as lftp send OPTS UTF8 ON before logging in; vsftpd answers it too.
-  ['OPTS', entry(opts, false, 'required')],
-  ['TYPE', entry(type, true, 'required')],
-  ['MODE', entry(onlyParameter('S', 'MODE S'), true, 'required')],
-  ['STRU', entry(onlyParameter('F', 'STRU F'), true, 'required')],
-  ['ALLO', entry((s) => s.reply(ReplyCode.COMMAND_SUPERFLUOUS, 'ALLO not needed'), true)],
-  ['PWD', entry(pwd, true, 'none')],
-  ['XPWD', entry(pwd, true, 'none')],
-  ['CWD', entry(cwd, true, 'required')],
-  ['XCWD', entry(cwd, true, 'required')],
-  ['CDUP', entry(cwd, true, 'none')],
-  ['XCUP', entry(cwd, true, 'none')],
-  ['SIZE', entry(size, true, 'required')],
-  ['MDTM', entry(mdtm, true, 'required')],
-  ['MLST', entry(mlst, true)],
-  ['REST', entry(rest, true, 'required')],
-  ['PASV', entry(pasv, true, 'none')],
-  ['EPSV', entry(epsv, true)],
-  ['PORT', entry(port, true, 'required')],
-  ['EPRT', entry(port, true, 'required')],
-  ['RETR', entry(retr, true, 'required')],
-  ['LIST', entry((s, a) => listing(s, a, 'LIST'), true)],
-  ['NLST', entry((s, a) => listing(s, a, 'NLST'), true)],
-  ['MLSD', entry((s, a) => listing(s, a, 'MLSD'), true)],
-  ['STAT', entry(stat, true)],
-  ['ABOR', entry(abor, true, 'none')],
-  ['SITE', entry(site, true, 'required')],
+const loggedIn = 'logged-in' as const;
+
+/** What a logged-in user reaches (after USER and PASS): everything here needs a login. */
+export const USER_COMMANDS: [string, CommandSpec][] = [
+  ['TYPE', command(type, { access: loggedIn, argument: 'required', help: 'TYPE I|A: binary or ASCII (bytes are sent unchanged either way)' })],
+  ['MODE', command(onlyParameter('S', 'MODE S'), { access: loggedIn, argument: 'required', help: 'MODE S: stream mode, the only one' })],
+  ['STRU', command(onlyParameter('F', 'STRU F'), { access: loggedIn, argument: 'required', help: 'STRU F: file structure, the only one' })],
+  ['ALLO', command((s) => s.reply(ReplyCode.COMMAND_SUPERFLUOUS, 'ALLO not needed'), { access: loggedIn, help: 'ALLO <bytes>: not needed here' })],
+  ['PWD', command(pwd, { access: loggedIn, argument: 'none', help: 'PWD: the current directory' })],
+  ['XPWD', command(pwd, { access: loggedIn, argument: 'none', help: 'XPWD: the current directory (RFC 775)' })],
+  ['CWD', command(cwd, { access: loggedIn, argument: 'required', grant: 'toward-image', help: 'CWD <dir>: change directory' })],
+  ['XCWD', command(cwd, { access: loggedIn, argument: 'required', grant: 'toward-image', help: 'XCWD <dir>: change directory (RFC 775)' })],
+  ['CDUP', command(cwd, { access: loggedIn, argument: 'none', grant: 'toward-image', help: 'CDUP: to the parent directory' })],
+  ['XCUP', command(cwd, { access: loggedIn, argument: 'none', grant: 'toward-image', help: 'XCUP: to the parent directory (RFC 775)' })],
+  ['SIZE', command(size, { access: loggedIn, argument: 'required', grant: 'image', help: 'SIZE <file>: its size in bytes (RFC 3659)' })],
+  ['MDTM', command(mdtm, { access: loggedIn, argument: 'required', grant: 'image', help: 'MDTM <file>: its modification time (RFC 3659)' })],
+  ['MLST', command(mlst, { access: loggedIn, grant: 'image', help: 'MLST [<path>]: facts about one file (RFC 3659)' })],
+  ['REST', command(rest, { access: loggedIn, argument: 'required', help: 'REST <offset>: the next RETR starts there (RFC 3659)' })],
+  ['PASV', command(pasv, { access: loggedIn, argument: 'none', protectedData: true, help: 'PASV: a passive data port (IPv4, RFC 959)' })],
+  ['EPSV', command(epsv, { access: loggedIn, protectedData: true, help: 'EPSV [1|2|ALL]: a passive data port (RFC 2428)' })],
+  ['PORT', command(port, { access: loggedIn, argument: 'required', protectedData: true, help: 'PORT h1,h2,h3,h4,p1,p2: active mode (off unless activeMode)' })],
+  ['EPRT', command(port, { access: loggedIn, argument: 'required', protectedData: true, help: 'EPRT |af|addr|port|: active mode (off unless activeMode; RFC 2428)' })],
+  ['RETR', command(retr, { access: loggedIn, argument: 'required', grant: 'image', protectedData: true, consumesChannel: true, help: 'RETR <file>: download it' })],
+  ['LIST', command((s, a) => listing(s, a, 'LIST'), { access: loggedIn, grant: 'never', protectedData: true, consumesChannel: true, help: 'LIST [<path>]: a directory listing, ls style' })],
+  ['NLST', command((s, a) => listing(s, a, 'NLST'), { access: loggedIn, grant: 'never', protectedData: true, consumesChannel: true, help: 'NLST [<path>]: names only' })],
+  ['MLSD', command((s, a) => listing(s, a, 'MLSD'), { access: loggedIn, grant: 'never', protectedData: true, consumesChannel: true, help: 'MLSD [<dir>]: a machine-readable listing (RFC 3659)' })],
+  ['STAT', command(stat, { access: loggedIn, grant: 'never', help: 'STAT [<path>]: the session status, or a listing over the control connection' })],
+  ['ABOR', command(abor, { access: loggedIn, argument: 'none', help: 'ABOR: abort the running transfer (urgent data and Telnet IP/Synch accepted)' })],
+  ['SITE', command(site, { access: loggedIn, argument: 'required', grant: 'never', help: 'SITE PIN|PROBE <port>: for swfw check-ports; nothing else (read-only)' })],
   ...['STOR', 'APPE', 'STOU', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'MFMT', 'MFCT', 'MFF'].map(
-    (verb): [string, CommandSpec] => [verb, entry(readOnly, true)],
+    (verb): [string, CommandSpec] => [verb, command(readOnly, { access: loggedIn, help: `${verb}: refused, the repository is read-only (550)` })],
   ),
-]);
-
+];

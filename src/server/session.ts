@@ -8,14 +8,13 @@ import { canonicalAddress } from '../core/address.js';
 import type { Logger } from '../core/logger.js';
 import type { ServerContext } from './context.js';
 import type { DataChannel } from './dataChannel.js';
-import { COMMANDS, type CommandSpec } from './commands.js';
+import { COMMANDS, gate } from './commandTable.js';
+import type { CommandSpec } from './commandSpec.js';
 
 /** Pipelined commands queued before the session stops reading its socket (back-pressure). */
 const MAX_QUEUED_COMMANDS = 32;
 /** After a closing reply, how long the peer gets to close before the socket is destroyed. */
 const CLOSE_LINGER_MS = 2000;
-/** Commands a session that must use TLS may send before AUTH TLS. */
-const ALLOWED_BEFORE_TLS: ReadonlySet<string> = new Set(['AUTH', 'FEAT', 'QUIT', 'NOOP', 'HELP', 'SYST']);
 const TELNET_IAC = 0xff;
 const LF = 0x0a;
 const CR = 0x0d;
@@ -189,23 +188,8 @@ export class Session {
       return;
     }
     this.logger.debug('command', { verb, argument: spec.secretArgument ? '[redacted]' : argument.slice(0, 256) });
-    if (this.context.config.requireTls && !this.tlsActive && !ALLOWED_BEFORE_TLS.has(verb)) {
-      this.reply(ReplyCode.NOT_LOGGED_IN, 'TLS required: send AUTH TLS first');
-      return;
-    }
-    if (spec.needsLogin && !this.authenticated) {
-      this.reply(ReplyCode.NOT_LOGGED_IN, 'Please login with USER and PASS');
-      return;
-    }
-    if (spec.argument === 'required' && argument.trim() === '') {
-      this.reply(ReplyCode.SYNTAX_ERROR_IN_ARGUMENTS, `${verb} needs an argument`);
-      return;
-    }
-    if (spec.argument === 'none' && argument.trim() !== '') {
-      this.reply(ReplyCode.SYNTAX_ERROR_IN_ARGUMENTS, `${verb} takes no argument`);
-      return;
-    }
     try {
+      gate(this, spec, verb, argument);
       await spec.handler(this, argument, verb);
     } catch (err) {
       if (err instanceof FtpReplyError) {
