@@ -173,9 +173,11 @@ describe('pull from our own server (real sockets, loopback)', function () {
     const big = randomBytes(40 * 1024 * 1024);
     writeFileSync(join(server.images, 'big.bin'), big);
     const sha256 = createHash('sha256').update(big).digest('hex');
-    // Stall our own hashing once: the batches fill up, the socket stops being read, the server
-    // sees no progress for its data timeout and aborts the transfer with 426.
-    // (Batches stay in order: a hasher must hash in submission order, so the stall is chained.)
+    // Stall our own hashing once, until the server has given up: the batches fill up, the socket
+    // stops being read, the server sees no byte acknowledged for its data timeout and aborts the
+    // transfer with 426. (How long that takes depends on the receive buffer: Linux collapses a
+    // full receive queue and lets a little more in, which is progress, so a fixed stall is flaky.)
+    // Batches stay in order: a hasher must hash in submission order, so the stall is chained.
     const update = InlineHasher.prototype.update;
     let stalled = false;
     let chain: Promise<unknown> = Promise.resolve();
@@ -183,7 +185,7 @@ describe('pull from our own server (real sockets, loopback)', function () {
       const next = chain.then(async () => {
         if (!stalled) {
           stalled = true;
-          await delay(2_500);
+          for (let waited = 0; server.transfers.length === 0 && waited < 20_000; waited += 100) await delay(100);
         }
         return update.call(this, batch, length);
       });
