@@ -2,7 +2,7 @@
  * The one module that imports ftp-srv (4.6.3, pinned; upstream inactive since 2023).
  *
  * ftp-srv still owns the control listener, the per-connection object and the 220 greeting. Its
- * defects are fixed here, through its extension points, and nowhere else:
+ * defects (numbered as in docs/design.md) are fixed here, through its extension points, and nowhere else:
  * - defect 5 (no line buffering): Connection.prototype._handleData is replaced; bytes go to our
  *   Session, which buffers lines and runs our command table (ftp-srv's own commands, passive
  *   connector and file system are never reached);

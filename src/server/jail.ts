@@ -32,7 +32,7 @@ export interface JailEntry {
 /**
  * The read-only view of the firmware repository. Every path goes through `resolve`, which
  * follows symlinks with realpath and refuses anything that ends outside the root (ftp-srv
- * followed symlinks out of its root: defect 4).
+ * followed symlinks out of its root: docs/design.md, ftp-srv defect 4).
  */
 export class RepositoryJail {
   private constructor(readonly rootRealPath: string) {}

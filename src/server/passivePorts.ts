@@ -60,7 +60,7 @@ interface Waiter {
 /**
  * The passive range as a contract. Every port of the range gets one persistent listener at start,
  * and a PASV *reserves* a port for one session instead of opening a fresh listener. Compared with
- * ftp-srv's listen-per-PASV (defect 1) this means:
+ * ftp-srv's listen-per-PASV (docs/design.md, ftp-srv defect 1) this means:
  * - no port outside the range, ever, and no listen/close race that leaves a client without a reply;
  * - when every port is reserved, PASV waits first come, first served, then gets 425;
  * - a session holds at most one port (a new PASV releases the old one);

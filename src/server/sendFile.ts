@@ -37,7 +37,7 @@ export interface SendFileOptions {
 }
 
 /**
- * The RETR data path. Replaces ftp-srv's chunk-by-chunk pause/resume on 64 KiB reads (defect 2),
+ * The RETR data path. Replaces ftp-srv's chunk-by-chunk pause/resume on 64 KiB reads (docs/design.md, ftp-srv defect 2),
  * which served 1 GiB 3.65x slower than vsftpd. Reads are 1 MiB into pooled buffers, up to
  * MAX_BUFFERS_IN_FLIGHT are queued to the socket so the next read overlaps the current write, and
  * the hash is updated on each buffer once, as it is handed to the socket: the digest describes

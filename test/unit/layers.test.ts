@@ -1,5 +1,5 @@
 /**
- * The import direction, checked on the sources: cli → features → core (shared/DESIGN.md). core
+ * The import direction, checked on the sources: cli → features → core (docs/design.md). core
  * imports nothing of ours; a feature imports only core and the features below it, never the CLI;
  * and each third-party library is imported by one module only.
  */
