@@ -20,7 +20,8 @@ import { canonicalAddress } from '../core/address.js';
 import type { PortRange } from '../core/portRange.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { classifyPort, verdictOf, type DataAttempt, type PasvAttempt, type PortEvidence, type PortResult, type Verdict } from './classify.js';
-import { ControlChannel, ControlError, connectTcp, parsePasvReply, readToEnd, secureSocket, type FtpReply } from './probeClient.js';
+import { parseEpsvReply, parsePasvReply } from '../core/ftpWire.js';
+import { ControlChannel, ControlError, connectTcp, readToEnd, secureSocket, type FtpReply } from './probeClient.js';
 
 export interface CheckPortsOptions {
   host: string;
@@ -274,7 +275,9 @@ export class PortChecker {
       if (!evidence.direct.transferred) evidence.probe = refusedPasv;
       return evidence;
     }
-    const parsed = ipv6 ? parseEpsv(reply.text, pasvSession.address) : parsePasvReply(reply.text);
+    // A 229 names only the port: the address is the control connection's peer (RFC 2428 §3).
+    const epsvPort = ipv6 ? parseEpsvReply(reply.text) : null;
+    const parsed = ipv6 ? epsvPort && { address: pasvSession.address, port: epsvPort } : parsePasvReply(reply.text);
     if (!parsed) {
       pasvSession.dirty = true;
       throw new CheckPortsError(`cannot parse the passive reply "${reply.text}"`);
@@ -332,11 +335,6 @@ export class PortChecker {
   }
 }
 
-/** `229 Entering Extended Passive Mode (|||port|)` (RFC 2428 §3): the address is the control peer. */
-function parseEpsv(text: string, address: string): { address: string; port: number } | null {
-  const match = /\((.)\1\1(\d{1,5})\1\)/.exec(text);
-  return match ? { address, port: Number(match[2]) } : null;
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

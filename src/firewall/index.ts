@@ -1,7 +1,6 @@
 /** check-ports prober and probe listener, rule generators, and open/close on Linux. */
 export * from './classify.js';
 export * from './checkPorts.js';
-export { parsePasvReply } from './probeClient.js';
 export * from './report.js';
 export * from './rules.js';
 export * from './linuxFirewall.js';

@@ -5,13 +5,11 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { ReplyParser, type FtpReply } from '../core/ftpWire.js';
 import { connectOutcomeOf, type ConnectOutcome } from './classify.js';
 
-/** One FTP reply (RFC 959 §4.2): its code and full text (all lines of a multi-line reply). */
-export interface FtpReply {
-  code: number;
-  text: string;
-}
+export type { FtpReply };
+
 
 export interface ConnectResult {
   outcome: ConnectOutcome;
@@ -57,12 +55,11 @@ export class ControlError extends Error {
 }
 
 /**
- * The control connection: line-buffered reply parsing (multi-line replies per RFC 959 §4.2:
- * `ddd-` opens, `ddd ` closes), one command at a time, each with its own reply limit.
+ * The control connection: replies parsed as they arrive (ReplyParser, RFC 959 §4.2), one command
+ * at a time, each with its own reply limit.
  */
 export class ControlChannel {
-  private buffer = '';
-  private lines: string[] = [];
+  private parser = new ReplyParser();
   private replies: FtpReply[] = [];
   private waiter: ((reply: FtpReply | null) => void) | null = null;
   private closed = false;
@@ -82,13 +79,8 @@ export class ControlChannel {
   }
 
   private readonly onData = (chunk: Buffer) => {
-    this.buffer += chunk.toString('latin1');
-    let newline: number;
-    while ((newline = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, newline).replace(/\r$/, '');
-      this.buffer = this.buffer.slice(newline + 1);
-      this.onLine(line);
-    }
+    this.replies.push(...this.parser.push(chunk));
+    this.flush();
   };
 
   private readonly onClose = () => {
@@ -105,19 +97,6 @@ export class ControlChannel {
   private detach(socket: Socket): void {
     socket.removeListener('data', this.onData);
     socket.removeListener('close', this.onClose);
-  }
-
-  private onLine(line: string): void {
-    this.lines.push(line);
-    const first = this.lines[0]!;
-    const match = /^(\d{3})([ -])/.exec(first);
-    if (!match) {
-      // Not a reply line: surface it as a protocol problem through a bogus code.
-      this.replies.push({ code: 0, text: this.lines.splice(0).join('\n') });
-    } else if (match[2] === ' ' || (this.lines.length > 1 && line.startsWith(`${match[1]} `))) {
-      this.replies.push({ code: Number(match[1]), text: this.lines.splice(0).join('\n') });
-    }
-    this.flush();
   }
 
   private flush(): void {
@@ -162,6 +141,10 @@ export class ControlChannel {
   async upgradeToTls(options: ConnectionOptions, timeoutMs: number): Promise<void> {
     const raw = this.socket;
     this.detach(raw);
+    // Plaintext that came behind the 234 is a man in the middle's (the CVE-2011-0411 class, the
+    // client's side): it is dropped, never read as a reply over TLS.
+    this.parser = new ReplyParser();
+    this.replies = [];
     const secure = await secureSocket(raw, options, timeoutMs);
     this.socket = secure;
     this.attach(secure);
@@ -227,11 +210,3 @@ export function readToEnd(socket: Socket, timeoutMs: number): Promise<Buffer> {
   });
 }
 
-/** Parses `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)` (RFC 959 §4.1.2). */
-export function parsePasvReply(text: string): { address: string; port: number } | null {
-  const match = /(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})/.exec(text);
-  if (!match) return null;
-  const n = match.slice(1).map(Number);
-  if (n.some((v) => v > 255)) return null;
-  return { address: n.slice(0, 4).join('.'), port: n[4]! * 256 + n[5]! };
-}

@@ -2,6 +2,7 @@ import { closeSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
 import { Limits } from '../core/limits.js';
 import { ReplyCode } from '../core/replyCodes.js';
+import { epsvReplyText, pasvReplyText } from '../core/ftpWire.js';
 import { FtpReplyError } from '../core/errors.js';
 import { sameAddress } from '../core/address.js';
 import type { Session } from './session.js';
@@ -97,8 +98,7 @@ const pasv: CommandHandler = async (session) => {
   const address = session.context.config.pasvAddress ?? localIPv4(session);
   if (!address) return reject(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'PASV needs IPv4; use EPSV');
   const port = await openPassive(session, takePin(session));
-  const [p1, p2] = [Math.floor(port / 256), port % 256];
-  session.reply(ReplyCode.ENTERING_PASSIVE, `Entering Passive Mode (${address.split('.').join(',')},${p1},${p2}).`);
+  session.reply(ReplyCode.ENTERING_PASSIVE, pasvReplyText(address, port));
 };
 
 function localIPv4(session: Session): string | null {
@@ -117,7 +117,7 @@ const epsv: CommandHandler = async (session, argument) => {
     return reject(ReplyCode.EPSV_PROTOCOL_NOT_SUPPORTED, 'Network protocol not supported, use (1,2)');
   }
   const port = await openPassive(session, takePin(session));
-  session.reply(ReplyCode.ENTERING_EXTENDED_PASSIVE, `Entering Extended Passive Mode (|||${port}|)`);
+  session.reply(ReplyCode.ENTERING_EXTENDED_PASSIVE, epsvReplyText(port));
 };
 
 function takePin(session: Session): number | null {

@@ -5,6 +5,7 @@ import { Limits } from '../core/limits.js';
 import { ReplyCode } from '../core/replyCodes.js';
 import { FtpReplyError, describeError } from '../core/errors.js';
 import { canonicalAddress } from '../core/address.js';
+import { splitCommand } from '../core/ftpWire.js';
 import type { Logger } from '../core/logger.js';
 import type { ServerContext } from './context.js';
 import type { DataChannel } from './dataChannel.js';
@@ -30,7 +31,7 @@ const LONE_CR_WAIT_MS = 200;
  * One control connection. It owns the line buffer, the command queue, the idle timer and every
  * resource the session holds; closing the control connection frees all of them.
  *
- * ftp-srv handed each TCP segment to its parser as-is (defect 5): a command split across segments
+ * ftp-srv handed each TCP segment to its parser as-is (docs/design.md, ftp-srv defect 5): a command split across segments
  * ran as two commands and lines had no length limit. Here bytes are buffered to LF, a line longer
  * than Limits.MAX_COMMAND_LINE_BYTES gets 500 and the session is cut, and commands run one at a
  * time in order (RFC 959 §5.4: the server answers commands in sequence).
@@ -174,9 +175,7 @@ export class Session {
 
   /** The gatekeeper: every command passes login, TLS and argument checks here before its handler. */
   private async execute(line: string): Promise<void> {
-    const space = line.indexOf(' ');
-    const verb = (space === -1 ? line : line.slice(0, space)).trim().toUpperCase();
-    const argument = space === -1 ? '' : line.slice(space + 1);
+    const { verb, argument } = splitCommand(line);
     if (verb === '') return;
     const spec: CommandSpec | undefined = COMMANDS.get(verb);
     if (this.commandLog.length < Limits.AUDIT_COMMANDS) {
@@ -248,7 +247,7 @@ export class Session {
     });
   }
 
-  /** The idle timer never runs during a transfer: a long RETR is not idleness (ftp-srv defect 6). */
+  /** The idle timer never runs during a transfer: a long RETR is not idleness (docs/design.md, ftp-srv defect 6). */
   setTransfer(transfer: AbortController | null): void {
     this.transfer = transfer;
     if (transfer) this.clearIdleTimer();

@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { epsvReplyText, LineSplitter, pasvReplyText, splitCommand } from '../../src/core/ftpWire.js';
 
 /**
  * A scripted FTP server for fault injection, on real TCP sockets on loopback. It speaks just
@@ -131,17 +132,9 @@ export class FakeFtpServer {
     }
     const session = new FakeSession(this, socket);
     socket.write('220 fake FTP ready\r\n');
-    let buffer = '';
+    const lines = new LineSplitter();
     socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) !== -1) {
-        const line = buffer.slice(0, newline).replace(/\r$/, '');
-        buffer = buffer.slice(newline + 1);
-        session.enqueue(line);
-      }
-    });
+    socket.on('data', (chunk: string) => lines.push(chunk).forEach((line) => session.enqueue(line)));
   }
 
   /** Opens a passive listener on the next free port of the range; resolves with the port and the socket to come. */
@@ -266,9 +259,7 @@ class FakeSession {
   }
 
   private async execute(line: string): Promise<void> {
-    const space = line.indexOf(' ');
-    const verb = (space === -1 ? line : line.slice(0, space)).toUpperCase();
-    const argument = space === -1 ? '' : line.slice(space + 1);
+    const { verb, argument } = splitCommand(line);
     this.server.log.commands.push(verb === 'PASS' ? 'PASS ***' : line);
     const script = this.server.script;
     switch (verb) {
@@ -320,9 +311,9 @@ class FakeSession {
         if (this.server.nextPasvFails()) return this.reply("425 Can't open passive connection");
         const { port, connection } = await this.server.openPassive();
         this.data = connection;
-        if (verb === 'EPSV') return this.reply(`229 Entering Extended Passive Mode (|||${port}|)`);
+        if (verb === 'EPSV') return this.reply(`229 ${epsvReplyText(port)}`);
         const host = script.pasvHost ?? (this.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
-        return this.reply(`227 Entering Passive Mode (${host.split('.').join(',')},${port >> 8},${port & 255})`);
+        return this.reply(`227 ${pasvReplyText(host, port)}`);
       }
       case 'RETR':
         return this.retr(this.resolve(argument));

@@ -1,13 +1,9 @@
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { connect as tlsConnect } from 'node:tls';
+import { parseEpsvReply, parsePasvReply, ReplyParser, type FtpReply } from '../../src/core/ftpWire.js';
 
-/** One FTP reply: its code and every line of text (multi-line replies keep all lines). */
-export interface FtpReply {
-  code: number;
-  lines: string[];
-  text: string;
-}
+export type { FtpReply };
 
 /**
  * A minimal scripted FTP control client over a real TCP socket, for hostile and edge-case tests
@@ -15,10 +11,9 @@ export interface FtpReply {
  * It parses replies per RFC 959 §4.2, including multi-line ones.
  */
 export class FtpControl {
-  private buffer = '';
+  private readonly parser = new ReplyParser();
   private readonly replies: FtpReply[] = [];
   private waiters: Array<(reply: FtpReply | null) => void> = [];
-  private pending: string[] = [];
   private ended = false;
 
   private constructor(readonly socket: Socket) {
@@ -55,23 +50,10 @@ export class FtpControl {
   }
 
   private onData(chunk: string): void {
-    this.buffer += chunk;
-    let newline: number;
-    while ((newline = this.buffer.indexOf('\n')) !== -1) {
-      const line = this.buffer.slice(0, newline).replace(/\r$/, '');
-      this.buffer = this.buffer.slice(newline + 1);
-      this.pending.push(line);
-      const first = this.pending[0]!;
-      const code = first.slice(0, 3);
-      const multi = first[3] === '-';
-      if (!multi || (line.startsWith(code) && line[3] === ' ')) {
-        const lines = this.pending;
-        this.pending = [];
-        const reply = { code: Number(code), lines, text: lines.join('\n') };
-        const waiter = this.waiters.shift();
-        if (waiter) waiter(reply);
-        else this.replies.push(reply);
-      }
+    for (const reply of this.parser.push(chunk)) {
+      const waiter = this.waiters.shift();
+      if (waiter) waiter(reply);
+      else this.replies.push(reply);
     }
   }
 
@@ -129,19 +111,18 @@ export class FtpControl {
   }
 }
 
-/** Parses a 227 reply into host and port. */
+/** Parses a 227 reply into host and port; throws if it is none. */
 export function parsePasv(reply: FtpReply): { host: string; port: number } {
-  const match = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(reply.text);
-  if (!match) throw new Error(`not a 227 reply: ${reply.text}`);
-  const n = match.slice(1).map(Number);
-  return { host: n.slice(0, 4).join('.'), port: n[4]! * 256 + n[5]! };
+  const target = parsePasvReply(reply.text);
+  if (!target) throw new Error(`not a 227 reply: ${reply.text}`);
+  return { host: target.address, port: target.port };
 }
 
-/** Parses a 229 reply into the port. */
+/** Parses a 229 reply into the port; throws if it is none. */
 export function parseEpsv(reply: FtpReply): number {
-  const match = /\(\|\|\|(\d+)\|\)/.exec(reply.text);
-  if (!match) throw new Error(`not a 229 reply: ${reply.text}`);
-  return Number(match[1]);
+  const port = parseEpsvReply(reply.text);
+  if (port === null) throw new Error(`not a 229 reply: ${reply.text}`);
+  return port;
 }
 
 /** Opens a data connection and collects everything until the server closes it. */

@@ -3,6 +3,7 @@ import { parsePortRange } from '../../src/core/portRange.js';
 import { canonicalAddress, cidrContains, parseCidr, type Cidr } from '../../src/core/address.js';
 import { toVirtualPath } from '../../src/server/jail.js';
 import { FtpReplyError } from '../../src/core/errors.js';
+import { epsvReplyText, LineSplitter, parseEpsvReply, parsePasvReply, pasvReplyText, ReplyParser, splitCommand } from '../../src/core/ftpWire.js';
 import { hashPassword, verifyPassword } from '../../src/server/accounts.js';
 
 describe('port ranges', function () {
@@ -15,6 +16,45 @@ describe('port ranges', function () {
     expect(parsePortRange('1000-1010')).to.match(/outside 1024-65535/);
     expect(parsePortRange('65000-65536')).to.match(/outside 1024-65535/);
     expect(parsePortRange('a-b')).to.match(/not a port range/);
+  });
+});
+
+describe('FTP wire formats', function () {
+  it('splits replies however the bytes arrive, multi-line ones whole (RFC 959 §4.2)', function () {
+    const parser = new ReplyParser();
+    const bytes = '220-swfw\r\n220-inner line\r\n 220 not the end (leading space)\r\n220 ready\r\n331 Password required\r\n2';
+    const replies = [...bytes].flatMap((ch) => parser.push(ch));
+    expect(replies.map((r) => r.code)).to.deep.equal([220, 331]);
+    expect(replies[0]!.lines).to.have.length(4);
+    expect(replies[0]!.text).to.equal('220-swfw\n220-inner line\n 220 not the end (leading space)\n220 ready');
+    expect(parser.push('30 Login successful\n')).to.deep.equal([{ code: 230, lines: ['230 Login successful'], text: '230 Login successful' }]);
+  });
+
+  it('splits command lines on LF (CR dropped), and a command into its verb and its argument as sent', function () {
+    const lines = new LineSplitter();
+    expect(lines.push('USER sw')).to.deep.equal([]);
+    expect(lines.push('itch\r\nretr /dell/my image.bin\nNOOP')).to.deep.equal(['USER switch', 'retr /dell/my image.bin']);
+    expect(splitCommand('retr /dell/my image.bin')).to.deep.equal({ verb: 'RETR', argument: '/dell/my image.bin' });
+    expect(splitCommand('PASV')).to.deep.equal({ verb: 'PASV', argument: '' });
+    expect(splitCommand('CWD  two spaces')).to.deep.equal({ verb: 'CWD', argument: ' two spaces' });
+  });
+
+  it('a line that opens no reply is a reply of code 0, so a caller sees the break', function () {
+    expect(new ReplyParser().push('SSH-2.0-OpenSSH_9.2\r\n')).to.deep.equal([{ code: 0, lines: ['SSH-2.0-OpenSSH_9.2'], text: 'SSH-2.0-OpenSSH_9.2' }]);
+  });
+
+  it('writes and reads 227 and 229 replies, and refuses what names no address or port', function () {
+    expect(pasvReplyText('10.231.2.2', 63006)).to.equal('Entering Passive Mode (10,231,2,2,246,30).');
+    expect(parsePasvReply(`227 ${pasvReplyText('10.231.2.2', 63006)}`)).to.deep.equal({ address: '10.231.2.2', port: 63006 });
+    expect(parsePasvReply('227 =10,231,2,2,246,30')).to.deep.equal({ address: '10.231.2.2', port: 63006 });
+    expect(parsePasvReply('227 Entering Passive Mode (300,1,1,1,1,1)')).to.equal(null);
+    expect(parsePasvReply('200 Probe listening on port 63006')).to.equal(null);
+    expect(parseEpsvReply(`229 ${epsvReplyText(63010)}`)).to.equal(63010);
+    // RFC 2428 §3: the delimiter is the server's choice.
+    expect(parseEpsvReply('229 Entering Extended Passive Mode (!!!63007!)')).to.equal(63007);
+    expect(parseEpsvReply('229 Entering Extended Passive Mode (|||0|)')).to.equal(null);
+    expect(parseEpsvReply('229 Entering Extended Passive Mode (|||70000|)')).to.equal(null);
+    expect(parseEpsvReply('229 Entering Extended Passive Mode (||1|63007|)')).to.equal(null);
   });
 });
 
