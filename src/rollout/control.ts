@@ -1,5 +1,5 @@
 /** The operator's controls between processes: a control file the runner polls, and a pid lock. */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../core/durableFile.js';
 import { RefusalError } from '../core/errors.js';
@@ -48,30 +48,23 @@ export function activeRunner(stateDir: string): number | null {
  * also created exclusively: its holder checks again that the holder is dead before removing the
  * lock. Nobody else removes a lock, so that check cannot go stale. A `.break` left by a breaker
  * that died is removed once its pid is dead.
+ *
+ * Both files appear with their pid already in them: the pid is written to a private file first,
+ * then hard-linked into place (link(2) fails with EEXIST atomically, as O_EXCL does). A lock
+ * created with O_EXCL is empty until its write lands, and a runner that read it empty in that gap
+ * took it for stale and removed a live runner's lock (2 takeovers in 10 won twice).
  */
 export function lockStateDir(stateDir: string): void {
   const path = join(stateDir, LOCK_FILE);
   const breaker = `${path}.break`;
   for (let attempt = 0; ; attempt++) {
-    try {
-      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    if (createWithPid(path)) return;
+    // Never empty (see createWithPid): null means gone since, or a file no runner wrote.
     const holder = lockHolder(path);
     if (holder === process.pid) return; // ours already (schedule holds it across its runs)
     if (holder !== null && alive(holder)) throw new RefusalError(`a rollout runner (pid ${holder}) is already working on ${stateDir}`);
     if (attempt >= STALE_LOCK_ATTEMPTS) throw new RefusalError(`cannot take the runner lock ${path}: it keeps changing`);
-    // Empty at the first look: a runner may have just created it and not yet written its pid.
-    if (holder === null && attempt === 0) {
-      sleepSync(STALE_LOCK_RECHECK_MS);
-      continue;
-    }
-    try {
-      writeFileSync(breaker, `${process.pid}\n`, { flag: 'wx' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (!createWithPid(breaker)) {
       // Another runner is breaking it: look again once it is done (it will hold the lock, alive).
       const other = lockHolder(breaker);
       if (other !== null && !alive(other)) rmSync(breaker, { force: true });
@@ -88,6 +81,24 @@ export function lockStateDir(stateDir: string): void {
 }
 const STALE_LOCK_ATTEMPTS = 20;
 const STALE_LOCK_RECHECK_MS = 25;
+
+/**
+ * Creates `path` holding this process's pid, or returns false if it exists. The pid is in the
+ * file from the moment the name exists: written to a private file, then linked into place.
+ */
+function createWithPid(path: string): boolean {
+  const own = `${path}.${process.pid}`;
+  writeFileSync(own, `${process.pid}\n`);
+  try {
+    linkSync(own, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    rmSync(own, { force: true });
+  }
+}
 
 /** A short synchronous pause (the lock is taken before anything else runs). */
 function sleepSync(ms: number): void {
