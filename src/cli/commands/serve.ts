@@ -38,12 +38,9 @@ async function resolveAccounts(config: ServerConfig, env: NodeJS.ProcessEnv, pri
  * user (not started as root, or `--run-as root`). Refuses, with one line naming the path and the
  * fix, a user that does not exist or cannot read what the server reads after the drop.
  */
-function planPrivilegeDrop(config: ServerConfig, logger: ReturnType<typeof createLogger>): RunAsUser | null {
+function planPrivilegeDrop(config: ServerConfig): RunAsUser | null {
   if (!isRoot()) return null;
-  if (config.runAs === KEEP_ROOT) {
-    logger.warn('serving as root (--run-as root): the process that parses every client byte keeps every privilege');
-    return null;
-  }
+  if (config.runAs === KEEP_ROOT) return null; // warned once serving (a server that never starts keeps nothing)
   const user = lookupUser(config.runAs);
   if (!user) throw new ExitError(ExitCode.USAGE, `--run-as: no user "${config.runAs}" on this host (serve drops to it after binding its ports)`);
   if (user.uid === 0) throw new ExitError(ExitCode.USAGE, `--run-as: "${config.runAs}" is root; say --run-as root to keep root`);
@@ -73,7 +70,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const logger = createLogger({ level: config.logLevel, logFile: config.logFile });
   let dropTo: RunAsUser | null;
   try {
-    dropTo = planPrivilegeDrop(config, logger);
+    dropTo = planPrivilegeDrop(config);
   } catch (err) {
     await logger.close();
     throw err;
@@ -103,6 +100,8 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     // Everything that needs root is done: ports bound, log file open, TLS key and catalog read.
     logger.info('dropping root', { user: dropTo.name, uid: dropTo.uid, gid: dropTo.gid, firewallHelper: firewall?.pid ?? null });
     dropPrivileges(dropTo);
+  } else if (isRoot()) {
+    logger.warn('serving as root (--run-as root): the process that parses every client byte keeps every privilege');
   }
   const { address, port } = server.address();
   const as = process.geteuid?.() === 0 ? ' as root' : dropTo ? ` as ${dropTo.name}` : '';
