@@ -10,6 +10,7 @@
  * - defect 7 (process.exit on signals): the SIGTERM/SIGINT/SIGQUIT handlers it installs per
  *   instance are removed right after construction; the CLI owns signals;
  * - its disconnect path arms a 1 s timer per closed client that is never cleared; replaced;
+ * - it logs every client's socket error at error level (a reset is routine); its listener is removed;
  * - defect 8 (typings): its typings are not used; the shapes we touch are declared below.
  */
 import { createRequire } from 'node:module';
@@ -89,7 +90,12 @@ export class ControlListener {
       delete this.ftpSrv.connections[id];
       return Promise.resolve();
     };
-    this.ftpSrv.on('connect', ({ connection }) => options.onConnection(connection));
+    this.ftpSrv.on('connect', ({ connection }) => {
+      // ftp-srv logs every control socket error at error level ("Client error … ECONNRESET"):
+      // a switch resetting its connection is routine. Our session logs it at debug.
+      connection.commandSocket.removeAllListeners('error');
+      options.onConnection(connection);
+    });
     const netServer = this.ftpSrv.server;
     // ftp-srv logs every listener error, including EACCES/EADDRINUSE at listen, which the CLI
     // already turns into one clear line; only errors after listening are worth a log record.

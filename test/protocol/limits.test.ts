@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
 import { ControlSessions, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
+import { RecordingLogger } from '../helpers/recordingLogger.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -116,6 +117,18 @@ describe('control-channel limits', function () {
     expect(received).to.equal(48 * 1024 * 1024);
     // And idleness after the transfer is still caught.
     expect((await control.read(5000))?.code).to.equal(421);
+  });
+
+  it('a client that resets its connection is logged at debug, never as an error (a switch reboots, a link drops)', async function () {
+    const logger = new RecordingLogger();
+    server = await startTestServer('40400-40404', { logger, flags: { logLevel: 'debug' } });
+    const control = await login(server);
+    control.socket.resetAndDestroy();
+    await sleep(200);
+    const other = await login(server); // and the server goes on serving
+    expect((await other.send('NOOP')).code).to.equal(200);
+    expect(logger.records.filter((r) => r.level === 'error' || r.level === 'warn')).to.deep.equal([]);
+    expect(logger.records.some((r) => r.level === 'debug' && /ECONNRESET/.test(JSON.stringify(r.fields)))).to.equal(true);
   });
 
   it('the per-address connection limit answers 421 before the greeting', async function () {
