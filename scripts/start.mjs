@@ -17,5 +17,14 @@ if (!extra.includes('--run-as') && !process.env.SWFW_RUN_AS) {
     extra.push('--run-as', 'root');
   }
 }
+// npm runs this through `sh -c`, and a SIGTERM sent to npm's pid stops npm and sh but not us:
+// we would go on serving, adopted by init. So a changed parent means we were left behind, and we
+// stop as a SIGTERM would make us (gracefully; the timer keeps nothing alive).
+const parent = process.ppid;
+const orphanWatch = setInterval(() => {
+  if (process.ppid === parent) return;
+  clearInterval(orphanWatch); // once: a second SIGTERM would mean "stop at once"
+  process.kill(process.pid, 'SIGTERM');
+}, 1000).unref();
 process.argv = [process.argv[0], join(root, 'dist', 'src', 'cli', 'main.js'), 'serve', ...extra];
 await import('../dist/src/cli/main.js');

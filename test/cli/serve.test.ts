@@ -290,4 +290,40 @@ describe('npm start', function () {
       await npm.exited;
     }
   });
+
+  it("a SIGTERM to npm's own pid stops the server too (npm's sh does not pass it on)", async function () {
+    const { spawn } = await import('node:child_process');
+    const { connect } = await import('node:net');
+    const { CliProcess } = await import('../helpers/cli.js');
+    const child = spawn('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--pasv-range', '40695-40699'], {
+      cwd: join(FIXTURE_IMAGES, '..', '..'),
+      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], SWFW_PASSWORD: PASSWORD },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const npm = new CliProcess(child);
+    try {
+      const [, port] = await npm.waitFor(/swfw serving \S+ on 127\.0\.0\.1:(\d+)/, 60_000);
+      process.kill(child.pid!, 'SIGTERM'); // npm only, as an admin would with the pid they see
+      await npm.exited;
+      const refused = async () =>
+        new Promise<boolean>((resolve) => {
+          const socket = connect({ host: '127.0.0.1', port: Number(port) });
+          socket.once('connect', () => (socket.destroy(), resolve(false)));
+          socket.once('error', () => resolve(true));
+        });
+      let stopped = false;
+      for (let waited = 0; waited < 10_000 && !stopped; waited += 250) {
+        stopped = await refused();
+        if (!stopped) await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(stopped, 'the server still listens after npm was stopped').to.equal(true);
+    } finally {
+      try {
+        process.kill(-child.pid!, 'SIGKILL'); // whatever of the group is left
+      } catch {
+        // the group is gone: nothing left behind
+      }
+    }
+  });
 });
