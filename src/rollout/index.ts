@@ -10,7 +10,7 @@ export { foldJournal, countOutcomes, type RolloutState, type SwitchState } from 
 export { readJournal, Journal } from './journal.js';
 export { JOURNAL_FILE, activeRunner, lockStateDir, readControl, releaseLock, writeControl } from './control.js';
 export { nextWindow, runInWindows, waitForWindow, type MaintenanceWindow, type WindowClock } from './window.js';
-export { computeWaves, planRollout, loadPlan, type RolloutPlanConfig } from './plan.js';
+export { computeWaves, nameSwitches, planRollout, loadPlan, type RolloutPlanConfig } from './plan.js';
 export { loadInventory, type InventorySwitch } from './inventory.js';
 export { DocumentError } from './document.js';
 export { ProgressRenderer, ProgressTracker, renderProgress, transferRate, type ProgressState, type ProgressStream } from './progress.js';

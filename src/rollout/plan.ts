@@ -188,33 +188,50 @@ export function computeWaves(names: readonly string[], waves: { canary: number; 
   return out;
 }
 
+/** A plan target that cannot serve the inventory: its platform, what is wrong, and the switches that need it. */
 export interface PlanProblem {
-  switch: string;
+  /** The catalog platform: the plan's `targets.<platform>` key. */
+  platform: string;
   message: string;
+  switches: string[];
 }
 
-/** Matches switches to their catalog image and waves. Switches with no target are problems, not silently skipped. */
+/** "emu-001, emu-008" or "emu-001, emu-008, emu-015 and 4 more". */
+export function nameSwitches(names: readonly string[], shown = 3): string {
+  return names.length <= shown ? names.join(', ') : `${names.slice(0, shown).join(', ')} and ${names.length - shown} more`;
+}
+
+/**
+ * Matches switches to their catalog image and waves. A platform with no target, or a target not
+ * in the catalog, is one problem naming the switches that need it, never silently skipped: the
+ * fix belongs in the plan's `targets`.
+ */
 export function planRollout(
   plan: RolloutPlanConfig,
   switches: readonly InventorySwitch[],
   findImage: (file: string) => CatalogEntry | undefined,
 ): { planned: PlannedSwitch[]; waves: string[][]; problems: PlanProblem[] } {
-  const problems: PlanProblem[] = [];
+  const problems = new Map<string, PlanProblem>();
+  const problem = (platform: string, message: string, name: string) => {
+    const known = problems.get(platform) ?? { platform, message, switches: [] };
+    known.switches.push(name);
+    problems.set(platform, known);
+  };
   const byName = new Map<string, PlannedSwitch>();
   for (const s of switches) {
     const image = plan.targets[s.platform];
     if (!image) {
-      problems.push({ switch: s.name, message: `no target image for platform ${s.platform} in the plan` });
+      problem(s.platform, `no target image for platform ${s.platform}`, s.name);
       continue;
     }
     const entry = findImage(image);
     if (!entry) {
-      problems.push({ switch: s.name, message: `target image ${image} is not in the catalog` });
+      problem(s.platform, `target image ${image} is not in the catalog`, s.name);
       continue;
     }
     byName.set(s.name, { name: s.name, wave: -1, image: entry.file, fileName: basename(entry.file), targetVersion: entry.version });
   }
   const waves = computeWaves([...byName.keys()], plan.waves);
   waves.forEach((wave, w) => wave.forEach((name) => (byName.get(name)!.wave = w)));
-  return { planned: [...byName.values()].sort((a, b) => a.wave - b.wave || a.name.localeCompare(b.name)), waves, problems };
+  return { planned: [...byName.values()].sort((a, b) => a.wave - b.wave || a.name.localeCompare(b.name)), waves, problems: [...problems.values()] };
 }

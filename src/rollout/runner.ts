@@ -13,7 +13,7 @@ import type { TransferProgress, TransferRecord } from '../server/context.js';
 import { judgeEvidence } from '../verify/evidence.js';
 import { driverFor as defaultDriverFor, redactSecrets, SwitchOutputError, type SwitchDriver, type SwitchSession } from '../switches/index.js';
 import type { InventorySwitch } from './inventory.js';
-import { planRollout, type PlannedSwitch, type RolloutPlanConfig } from './plan.js';
+import { nameSwitches, planRollout, type PlannedSwitch, type RolloutPlanConfig } from './plan.js';
 import { Journal } from './journal.js';
 import { countOutcomes, JournalFold, type Hashes, type RolloutState, type SwitchOutcome } from './state.js';
 import { JOURNAL_FILE, lockStateDir, readControl, releaseLock } from './control.js';
@@ -143,7 +143,7 @@ export class RolloutRunner {
   private async runLocked(journal: Journal): Promise<RunSummary> {
     const o = this.options;
     const { planned, waves, problems } = planRollout(o.plan, o.inventory, o.findImage);
-    if (problems.length) throw new RefusalError(problems.map((p) => `${p.switch}: ${p.message}`).join('; '));
+    if (problems.length) throw new RefusalError(problems.map((p) => `targets.${p.platform}: ${p.message} (needed by ${nameSwitches(p.switches)})`).join('; '));
     this.planned = new Map(planned.map((p) => [p.name, p]));
     let state = this.fold!.state;
     if (state.start) {

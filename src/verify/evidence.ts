@@ -120,7 +120,7 @@ export function judgeEvidence(input: EvidenceInput): VerdictReport {
     if (serverWhole && server!.sha256 !== client.digests.sha256) {
       notes.push('the server record does not match what arrived: it may belong to another transfer');
     }
-    return report('verified', `${algorithms.join(', ')} match the reference (${client.bytes} bytes)`);
+    return report('verified', `${algorithms.join(', ')} ${algorithms.length === 1 ? 'matches' : 'match'} the reference (${client.bytes} bytes)`);
   }
 
   if (repository && differs(reference, repository.digests, repository.size)) {

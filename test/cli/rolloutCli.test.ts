@@ -122,15 +122,23 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     }
   });
 
-  it('emulate --platform mixed, then rollout run on the default settings: every FTP-capable platform verified, exit 0', async function () {
+  it("the README's emulated fleet: emulate --platform mixed, then rollout run config/rollout.emulated.yaml: every FTP-capable platform verified, exit 0", async function () {
     const inventory = join(dir, 'inventory.json');
     emulator = startCli(['emulate', '--switches', '7', '--platform', 'mixed', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--inventory-out', inventory]);
     await emulator.waitFor(/emulating 7 switches \(cisco-ios, cisco-ios-xe, cisco-nxos, arista-eos, juniper-junos, comware, dell-os10\) on 127\.0\.1\.140-127\.0\.1\.146/, 30_000);
-    const catalog = JSON.parse(readFileSync(join(FIXTURE_IMAGES, 'catalog.json'), 'utf8')) as { images: { file: string; platform: string }[] };
     const drivers = ['cisco-ios', 'cisco-ios-xe', 'cisco-nxos', 'arista-eos', 'juniper-junos', 'comware', 'dell-os10'];
-    const targets = Object.fromEntries(drivers.map((d) => [d, catalog.images.find((i) => i.platform === d)!.file]));
-    const path = join(dir, 'mixed.json');
-    writeFileSync(path, JSON.stringify({ targets, server: { address: '127.0.0.1', listen: '127.0.0.1', port: 0, pasvRange: '44120-44124', images: FIXTURE_IMAGES } }));
+    // The example plan as shipped, on this suite's ports (the README runs it on 2121 and 63006-63010).
+    let example = readFileSync(join(FIXTURE_IMAGES, '..', '..', 'config', 'rollout.emulated.yaml'), 'utf8');
+    for (const [from, to] of [
+      ['port: 2121', 'port: 0'],
+      ['pasvRange: 63006-63010', 'pasvRange: 44120-44124'],
+      ['images: ../fixtures/images', `images: ${FIXTURE_IMAGES}`],
+    ]) {
+      expect(example).to.include(from);
+      example = example.replace(from, to);
+    }
+    const path = join(dir, 'rollout.emulated.yaml');
+    writeFileSync(path, example);
     const result = await runCli(['rollout', 'run', path, '--inventory', inventory, '--state', join(dir, 'state'), '--json']);
     expect(result.code, result.stderr).to.equal(0);
     const out = JSON.parse(result.stdout) as { outcome: string; counts: Record<string, number>; reports: { json: string } };
@@ -162,7 +170,7 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
 
     const text = await runCli(['rollout', 'run', plan(), '--inventory', inventory, '--state', state, '--dry-run'], { env });
     expect(text.code, text.stderr).to.equal(0);
-    expect(text.stdout).to.match(/^wave 0 \(canary\): 1 switches$/m);
+    expect(text.stdout).to.match(/^wave 0 \(canary\): 1 switch$/m);
     expect(text.stdout).to.match(/^wave 1: 2 switches$/m);
     expect(text.stdout).to.match(/emu-001 127\.0\.1\.140 \(cisco-ios-xe\) → cisco\/c9300.*: transfer: runs 17\.06\.05; transfer 1048699 bytes and verify$/m);
     expect(text.stdout).to.match(/emu-002 .*: skip: already runs 17\.09\.04a$/m);
@@ -238,11 +246,12 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     expect(missing.code).to.equal(2);
     expect(missing.stderr.trim()).to.equal(`swfw: cannot read ${join(dir, 'nope.yaml')} (ENOENT)`);
 
-    // A switch whose platform the plan has no image for: named with the inventory's path.
+    // A switch whose platform the plan has no image for: the plan's targets are named, and the switch.
     writeFileSync(inventory, 'switches:\n  - { name: c, address: 127.0.1.152, driver: dell-os10, credentials: { username: admin, passwordEnv: X } }\n');
-    const noTarget = await runCli(['rollout', 'run', plan(), '--inventory', inventory, '--state', state, '--dry-run']);
+    const planPath = plan();
+    const noTarget = await runCli(['rollout', 'run', planPath, '--inventory', inventory, '--state', state, '--dry-run']);
     expect(noTarget.code).to.equal(2);
-    expect(noTarget.stderr.trim()).to.equal(`swfw: config: ${inventory}: c: no target image for platform dell-os10 in the plan`);
+    expect(noTarget.stderr.trim()).to.equal(`swfw: config: ${planPath}: targets.dell-os10: no target image for platform dell-os10 (needed by c in ${inventory})`);
     expect(existsSync(state)).to.equal(false);
   });
 });

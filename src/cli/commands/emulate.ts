@@ -9,8 +9,11 @@ import { untilStopSignal } from '../stopSignal.js';
 
 /** The env var holding the emulated switches' SSH password (inventories reference it, never inline). */
 export const SWITCH_PASSWORD_ENV = 'SWFW_SWITCH_PASSWORD';
-/** Default SSH port of emulated switches: each switch has its own address, so they all share it. */
-const DEFAULT_EMULATOR_SSH_PORT = 47022;
+/**
+ * Default SSH port of emulated switches: each switch has its own address, so they all share it.
+ * The common alternative SSH port, below the ephemeral range and outside the tests' port slices.
+ */
+const DEFAULT_EMULATOR_SSH_PORT = 2222;
 
 interface EmulateFlags {
   switches: number;

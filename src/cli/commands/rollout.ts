@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from '../program.js';
 import { ConfigError } from '../../core/errors.js';
+import { formatCount } from '../../core/format.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
 import { createLogger } from '../../log/logger.js';
 import {
@@ -16,6 +17,7 @@ import {
   foldJournal,
   prepareRollout,
   lockStateDir,
+  nameSwitches,
   readControl,
   readJournal,
   releaseLock,
@@ -88,7 +90,12 @@ async function prepare(planPath: string, inventoryPath: string) {
     throw err;
   }
   if (prepared.problems.length) {
-    throw new ConfigError(prepared.problems.map((p) => ({ path: `${inventoryPath}: ${p.switch}`, message: p.message })));
+    throw new ConfigError(
+      prepared.problems.map((p) => ({
+        path: `${planPath}: targets.${p.platform}`,
+        message: `${p.message} (needed by ${nameSwitches(p.switches)} in ${inventoryPath})`,
+      })),
+    );
   }
   return prepared;
 }
@@ -134,7 +141,7 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
     });
     if (flags.json) process.stdout.write(`${JSON.stringify({ dryRun: true, contacted: checks !== null, waves: prepared.waves, switches: rows })}\n`);
     else {
-      prepared.waves.forEach((names, w) => process.stdout.write(`wave ${w}${w === 0 && prepared.plan.waves.canary > 0 ? ' (canary)' : ''}: ${names.length} switches\n`));
+      prepared.waves.forEach((names, w) => process.stdout.write(`wave ${w}${w === 0 && prepared.plan.waves.canary > 0 ? ' (canary)' : ''}: ${formatCount(names.length, 'switch', 'switches')}\n`));
       for (const r of rows) {
         const where = r.resolvedAddress && r.resolvedAddress !== r.address ? `${r.address} [${r.resolvedAddress}]` : r.address;
         process.stdout.write(`  wave ${r.wave}  ${r.name} ${where} (${r.driver}) → ${r.image} (${r.targetVersion})${r.reason ? `: ${r.action}: ${r.reason}` : ''}\n`);
@@ -187,7 +194,7 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
   if (flags.json) process.stdout.write(`${JSON.stringify({ outcome: summary.outcome, reason: summary.reason, counts, reports })}\n`);
   else process.stdout.write(`rollout ${summary.outcome}: ${summary.reason}; verified ${counts.verified}, skipped ${counts.skipped}, failed ${counts.failed}, pending ${counts.pending}\nreports: ${reports.html}\n`);
   if (summary.outcome !== 'completed' || counts.failed > 0) {
-    throw new ExitError(ROLLOUT_INCOMPLETE, `rollout ${summary.outcome}${counts.failed ? ` with ${counts.failed} failed switches` : ''}`);
+    throw new ExitError(ROLLOUT_INCOMPLETE, `rollout ${summary.outcome}${counts.failed ? ` with ${formatCount(counts.failed, 'failed switch', 'failed switches')}` : ''}`);
   }
 }
 
@@ -262,7 +269,7 @@ function statusCommand(flags: { state: string; json?: boolean }): void {
     return;
   }
   process.stdout.write(`rollout ${report.runId}: ${report.outcome ?? (runner ? `running (pid ${runner})` : 'interrupted: `swfw rollout resume` continues it')}${report.reason ? ` (${report.reason})` : ''}\n`);
-  for (const w of report.waves as Record<string, number>[]) process.stdout.write(`  wave ${w['wave']}: ${w['size']} switches, verified ${w['verified']}, skipped ${w['skipped']}, failed ${w['failed']}, pending ${w['pending']}\n`);
+  for (const w of report.waves as Record<string, number>[]) process.stdout.write(`  wave ${w['wave']}: ${formatCount(w['size']!, 'switch', 'switches')}, verified ${w['verified']}, skipped ${w['skipped']}, failed ${w['failed']}, pending ${w['pending']}\n`);
   for (const s of report.switches.filter((r) => r.outcome === 'failed')) process.stdout.write(`  failed ${s.name}: ${s.reason}\n`);
 }
 
@@ -279,7 +286,7 @@ export function registerRollout(program: Command): void {
       .command('run')
       .description('run a rollout now (starts the embedded FTP server from the plan)')
       .argument('<plan>', 'plan (YAML)')
-      .requiredOption('--inventory <file>', 'inventory (YAML or JSON)')
+      .requiredOption('--inventory <file>', 'inventory (YAML or JSON; required)')
       .option('--dry-run', 'print the waves and what would happen to whom: read-only pre-checks of every switch, nothing changed')
       .option('--offline', 'with --dry-run: contact no switch, print the waves only'),
   ).action((plan: string, flags: RunFlags) => runRollout(plan, flags, 'run'));
@@ -288,7 +295,7 @@ export function registerRollout(program: Command): void {
       .command('schedule')
       .description("wait for the plan's maintenance window, run, and stop starting switches when it closes")
       .argument('<plan>', 'plan (YAML)')
-      .requiredOption('--inventory <file>', 'inventory (YAML or JSON)')
+      .requiredOption('--inventory <file>', 'inventory (YAML or JSON; required)')
       .option('--every-window', 'when a window closes with switches pending, wait for the next one and go on, until the rollout ends'),
   ).action((plan: string, flags: RunFlags) => runRollout(plan, flags, 'schedule'));
   common(rollout.command('resume').description('un-pause a running rollout, or continue one whose runner stopped (crash, reboot, window end)').option('--inventory <file>', 'inventory (default: the one the run started with)')).action(
