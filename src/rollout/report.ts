@@ -1,6 +1,7 @@
 /** Morning reports: JSON, CSV and one self-contained HTML page (no external assets). */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { formatBytes, formatDuration } from '../core/format.js';
 import { countOutcomes, type RolloutState, type SwitchState } from './state.js';
 
 export interface ReportRow {
@@ -83,6 +84,9 @@ export function ftpSequences(switches: readonly SwitchState[]): FtpSequence[] {
 
 export function buildReport(state: RolloutState): {
   runId: string | null;
+  /** When the run started and ended (ISO 8601, from the journal); null while it has not. */
+  startedAt: string | null;
+  endedAt: string | null;
   outcome: string | null;
   reason: string | null;
   waves: object[];
@@ -93,6 +97,8 @@ export function buildReport(state: RolloutState): {
   const switches = [...state.switches.values()].sort((a, b) => a.wave - b.wave || a.name.localeCompare(b.name));
   return {
     runId: state.runId,
+    startedAt: state.start?.at ?? null,
+    endedAt: state.end?.at ?? null,
     outcome: (state.end?.['outcome'] as string) ?? null,
     reason: (state.end?.['reason'] as string) ?? null,
     waves: state.waves.map((names, wave) => ({ wave, size: names.length, ...countOutcomes(names.map((n) => state.switches.get(n)!)) })),
@@ -138,6 +144,17 @@ export function toCsv(rows: readonly ReportRow[]): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
+/** A pre-check as a person reads it: "C9300-48P, 17.06.05, 1.2 GiB free, not on flash; login password". */
+function describePrecheck(precheck: Record<string, unknown> | null): string {
+  if (!precheck) return '';
+  if (precheck['reachable'] === false) return `unreachable: ${String(precheck['error'] ?? '')}`;
+  const parts = [precheck['model'], precheck['version']].filter((v) => typeof v === 'string' && v !== '') as string[];
+  if (typeof precheck['freeBytes'] === 'number') parts.push(`${formatBytes(precheck['freeBytes'])} free`);
+  if (typeof precheck['onFlash'] === 'boolean') parts.push(precheck['onFlash'] ? 'image already on flash' : 'not on flash');
+  const login = typeof precheck['login'] === 'string' ? `; login ${precheck['login']}` : '';
+  return `${parts.join(', ')}${login}`;
+}
+
 const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export function toHtml(report: ReturnType<typeof buildReport>): string {
@@ -146,7 +163,7 @@ export function toHtml(report: ReturnType<typeof buildReport>): string {
   const rows = report.switches
     .map(
       (r) =>
-        `<tr><td>${esc(r.name)}</td><td>${esc(r.address)}${r.resolvedAddress && r.resolvedAddress !== r.address ? ` (${esc(r.resolvedAddress)})` : ''}<br><small>${esc(r.driver)}</small></td><td>${esc(r.wave)}</td><td style="color:${colour[r.outcome] ?? '#000'};font-weight:bold">${esc(r.outcome)}</td><td>${esc(r.verdict)}</td><td>${esc(r.reason)}${r.notes.length ? `<br><small>${esc(r.notes.join('; '))}</small>` : ''}</td><td>${esc(r.attempts)}</td><td>${esc(r.bytes)}</td><td>${esc(r.durationMs)}</td><td>${esc(r.bytesPerSecond)}</td><td class="h">${esc(r.catalogSha256)}</td><td class="h">${esc(r.serverSha256)}</td><td class="h">${esc(r.switchAlgorithm)} ${esc(r.switchDigest)}</td><td class="h">${esc(JSON.stringify(r.precheck))}</td><td class="h">${esc(r.ssh)}</td></tr>`,
+        `<tr><td>${esc(r.name)}</td><td>${esc(r.address)}${r.resolvedAddress && r.resolvedAddress !== r.address ? ` (${esc(r.resolvedAddress)})` : ''}<br><small>${esc(r.driver)}</small></td><td>${esc(r.wave)}</td><td style="color:${colour[r.outcome] ?? '#000'};font-weight:bold">${esc(r.outcome)}</td><td>${esc(r.verdict)}</td><td>${esc(r.reason)}${r.notes.length ? `<br><small>${esc(r.notes.join('; '))}</small>` : ''}</td><td>${esc(r.attempts)}</td><td>${r.bytes === null ? '' : esc(formatBytes(r.bytes))}</td><td>${r.durationMs === null ? '' : esc(formatDuration(r.durationMs))}</td><td>${r.bytesPerSecond === null ? '' : `${esc(formatBytes(r.bytesPerSecond))}/s`}</td><td class="h">${esc(r.catalogSha256)}</td><td class="h">${esc(r.serverSha256)}</td><td class="h">${esc(r.switchAlgorithm)} ${esc(r.switchDigest)}</td><td>${esc(describePrecheck(r.precheck))}</td><td class="h">${esc(r.ssh)}</td></tr>`,
     )
     .join('\n');
   const sequences = report.ftpSequences.length
@@ -159,9 +176,10 @@ export function toHtml(report: ReturnType<typeof buildReport>): string {
 <style>body{font:14px system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f6f8fa}.h{font:11px monospace;word-break:break-all;max-width:22em}</style></head>
 <body><h1>Rollout ${esc(report.runId)}</h1>
 <p>Outcome: <b>${esc(report.outcome ?? 'running')}</b> ${esc(report.reason ?? '')}</p>
+<p>Started ${esc(report.startedAt ?? 'not yet')}${report.endedAt ? `, ended ${esc(report.endedAt)}` : ''} (UTC)</p>
 <h2>Waves</h2><table><tr><th>wave</th><th>switches</th><th>verified</th><th>skipped</th><th>failed</th><th>pending</th></tr>${waves}</table>
 ${sequences}
-<h2>Switches</h2><table><tr><th>name</th><th>address</th><th>wave</th><th>outcome</th><th>verdict</th><th>reason</th><th>attempts</th><th>bytes</th><th>ms</th><th>bytes/s</th><th>catalog sha256</th><th>server sent sha256</th><th>switch's own digest</th><th>pre-check</th><th>SSH (kex / host key / cipher / mac)</th></tr>
+<h2>Switches</h2><table><tr><th>name</th><th>address</th><th>wave</th><th>outcome</th><th>verdict</th><th>reason</th><th>attempts</th><th>bytes</th><th>duration</th><th>rate</th><th>catalog sha256</th><th>server sent sha256</th><th>switch's own digest</th><th>pre-check</th><th>SSH (kex / host key / cipher / mac)</th></tr>
 ${rows}
 </table></body></html>
 `;
