@@ -63,11 +63,13 @@ export async function loadCatalogForServing(imagesDir: string, logger: Logger): 
         actualSize: status.current?.size,
       });
     } else if (status.state === 'missing') log.error('catalog image missing: not serving it', fields);
-    else if (status.state === 'rehashed') log.info('image changed on disk but its content still matches the catalog', fields);
+    // A clone or a copy gives every image a new mtime: one summary line below, not one per image.
+    else if (status.state === 'rehashed') log.debug('image changed on disk but its content still matches the catalog', fields);
     else log.debug('image verified by size and mtime', fields);
   }
-  const drifted = [...statuses.values()].filter((s) => !s.serve).length;
-  log.info('catalog loaded for serving', { images: statuses.size, refused: drifted });
+  const all = [...statuses.values()];
+  const counts = { images: statuses.size, rehashed: all.filter((s) => s.state === 'rehashed').length, refused: all.filter((s) => !s.serve).length };
+  log.info(counts.rehashed ? 'catalog loaded for serving; images whose size or mtime changed were re-hashed and still match' : 'catalog loaded for serving', counts);
   return statuses;
 }
 

@@ -93,7 +93,7 @@ export function registerCatalog(program: Command): void {
     .command('add')
     .description("hash an image once (SHA-256, MD5, SHA-512), cross-check the vendor's published digests, record it")
     .argument('<file>', 'the image, inside the images directory')
-    .requiredOption('--platform <p>', 'platform, e.g. cisco-ios-xe, aruba-cx, dell-os10')
+    .requiredOption('--platform <p>', 'platform, e.g. cisco-ios-xe, cisco-nxos, dell-os10')
     .requiredOption('--version <v>', 'firmware version, e.g. 17.09.04a');
   addDigestOptions(add);
   add.option('--images <dir>', imagesHelp).action(catalogAddCommand);

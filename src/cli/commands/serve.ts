@@ -170,7 +170,7 @@ export function registerServe(program: Command): void {
     .option('--open-firewall', 'Linux, root: insert iptables/nft rules for the ports at start, remove them at stop (a helper keeps root for that)')
     .option('--run-as <user>', 'started as root: become this user after binding (default nobody; root keeps root)')
     .option('--log-file <file>', 'JSON-lines log file')
-    .addOption(new Option('--log-level <level>', 'console and file log level').choices(['error', 'warn', 'info', 'debug']))
+    .addOption(new Option('--log-level <level>', 'console and file log level (default info)').choices(['error', 'warn', 'info', 'debug']))
     .action(async (options: Record<string, string | boolean | undefined>) => {
       // Commander sets hashSentBytes=true when --no-hash-sent-bytes is absent; only pass it when given.
       if (options['hashSentBytes'] === true) delete options['hashSentBytes'];
