@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createServer, connect, type Server } from 'node:net';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -126,27 +126,43 @@ describe('swfw serve (CLI)', function () {
     expect(text).to.not.include('not-the-password');
   });
 
-  it('SIGTERM lets a running transfer finish, refuses new connections, then exits 0', async function () {
+  /**
+   * serve over a private repository holding big.bin (MIB MiB), logged in, with a PASV data
+   * connection open and paused: RETR big.bin then holds a transfer running for as long as the
+   * test wants.
+   */
+  async function serveWithOpenDataConnection(mib: number): Promise<{ server: CliProcess; port: number; control: FtpControl; data: Socket }> {
     const images = join(dir, 'images');
     mkdirSync(images);
-    writeFileSync(join(images, 'big.bin'), Buffer.alloc(32 * 1024 * 1024, 9));
+    writeFileSync(join(images, 'big.bin'), Buffer.alloc(mib * 1024 * 1024, 9));
     const port = await freePort();
-    running = serve(port, ['--images', images]);
-    await running.waitFor(/swfw serving/);
+    const server = serve(port, ['--images', images]);
+    running = server;
+    await server.waitFor(/swfw serving/);
     const control = await FtpControl.connect(port);
     try {
       expect((await control.login('switch', PASSWORD)).code).to.equal(230);
       const { port: dataPort } = parsePasv(await control.send('PASV'));
       const data = connect({ port: dataPort, host: '127.0.0.1' });
       await once(data, 'connect');
+      data.pause();
+      return { server, port, control, data };
+    } catch (err) {
+      control.close();
+      throw err;
+    }
+  }
+
+  it('SIGTERM lets a running transfer finish, refuses new connections, then exits 0', async function () {
+    const { server, port, control, data } = await serveWithOpenDataConnection(32);
+    try {
       // Listened for now: the data connection may well close before the 226 and 421 are read.
       const dataClosed = once(data, 'close');
-      data.pause();
       let received = 0;
       data.on('data', (chunk: Buffer) => (received += chunk.length));
       expect((await control.send('RETR big.bin')).code).to.equal(150);
-      running.child.kill('SIGTERM');
-      await running.waitFor(/stopping/);
+      server.child.kill('SIGTERM');
+      await server.waitFor(/stopping/);
       // New connections are refused while the transfer drains: by the closed listener, or, for
       // one that was already in the accept queue, with 421 before any greeting.
       const late = connect({ port, host: '127.0.0.1' });
@@ -163,7 +179,7 @@ describe('swfw serve (CLI)', function () {
       expect((await control.read())?.code).to.equal(421);
       await dataClosed;
       expect(received).to.equal(32 * 1024 * 1024);
-      const result = await running.exited;
+      const result = await server.exited;
       expect(result.code).to.equal(0);
       expect(result.stderr).to.include('server stopped');
     } finally {
@@ -233,26 +249,16 @@ describe('swfw serve (CLI)', function () {
   });
 
   it('a second SIGTERM during the grace period stops at once: the transfer gets 421, exit 0', async function () {
-    const images = join(dir, 'images');
-    mkdirSync(images);
-    writeFileSync(join(images, 'big.bin'), Buffer.alloc(64 * 1024 * 1024, 9));
-    const port = await freePort();
-    running = serve(port, ['--images', images]);
-    await running.waitFor(/swfw serving/);
-    const control = await FtpControl.connect(port);
+    // The data connection is never read: the transfer would hold the stop for its whole 10 s grace.
+    const { server, control, data } = await serveWithOpenDataConnection(64);
     try {
-      expect((await control.login('switch', PASSWORD)).code).to.equal(230);
-      const { port: dataPort } = parsePasv(await control.send('PASV'));
-      const data = connect({ port: dataPort, host: '127.0.0.1' });
-      await once(data, 'connect');
       data.on('error', () => {});
-      data.pause(); // never read: the transfer would hold the stop for its whole 10 s grace
       expect((await control.send('RETR big.bin')).code).to.equal(150);
-      running.child.kill('SIGTERM');
-      await running.waitFor(/waiting for running transfers/);
+      server.child.kill('SIGTERM');
+      await server.waitFor(/waiting for running transfers/);
       const started = Date.now();
-      running.child.kill('SIGTERM');
-      const result = await running.exited;
+      server.child.kill('SIGTERM');
+      const result = await server.exited;
       expect(Date.now() - started).to.be.below(3000);
       expect(result.code).to.equal(0);
       expect(result.stderr).to.include('second signal: stopping now');

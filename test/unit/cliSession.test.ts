@@ -63,6 +63,14 @@ function switchTerminal(prompt: string, replies: Record<string, string[] | ((t: 
 
 const start = (t: Terminal, grammar = CISCO_STYLE_PROMPT) => CliSession.start(t, { grammar, timeoutMs: 3000 });
 
+/** A session on a `sw1#` switch that has shown its prompt: the start every command test shares. */
+async function loggedIn(replies: Parameters<typeof switchTerminal>[1] = {}): Promise<{ t: ScriptedTerminal; cli: CliSession }> {
+  const t = switchTerminal('sw1#', replies);
+  const started = start(t);
+  t.send('sw1#');
+  return { t, cli: await started };
+}
+
 describe('the interactive CLI session (recorded byte streams)', function () {
   this.timeout(10_000);
 
@@ -81,10 +89,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
   });
 
   it('strips the echo and the prompt, and waits for a prompt split across packets', async () => {
-    const t = switchTerminal('sw1#', {});
-    const started = start(t);
-    t.send('sw1#');
-    const cli = await started;
+    const { t, cli } = await loggedIn();
     t.onTyped = (text) => {
       if (text === 'show version\n') setImmediate(() => t.send('show ver', 'sion\r\n', 'Cisco IOS XE Software, Version 17.06.05\r\n', 'sw', '1', '#'));
     };
@@ -93,10 +98,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
   });
 
   it('a prompt left over from an earlier Enter does not end the next command', async () => {
-    const t = switchTerminal('sw1#', {});
-    const started = start(t);
-    t.send('sw1#');
-    const cli = await started;
+    const { t, cli } = await loggedIn();
     // Teach it that this switch echoes.
     t.onTyped = (text) => {
       if (text === 'terminal length 0\n') setImmediate(() => t.send('terminal length 0\r\n', 'sw1#'));
@@ -112,10 +114,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
   });
 
   it('an echo the switch wrapped at its own width is still recognised and removed', async () => {
-    const t = switchTerminal('sw1#', {});
-    const started = start(t);
-    t.send('sw1#');
-    const cli = await started;
+    const { t, cli } = await loggedIn();
     const command = 'copy ftp://sw-0123456789ab:aVeryLongOneTimePassword_x@192.0.2.10/cisco/c9300-universalk9.17.09.04a.SPA.bin flash:c9300.bin';
     t.onTyped = (text) => {
       if (text === `${command}\n`) setImmediate(() => t.send(`${command.slice(0, 80)}\r\n${command.slice(80)}\r\n`, '1048699 bytes copied in 1.0 secs\r\n', 'sw1#'));
@@ -124,10 +123,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
   });
 
   it('a prompt with no recognisable echo before it ends the command after a quiet moment, not never', async () => {
-    const t = switchTerminal('sw1#', { 'terminal length 0': [] });
-    const started = start(t);
-    t.send('sw1#');
-    const cli = await started;
+    const { t, cli } = await loggedIn({ 'terminal length 0': [] });
     await cli.run('terminal length 0', { silenceMs: 1000 }); // learns that this switch echoes
     t.onTyped = (text) => {
       if (text === 'show clock\n') setImmediate(() => t.send('sh clock (expanded by the switch)\r\n', '12:00:00 UTC\r\n', 'sw1#'));
@@ -162,10 +158,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
   });
 
   it("answers the command's questions; a [confirm] gets one keystroke and no Enter", async () => {
-    const t = switchTerminal('sw1#', {});
-    const started = start(t);
-    t.send('sw1#');
-    const cli = await started;
+    const { t, cli } = await loggedIn();
     const typed: string[] = [];
     t.onTyped = (text) => {
       typed.push(text);
@@ -186,10 +179,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
   });
 
   it('fails fast, with Ctrl-C, on a question the command did not expect', async () => {
-    const t = switchTerminal('sw1#', {});
-    const started = start(t);
-    t.send('sw1#');
-    const cli = await started;
+    const { t, cli } = await loggedIn();
     t.onTyped = (text) => {
       if (text === 'image download ftp://x\n') setImmediate(() => t.send('image download ftp://x\r\n', 'Download may overwrite the image. Proceed? [yes/no]:'));
       if (text === '\x03') setImmediate(() => t.send('^C\r\n', 'sw1#'));
@@ -203,10 +193,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
   });
 
   it('times out a silent command with Ctrl-C, and stays usable once the prompt is back', async () => {
-    const t = switchTerminal('sw1#', { 'show clock': ['12:00:00 UTC\r\n'] });
-    const started = start(t);
-    t.send('sw1#');
-    const cli = await started;
+    const { t, cli } = await loggedIn({ 'show clock': ['12:00:00 UTC\r\n'] });
     const plain = t.onTyped;
     t.onTyped = (text) => {
       if (text === 'verify /md5 flash:big\n') return setImmediate(() => t.send('verify /md5 flash:big\r\n'));
@@ -220,10 +207,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
   });
 
   it('a command that keeps printing progress outlives its silence limit', async () => {
-    const t = switchTerminal('sw1#', {});
-    const started = start(t);
-    t.send('sw1#');
-    const cli = await started;
+    const { t, cli } = await loggedIn();
     t.onTyped = (text) => {
       if (text !== 'verify /md5 flash:big\n') return;
       t.send('verify /md5 flash:big\r\n');
@@ -243,10 +227,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
   });
 
   it('a session closed by the switch fails the running command at once', async () => {
-    const t = switchTerminal('sw1#', {});
-    const started = start(t);
-    t.send('sw1#');
-    const cli = await started;
+    const { t, cli } = await loggedIn();
     t.onTyped = (text) => {
       if (text === 'reload\n') setImmediate(() => t.drop());
     };
@@ -310,10 +291,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
     });
 
     it('a question followed by a log message in the same packet is still answered', async () => {
-      const t = switchTerminal('sw1#', {});
-      const started = start(t);
-      t.send('sw1#');
-      const cli = await started;
+      const { t, cli } = await loggedIn();
       t.onTyped = (text) => {
         if (text.startsWith('copy')) setImmediate(() => t.send('copy ftp://h/f flash:f\r\n', 'Destination filename [f]? \r\n*Mar  1 00:01:02.345: %LINK-3-UPDOWN: Interface GigabitEthernet1/0/1, changed state to up\r\n'));
         if (text === 'f\n') setImmediate(() => t.send('Loading f !!!\r\n[OK - 3/4096 bytes]\r\n3 bytes copied in 0.1 secs\r\n', 'sw1#'));
@@ -341,10 +319,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
     });
 
     it('a pager marker with a percentage (--More-- (42%)) is answered', async () => {
-      const t = switchTerminal('sw1#', {});
-      const started = start(t);
-      t.send('sw1#');
-      const cli = await started;
+      const { t, cli } = await loggedIn();
       t.onTyped = (text) => {
         if (text === 'show version\n') setImmediate(() => t.send('show version\r\n', 'line 1\r\n', '--More-- (42%)'));
         if (text === ' ') setImmediate(() => t.send('\r              \r', 'line 2\r\n', 'sw1#'));
@@ -353,10 +328,7 @@ describe('the interactive CLI session (recorded byte streams)', function () {
     });
 
     it('a progress line of 300,000 bangs keeps its start and end only (every read would otherwise cost the whole line)', async () => {
-      const t = switchTerminal('sw1#', {});
-      const started = start(t);
-      t.send('sw1#');
-      const cli = await started;
+      const { t, cli } = await loggedIn();
       t.onTyped = (text) => {
         if (!text.startsWith('copy')) return;
         setImmediate(() => {
