@@ -433,6 +433,11 @@ export const USER_COMMANDS: [string, CommandSpec][] = [
   ['STAT', command(stat, { access: loggedIn, grant: 'never', help: 'STAT [<path>]: the session status, or a listing over the control connection' })],
   ['ABOR', command(abor, { access: loggedIn, argument: 'none', help: 'ABOR: abort the running transfer (urgent data and Telnet IP/Synch accepted)' })],
   ['SITE', command(site, { access: loggedIn, argument: 'required', grant: 'never', help: 'SITE PIN|PROBE <port>: for swfw check-ports; nothing else (read-only)' })],
+  // RFC 959 commands with no use here (accounts, reinitialize, structure mounts): recognized and
+  // answered 502, as vsftpd answers them, not 500 "unknown" (Windows ftp.exe's `account` sends ACCT).
+  ...['ACCT', 'REIN', 'SMNT'].map(
+    (verb): [string, CommandSpec] => [verb, command(() => reject(ReplyCode.NOT_IMPLEMENTED, `${verb} not implemented`), { access: loggedIn, help: `${verb}: not implemented (502)` })],
+  ),
   ...['STOR', 'APPE', 'STOU', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'MFMT', 'MFCT', 'MFF'].map(
     (verb): [string, CommandSpec] => [verb, command(readOnly, { access: loggedIn, help: `${verb}: refused, the repository is read-only (550)` })],
   ),
