@@ -168,9 +168,12 @@ describe('pull from our own server (real sockets, loopback)', function () {
   });
 
   it('our server aborts a stalled reader with 426; the pull resumes with REST and the audit shows both parts', async function () {
-    // A 40 MiB image in a private copy of the repository, and a 1 s data timeout on the server.
+    // A 128 MiB image in a private copy of the repository, and a 1 s data timeout on the server.
+    // The size beats every buffer between the server's file and our stalled hash: 16 MiB of
+    // batches in flight, up to 32 MiB of receive buffer (tcp_rmem's maximum here) and 4 MiB of
+    // send buffer. At 40 MiB, 1 run in 10 under load took the whole image in before stalling.
     server = await startTestServer(PASV_RANGE, { copyImages: true, flags: { dataTimeout: '1' } });
-    const big = randomBytes(40 * 1024 * 1024);
+    const big = randomBytes(128 * 1024 * 1024);
     writeFileSync(join(server.images, 'big.bin'), big);
     const sha256 = createHash('sha256').update(big).digest('hex');
     // Stall our own hashing once, until the server has given up: the batches fill up, the socket
@@ -185,7 +188,8 @@ describe('pull from our own server (real sockets, loopback)', function () {
       const next = chain.then(async () => {
         if (!stalled) {
           stalled = true;
-          for (let waited = 0; server.transfers.length === 0 && waited < 20_000; waited += 100) await delay(100);
+          const aborted = () => server.transfers.some((t) => t.result === 'aborted');
+          for (let waited = 0; !aborted() && waited < 20_000; waited += 100) await delay(100);
         }
         return update.call(this, batch, length);
       });
