@@ -12,8 +12,9 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${UNITS[unit]}`;
 }
 
-/** 75_000 → "1m15s". */
+/** 75_000 → "1m15s"; under a second, 230 → "0.23s" (a fast transfer is not "0s"). */
 export function formatDuration(ms: number): string {
+  if (ms > 0 && ms < 1000) return `${(ms / 1000).toFixed(2)}s`;
   const seconds = Math.round(ms / 1000);
   if (seconds < 60) return `${seconds}s`;
   const minutes = Math.floor(seconds / 60);

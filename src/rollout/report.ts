@@ -144,15 +144,21 @@ export function toCsv(rows: readonly ReportRow[]): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
-/** A pre-check as a person reads it: "C9300-48P, 17.06.05, 1.2 GiB free, not on flash; login password". */
+/** A pre-check as a person reads it: "C9300-48P, 17.06.05, 1.2 GiB free, image not on flash; logged in by password". */
 function describePrecheck(precheck: Record<string, unknown> | null): string {
   if (!precheck) return '';
   if (precheck['reachable'] === false) return `unreachable: ${String(precheck['error'] ?? '')}`;
   const parts = [precheck['model'], precheck['version']].filter((v) => typeof v === 'string' && v !== '') as string[];
   if (typeof precheck['freeBytes'] === 'number') parts.push(`${formatBytes(precheck['freeBytes'])} free`);
-  if (typeof precheck['onFlash'] === 'boolean') parts.push(precheck['onFlash'] ? 'image already on flash' : 'not on flash');
-  const login = typeof precheck['login'] === 'string' ? `; login ${precheck['login']}` : '';
+  const onFlash = { absent: 'image not on flash', match: 'image already on flash', differs: 'a different file of that name on flash' }[String(precheck['onFlash'])];
+  if (onFlash) parts.push(onFlash);
+  const login = typeof precheck['login'] === 'string' ? `; logged in by ${precheck['login']}` : '';
   return `${parts.join(', ')}${login}`;
+}
+
+/** "2026-11-30T22:00:08.123Z" → "2026-11-30 22:00:08 UTC". */
+function readableTime(iso: string | null): string | null {
+  return iso === null ? null : `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
 }
 
 const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -176,7 +182,7 @@ export function toHtml(report: ReturnType<typeof buildReport>): string {
 <style>body{font:14px system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f6f8fa}.h{font:11px monospace;word-break:break-all;max-width:22em}</style></head>
 <body><h1>Rollout ${esc(report.runId)}</h1>
 <p>Outcome: <b>${esc(report.outcome ?? 'running')}</b> ${esc(report.reason ?? '')}</p>
-<p>Started ${esc(report.startedAt ?? 'not yet')}${report.endedAt ? `, ended ${esc(report.endedAt)}` : ''} (UTC)</p>
+<p>Started ${esc(readableTime(report.startedAt) ?? 'not yet')}${report.endedAt ? `, ended ${esc(readableTime(report.endedAt))}` : ''}${report.startedAt && report.endedAt ? ` (${esc(formatDuration(Date.parse(report.endedAt) - Date.parse(report.startedAt)))})` : ''}</p>
 <h2>Waves</h2><table><tr><th>wave</th><th>switches</th><th>verified</th><th>skipped</th><th>failed</th><th>pending</th></tr>${waves}</table>
 ${sequences}
 <h2>Switches</h2><table><tr><th>name</th><th>address</th><th>wave</th><th>outcome</th><th>verdict</th><th>reason</th><th>attempts</th><th>bytes</th><th>duration</th><th>rate</th><th>catalog sha256</th><th>server sent sha256</th><th>switch's own digest</th><th>pre-check</th><th>SSH (kex / host key / cipher / mac)</th></tr>

@@ -8,7 +8,7 @@ import { parsePortRange, portRangeSize } from '../core/portRange.js';
 import type { CatalogEntry } from '../catalog/index.js';
 import { loadServerConfig } from '../config/loader.js';
 import type { OneTimeAccess } from '../server/server.js';
-import { FirmwareServer } from '../server/server.js';
+import { FirmwareServer, StartError } from '../server/server.js';
 import type { TransferProgress, TransferRecord } from '../server/context.js';
 import { judgeEvidence } from '../verify/evidence.js';
 import { driverFor as defaultDriverFor, redactSecrets, SwitchOutputError, type SwitchDriver, type SwitchSession } from '../switches/index.js';
@@ -151,9 +151,13 @@ export class RolloutRunner {
       if (state.end && (state.end['outcome'] === 'halted' || state.end['outcome'] === 'aborted' || state.end['outcome'] === 'completed')) {
         return { outcome: state.end['outcome'] as RunOutcome, reason: `already ended: ${String(state.end['reason'])}`, state };
       }
+      await this.startServer();
       await journal.append('run-resume', { pid: process.pid });
       this.logger.info('resuming rollout', { runId: state.runId });
     } else {
+      // The server first: a plan whose server cannot start leaves nothing in the journal, so the
+      // fixed plan starts afresh in the same state directory.
+      await this.startServer();
       await journal.append('run-start', {
         runId: randomUUID(),
         planPath: o.planPath,
@@ -168,7 +172,6 @@ export class RolloutRunner {
       });
     }
     state = this.fold!.state;
-    await this.startServer();
     const range = parsePortRange(o.plan.server.pasvRange);
     // A passive port is held from PASV until the data connection is accepted, then free for the
     // next switch. So at most one switch per port may be between "copy" and its data connection:
@@ -232,7 +235,14 @@ export class RolloutRunner {
         },
       });
       this.server = new FirmwareServer({ config, accounts: [], logger: (this.options.logger ?? silentLogger).child({ component: 'server' }) });
-      await this.server.start();
+      try {
+        await this.server.start();
+      } catch (err) {
+        this.server = null;
+        // A port in use, no privilege for 21, no passive port: the plan's server section to fix (exit 2).
+        if (err instanceof StartError) throw new RefusalError(`the plan's server cannot start: ${err.message}`);
+        throw err;
+      }
       this.ownsServer = true;
     }
     this.server.on('transfer', this.onTransfer);
@@ -417,7 +427,11 @@ export class RolloutRunner {
       });
       if (!outcome.ok) {
         // No audit record at all: the switch never reached the server (or was refused before RETR).
-        const why = audit ? outcome.message : `${outcome.message} (the server saw no transfer from ${source}${sw.ftpSource ? '' : '; if the switch sources FTP from another address, set ftpSource'})`;
+        // The ftpSource hint only where a wrong source address is a likely cause: the switch got no
+        // FTP reply it could show, or its login was refused (530). A 425 or 550 has other causes.
+        const reply = /\b([45]\d\d)\b/.exec(outcome.message)?.[1];
+        const hint = !sw.ftpSource && (reply === undefined || reply === '530') ? '; if the switch sources FTP from another address, set ftpSource' : '';
+        const why = audit ? outcome.message : `${outcome.message} (the server saw no transfer from ${source}${hint})`;
         return this.done(name, 'failed', `the switch's copy failed: ${why}`, { hashes: { catalogSha256: entry.sha256, serverSha256: (audit?.['sha256'] as string) ?? null, switchDigests: {}, switchAlgorithm: null } });
       }
       await journal.append('switch', { name, phase: 'verify' });

@@ -84,12 +84,7 @@ export class PassivePorts {
   /** Binds every port of the range. Ports held by another process are skipped with a warning. */
   async start(): Promise<void> {
     await Promise.all(this.ports.map((state) => this.bind(state)));
-    const bound = this.ports.filter((p) => p.listener).length;
-    if (bound === 0) {
-      this.options.logger.error('no passive port could be bound; every PASV will wait and then get 425', {
-        range: `${this.options.range.min}-${this.options.range.max}`,
-      });
-    }
+    // None bound at all is the server's to refuse (FirmwareServer.start); some bound is served.
     this.scheduleRecheck();
   }
 

@@ -172,6 +172,14 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
       });
       this.ports = ports;
       await ports.start();
+      if (ports.boundPorts().length === 0) {
+        // Every PASV would wait and get 425: a second server on the same range, most likely.
+        const { min, max } = config.pasvRange;
+        throw new StartError(
+          `none of the passive ports ${min}-${max} on ${config.host} could be bound: another process holds them (another swfw serve, npm start or FTP server?); stop it or choose another passive range`,
+          'port-in-use',
+        );
+      }
       context = {
         config,
         jail,

@@ -127,11 +127,11 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     emulator = startCli(['emulate', '--switches', '7', '--platform', 'mixed', '--ssh-port', String(SSH_PORT), '--first-octet', String(FIRST_OCTET), '--inventory-out', inventory]);
     await emulator.waitFor(/emulating 7 switches \(cisco-ios, cisco-ios-xe, cisco-nxos, arista-eos, juniper-junos, comware, dell-os10\) on 127\.0\.1\.140-127\.0\.1\.146/, 30_000);
     const drivers = ['cisco-ios', 'cisco-ios-xe', 'cisco-nxos', 'arista-eos', 'juniper-junos', 'comware', 'dell-os10'];
-    // The example plan as shipped, on this suite's ports (the README runs it on 2121 and 63006-63010).
+    // The example plan as shipped, on this suite's ports (the README runs it on 2121 and 63011-63015).
     let example = readFileSync(join(FIXTURE_IMAGES, '..', '..', 'config', 'rollout.emulated.yaml'), 'utf8');
     for (const [from, to] of [
       ['port: 2121', 'port: 0'],
-      ['pasvRange: 63006-63010', 'pasvRange: 44120-44124'],
+      ['pasvRange: 63011-63015', 'pasvRange: 44120-44124'],
       ['images: ../fixtures/images', `images: ${FIXTURE_IMAGES}`],
     ]) {
       expect(example).to.include(from);
@@ -146,6 +146,26 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     expect(out.counts).to.deep.equal({ verified: 7, skipped: 0, failed: 0, pending: 0 });
     const report = JSON.parse(readFileSync(out.reports.json, 'utf8')) as { ftpSequences: { driver: string }[] };
     expect(report.ftpSequences.map((q) => q.driver).sort()).to.deep.equal([...drivers].sort());
+  });
+
+  it("a plan whose passive range another process holds (npm start's, say) is refused at start: exit 2, one line, nothing journaled", async function () {
+    const { createServer } = await import('node:net');
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(44125, '127.0.0.1', resolve));
+    try {
+      writeFileSync(join(dir, 'inventory.yaml'), 'switches:\n  - { name: a, address: 127.0.1.149, driver: cisco-ios-xe, credentials: { username: admin, passwordEnv: X } }\n');
+      const state = join(dir, 'state');
+      const result = await runCli(['rollout', 'run', plan({ server: { address: '127.0.0.1', listen: '127.0.0.1', port: 0, pasvRange: '44125-44125', images: FIXTURE_IMAGES } }), '--inventory', join(dir, 'inventory.yaml'), '--state', state], { env: { X: 'x' } });
+      expect(result.code, result.stderr).to.equal(2);
+      expect(result.stderr.trim().split('\n').filter((line) => line.startsWith('swfw:'))).to.deep.equal([
+        "swfw: the plan's server cannot start: none of the passive ports 44125-44125 on 127.0.0.1 could be bound: another process holds them (another swfw serve, npm start or FTP server?); stop it or choose another passive range",
+      ]);
+      const journal = join(state, 'journal.jsonl');
+      expect(existsSync(journal) ? readFileSync(journal, 'utf8') : '').to.equal('');
+      expect(existsSync(join(state, 'runner.pid'))).to.equal(false);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 
   it('emulate: a bad fault spec is a usage error (exit 2, one line)', async function () {

@@ -9,6 +9,8 @@ describe('pull progress line', function () {
     expect(formatBytes(1024 ** 3)).to.equal('1.0 GiB');
     expect(formatBytes(500 * 1024 ** 2)).to.equal('500 MiB');
     expect(formatDuration(4_400)).to.equal('4s');
+    expect(formatDuration(23)).to.equal('0.02s');
+    expect(formatDuration(0)).to.equal('0s');
     expect(formatDuration(75_000)).to.equal('1m15s');
     expect(formatDuration(3_700_000)).to.equal('1h01m');
     const line = formatProgress({ bytes: 512 * 1024 ** 2, totalBytes: 1024 ** 3, bytesPerSecond: 256 * 1024 ** 2, etaMs: 2000, attempt: 1 }, 10);

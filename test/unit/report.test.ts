@@ -20,7 +20,7 @@ const journal = [
   at('switch', 2, {
     name: 'core-1',
     phase: 'prechecked',
-    precheck: { reachable: true, model: 'C9300-48P', version: '17.06.05', freeBytes: 1288490188, onFlash: false, login: 'password', ssh: { kex: 'curve25519-sha256', serverHostKey: 'ssh-ed25519', cipher: 'aes128-gcm@openssh.com', mac: 'implicit' } },
+    precheck: { reachable: true, model: 'C9300-48P', version: '17.06.05', freeBytes: 1288490188, onFlash: 'absent', login: 'password', ssh: { kex: 'curve25519-sha256', serverHostKey: 'ssh-ed25519', cipher: 'aes128-gcm@openssh.com', mac: 'implicit' } },
   }),
   at('switch', 3, { name: 'core-1', phase: 'transferred', bytes: 3 * 1024 * 1024, durationMs: 75_000 }),
   at('switch', 4, { name: 'core-1', phase: 'done', outcome: 'verified', verdict: 'verified', reason: 'sha256 matches' }),
@@ -35,12 +35,12 @@ describe('rollout report', function () {
 
   it('says when the run started and ended, from the journal', function () {
     expect(report).to.include({ runId: 'r1', startedAt: '2026-11-30T22:00:00.000Z', endedAt: '2026-11-30T22:00:08.000Z', outcome: 'completed' });
-    expect(toHtml(report)).to.include('Started 2026-11-30T22:00:00.000Z, ended 2026-11-30T22:00:08.000Z (UTC)');
+    expect(toHtml(report)).to.include('Started 2026-11-30 22:00:00 UTC, ended 2026-11-30 22:00:08 UTC (8s)');
   });
 
   it('the HTML reads as sentences (pre-check, sizes, durations, rates), never as JSON, and escapes what switches said', function () {
     const html = toHtml(report);
-    expect(html).to.include('<td>C9300-48P, 17.06.05, 1.2 GiB free, not on flash; login password</td>');
+    expect(html).to.include('<td>C9300-48P, 17.06.05, 1.2 GiB free, image not on flash; logged in by password</td>');
     expect(html).to.include('<td>unreachable: connect ECONNREFUSED 10.0.0.2:22</td>');
     expect(html).to.include('<td>3.0 MiB</td><td>1m15s</td><td>41.0 KiB/s</td>');
     expect(html).to.include('curve25519-sha256 / ssh-ed25519 / aes128-gcm@openssh.com / implicit');
@@ -52,6 +52,6 @@ describe('rollout report', function () {
   it('the JSON keeps the raw figures for programs', function () {
     const core = report.switches.find((s) => s.name === 'core-1')!;
     expect(core).to.include({ bytes: 3145728, durationMs: 75_000, bytesPerSecond: 41943 });
-    expect(core.precheck).to.include({ freeBytes: 1288490188, onFlash: false });
+    expect(core.precheck).to.include({ freeBytes: 1288490188, onFlash: 'absent' });
   });
 });

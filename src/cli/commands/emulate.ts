@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../core/durableFile.js';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from '../program.js';
 import { describeError } from '../../core/errors.js';
@@ -78,7 +79,8 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
     if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL') throw new ExitError(ExitCode.USAGE, `cannot listen: ${describeError(err)}`);
     throw err;
   }
-  if (flags.inventoryOut) await writeFile(flags.inventoryOut, `${JSON.stringify(fleet.inventory(credentials), null, 2)}\n`);
+  // Whole or not at all: a rollout started beside us reads the old inventory or the new, never half.
+  if (flags.inventoryOut) await writeFileAtomic(flags.inventoryOut, `${JSON.stringify(fleet.inventory(credentials), null, 2)}\n`);
   const first = fleet.switches[0]!.address;
   const last = fleet.switches.at(-1)!.address;
   const platforms = [...new Set(fleet.switches.map((s) => s.driver))].join(', ');
