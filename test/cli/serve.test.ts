@@ -270,17 +270,21 @@ describe('swfw serve (CLI)', function () {
 });
 
 describe('npm start', function () {
-  it('builds if needed and serves fixtures/images on the configured ports', async function () {
-    // Detached, so the whole npm → sh → node group can be stopped by its process-group id.
+  /** `npm start` on 127.0.0.1, a free control port and `pasvRange`, detached: its own process group (npm → sh → node). */
+  async function npmStart(pasvRange: string) {
     const { spawn } = await import('node:child_process');
     const { CliProcess } = await import('../helpers/cli.js');
-    const child = spawn('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--pasv-range', '40690-40694'], {
+    const child = spawn('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--pasv-range', pasvRange], {
       cwd: join(FIXTURE_IMAGES, '..', '..'),
       env: { PATH: process.env['PATH'], HOME: process.env['HOME'], SWFW_PASSWORD: PASSWORD },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const npm = new CliProcess(child);
+    return { child, npm: new CliProcess(child) };
+  }
+
+  it('builds if needed and serves fixtures/images on the configured ports', async function () {
+    const { child, npm } = await npmStart('40690-40694');
     try {
       const [, images, port] = await npm.waitFor(/swfw serving (\S+) on 127\.0\.0\.1:(\d+), passive 40690-40694/, 60_000);
       expect(images).to.equal(FIXTURE_IMAGES);
@@ -298,16 +302,7 @@ describe('npm start', function () {
   });
 
   it("a SIGTERM to npm's own pid stops the server too (npm's sh does not pass it on)", async function () {
-    const { spawn } = await import('node:child_process');
-    const { connect } = await import('node:net');
-    const { CliProcess } = await import('../helpers/cli.js');
-    const child = spawn('npm', ['start', '--silent', '--', '--host', '127.0.0.1', '--port', '0', '--pasv-range', '40695-40699'], {
-      cwd: join(FIXTURE_IMAGES, '..', '..'),
-      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], SWFW_PASSWORD: PASSWORD },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const npm = new CliProcess(child);
+    const { child, npm } = await npmStart('40695-40699');
     try {
       const [, port] = await npm.waitFor(/swfw serving \S+ on 127\.0\.0\.1:(\d+)/, 60_000);
       process.kill(child.pid!, 'SIGTERM'); // npm only, as an admin would with the pid they see
