@@ -9,13 +9,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_IMAGES, startTestServer, type TestServer } from '../helpers/testServer.js';
+import { testRunner } from '../helpers/rollout.js';
 import { EmulatedFleet, MIXED_PLATFORMS, parseFaults } from '../../src/switches/emulator/index.js';
 import { DIALECTS } from '../../src/switches/index.js';
 import { CliSession } from '../../src/switches/cliSession.js';
 import { SshConnection } from '../../src/switches/ssh.js';
 import { validateInventory, type InventorySwitch } from '../../src/rollout/inventory.js';
 import { validatePlan } from '../../src/rollout/plan.js';
-import { RolloutRunner, writeReports, type RunSummary } from '../../src/rollout/index.js';
+import { writeReports, type RunSummary } from '../../src/rollout/index.js';
 
 const PASV = '44020-44024';
 const SSH_PORT = 47120;
@@ -63,17 +64,7 @@ describe('every FTP-capable platform over the emulator', function () {
   const rollout = async (switches: InventorySwitch[], extra: Record<string, unknown> = {}): Promise<RunSummary> => {
     const { plan, problems } = validatePlan({ targets: TARGETS, waves: { canary: 0 }, concurrency: 8, server: { address: '127.0.0.1', images: FIXTURE_IMAGES, pasvRange: PASV }, ...extra }, dir);
     expect(problems.list).to.deep.equal([]);
-    return new RolloutRunner({
-      stateDir: join(dir, 'state'),
-      plan: plan!,
-      planPath: join(dir, 'plan.yaml'),
-      planDigest: 'test',
-      inventory: switches,
-      inventoryPath: join(dir, 'inventory.json'),
-      findImage: (file) => (catalog.images.find((i) => i.file === file) as never) ?? undefined,
-      server: server.server,
-      env: ENV,
-    }).run();
+    return testRunner(join(dir, 'state'), server, { plan: plan!, inventory: switches, env: ENV }).run();
   };
 
   for (const [platform, c] of Object.entries(CASES)) {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lookup } from 'node:dns/promises';
 import { FIXTURE_IMAGES, startTestServer, type TestServer } from '../helpers/testServer.js';
+import { testRunner } from '../helpers/rollout.js';
 import { addImage } from '../../src/catalog/index.js';
 import { FtpControl } from '../helpers/ftpControl.js';
 import { EmulatedFleet, parseFaults } from '../../src/switches/emulator/index.js';
@@ -66,18 +67,7 @@ describe('rollouts over the switch emulator', function () {
     return switches;
   };
   const runner = (p: RolloutPlanConfig, inventory: Awaited<ReturnType<typeof startFleet>>, extra: Partial<ConstructorParameters<typeof RolloutRunner>[0]> = {}) =>
-    new RolloutRunner({
-      stateDir: dir,
-      plan: p,
-      planPath: join(dir, 'plan.yaml'),
-      planDigest: 'test',
-      inventory,
-      inventoryPath: join(dir, 'inventory.json'),
-      findImage: (file) => (catalog.images.find((i) => i.file === file) as never) ?? undefined,
-      server: server.server,
-      env: ENV,
-      ...extra,
-    });
+    testRunner(dir, server, { plan: p, inventory, env: ENV, ...extra });
   const journal = () => readJournal(join(dir, JOURNAL_FILE)).records;
 
   it('verifies a good fleet wave by wave, with per-switch credentials refused afterwards', async function () {
@@ -327,18 +317,7 @@ describe('a rollout to a switch with slow flash', function () {
     const { switches } = validateInventory(fleet.inventory({ username: 'admin', passwordEnv: 'SWFW_SWITCH_PASSWORD' }), dir);
     const { plan: defaults } = validatePlan({ targets: { 'cisco-ios-xe': BIG }, waves: { canary: 0 }, server: { address: '127.0.0.1', images: server.images, pasvRange: '44015-44019' } }, dir);
     expect([defaults!.sshTimeoutMs, defaults!.pullTimeoutMs]).to.deep.equal([10_000, 1_800_000]);
-    const images = JSON.parse(readFileSync(join(server.images, 'catalog.json'), 'utf8')) as { images: { file: string; sha256: string }[] };
-    const summary = await new RolloutRunner({
-      stateDir: dir,
-      plan: defaults!,
-      planPath: join(dir, 'plan.yaml'),
-      planDigest: 'test',
-      inventory: switches,
-      inventoryPath: join(dir, 'inventory.json'),
-      findImage: (file) => (images.images.find((i) => i.file === file) as never) ?? undefined,
-      server: server.server,
-      env: ENV,
-    }).run();
+    const summary = await testRunner(dir, server, { plan: defaults!, inventory: switches, env: ENV }).run();
     const sw = summary.state.switches.get('emu-001')!;
     expect(sw.outcome, sw.reason ?? '').to.equal('verified');
     expect(server.transfers).to.have.length(1);

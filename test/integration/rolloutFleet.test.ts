@@ -10,10 +10,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_IMAGES, startTestServer, type TestServer } from '../helpers/testServer.js';
+import { testRunner } from '../helpers/rollout.js';
 import { EmulatedFleet, parseFaults } from '../../src/switches/emulator/index.js';
 import { validateInventory, type InventorySwitch } from '../../src/rollout/inventory.js';
 import { validatePlan, type RolloutPlanConfig } from '../../src/rollout/plan.js';
-import { RolloutRunner, foldJournal, readJournal, JOURNAL_FILE, type RunSummary } from '../../src/rollout/index.js';
+import { foldJournal, readJournal, JOURNAL_FILE, type RunSummary } from '../../src/rollout/index.js';
 import type { TransferProgress } from '../../src/server/context.js';
 
 /** This suite's ports: passive 44110-44114, SSH 47130 on 127.0.1.130 and up. */
@@ -28,17 +29,7 @@ const ENV = { SWFW_SWITCH_PASSWORD: 'fleet-test-pass' };
 
 /** Runs a rollout of `switches` from `plan` on the test's own server, and expects every switch verified. */
 async function runVerified(dir: string, plan: RolloutPlanConfig, switches: InventorySwitch[], server: TestServer, digest: string): Promise<RunSummary> {
-  const summary = await new RolloutRunner({
-    stateDir: join(dir, 'state'),
-    plan,
-    planPath: join(dir, 'plan.yaml'),
-    planDigest: digest,
-    inventory: switches,
-    inventoryPath: join(dir, 'inventory.json'),
-    findImage: (file) => (catalog.images.find((i) => i.file === file) as never) ?? undefined,
-    server: server.server,
-    env: ENV,
-  }).run();
+  const summary = await testRunner(join(dir, 'state'), server, { plan, inventory: switches, env: ENV, planDigest: digest }).run();
   const failed = [...summary.state.switches.values()].filter((s) => s.outcome !== 'verified').map((s) => `${s.name}: ${s.outcome} ${s.reason}`);
   expect(failed).to.deep.equal([]);
   return summary;

@@ -38,9 +38,8 @@ class ScriptedTerminal implements Terminal {
   }
 }
 
-/** A terminal that answers Enter with the prompt, and each scripted command with its reply chunks. */
-function switchTerminal(prompt: string, replies: Record<string, string[] | ((t: ScriptedTerminal) => void)>): ScriptedTerminal {
-  const t = new ScriptedTerminal();
+/** Calls `onLine` with each line typed on `t` (what came before each Enter). */
+function onTypedLines(t: ScriptedTerminal, onLine: (typed: string) => void): void {
   let line = '';
   t.onTyped = (text) => {
     for (const ch of text) {
@@ -48,16 +47,23 @@ function switchTerminal(prompt: string, replies: Record<string, string[] | ((t: 
         line += ch;
         continue;
       }
-      const typed = line;
+      onLine(line);
       line = '';
-      setImmediate(() => {
-        if (typed === '') return t.send(`\r\n${prompt}`);
-        const reply = replies[typed];
-        if (typeof reply === 'function') return reply(t);
-        t.send(`${typed}\r\n`, ...(reply ?? [`% Invalid input\r\n`]), prompt);
-      });
     }
   };
+}
+
+/** A terminal that answers Enter with the prompt, and each scripted command with its reply chunks. */
+function switchTerminal(prompt: string, replies: Record<string, string[] | ((t: ScriptedTerminal) => void)>): ScriptedTerminal {
+  const t = new ScriptedTerminal();
+  onTypedLines(t, (typed) =>
+    setImmediate(() => {
+      if (typed === '') return t.send(`\r\n${prompt}`);
+      const reply = replies[typed];
+      if (typeof reply === 'function') return reply(t);
+      t.send(`${typed}\r\n`, ...(reply ?? [`% Invalid input\r\n`]), prompt);
+    }),
+  );
   return t;
 }
 
@@ -258,22 +264,10 @@ describe('the interactive CLI session (recorded byte streams)', function () {
      */
     function slowSwitch(): ScriptedTerminal {
       const t = new ScriptedTerminal();
-      let line = '';
       let ready = false;
       const typedEarly: string[] = [];
       const answer = (typed: string) => setTimeout(() => t.send(`${typed}\r\n`, ...(typed === '' ? [] : [`output of ${typed}\r\n`]), 'sw1#'), 500);
-      t.onTyped = (text) => {
-        for (const ch of text) {
-          if (ch !== '\n') {
-            line += ch;
-            continue;
-          }
-          const typed = line;
-          line = '';
-          if (ready) answer(typed);
-          else typedEarly.push(typed);
-        }
-      };
+      onTypedLines(t, (typed) => (ready ? answer(typed) : typedEarly.push(typed)));
       setTimeout(() => {
         ready = true;
         t.send('\r\nsw1#');
