@@ -4,7 +4,7 @@ import { findImage, loadCatalog } from '../catalog/index.js';
 import { loadInventory } from './inventory.js';
 import { loadPlan, planRollout } from './plan.js';
 
-export { HOST_KEY_RECORD, RolloutRunner, type RunnerEvent, type RunnerOptions, type RunOutcome, type RunSummary } from './runner.js';
+export { EmbeddedExecutor, RolloutRunner, type ExecutorRun, type SwitchExecutor, type RunnerEvent, type RunnerOptions, type RunOutcome, type RunSummary } from './runner.js';
 export { writeReports, buildReport, toCsv, toHtml } from './report.js';
 export { foldJournal, countOutcomes, type RolloutState, type SwitchState } from './state.js';
 export { readJournal, Journal } from './journal.js';

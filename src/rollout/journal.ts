@@ -17,7 +17,9 @@ import { promisify } from 'node:util';
 const writeAsync = promisify(write);
 const fdatasyncAsync = promisify(fdatasync);
 
-export type JournalRecord = { seq: number; at: string; t: string } & Record<string, unknown>;
+import type { JournalBody, JournalRecord } from './records.js';
+
+export type { JournalBody, JournalRecord } from './records.js';
 
 export function readJournal(path: string): { records: JournalRecord[]; validBytes: number; tornBytes: number } {
   let buffer: Buffer;
@@ -95,10 +97,10 @@ export class Journal {
    * records in that order), so a fold sees it before it is durable: act on a record only after
    * its append resolved.
    */
-  append(t: string, fields: Record<string, unknown> = {}): Promise<JournalRecord> {
+  append(body: JournalBody): Promise<JournalRecord> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('the journal is closed'));
-    const record = { seq: this.seq + 1, at: new Date(this.now()).toISOString(), t, ...fields } as JournalRecord;
+    const record: JournalRecord = { seq: this.seq + 1, at: new Date(this.now()).toISOString(), ...body };
     // Serialized first: a record that cannot be written never reaches `records` or takes a seq.
     const line = `${JSON.stringify(record)}\n`;
     this.seq++;

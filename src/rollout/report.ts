@@ -2,6 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatBytes, formatDuration } from '../core/format.js';
+import type { PrecheckRecord } from './records.js';
 import { countOutcomes, type RolloutState, type SwitchState } from './state.js';
 
 export interface ReportRow {
@@ -17,7 +18,7 @@ export interface ReportRow {
   reason: string | null;
   attempts: number;
   transfers: number;
-  precheck: Record<string, unknown> | null;
+  precheck: PrecheckRecord | null;
   bytes: number | null;
   durationMs: number | null;
   bytesPerSecond: number | null;
@@ -40,7 +41,7 @@ export interface FtpSequence {
 
 function row(s: SwitchState): ReportRow {
   const alg = s.hashes?.switchAlgorithm ?? null;
-  const ssh = s.precheck?.['ssh'] as { kex: string; serverHostKey: string; cipher: string; mac: string } | undefined;
+  const ssh = s.precheck?.ssh as { kex: string; serverHostKey: string; cipher: string; mac: string } | null | undefined;
   return {
     name: s.name,
     address: s.address,
@@ -145,7 +146,7 @@ export function toCsv(rows: readonly ReportRow[]): string {
 }
 
 /** A pre-check as a person reads it: "C9300-48P, 17.06.05, 1.2 GiB free, image not on flash; logged in by password". */
-function describePrecheck(precheck: Record<string, unknown> | null): string {
+function describePrecheck(precheck: PrecheckRecord | null): string {
   if (!precheck) return '';
   if (precheck['reachable'] === false) return `unreachable: ${String(precheck['error'] ?? '')}`;
   const parts = [precheck['model'], precheck['version']].filter((v) => typeof v === 'string' && v !== '') as string[];

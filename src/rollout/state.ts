@@ -1,14 +1,6 @@
-import type { JournalRecord } from './journal.js';
+import type { AuditEntry, Hashes, JournalRecord, OutcomeCounts, PrecheckRecord, StartSwitch, SwitchOutcome, SwitchStep } from './records.js';
 
-export type SwitchOutcome = 'verified' | 'skipped' | 'failed';
-
-export interface Hashes {
-  catalogSha256: string | null;
-  serverSha256: string | null;
-  switchDigests: Record<string, string>;
-  /** The algorithm the switch's own hash was compared with. */
-  switchAlgorithm: string | null;
-}
+export type { Hashes, SwitchOutcome } from './records.js';
 
 export interface SwitchState {
   name: string;
@@ -20,35 +12,43 @@ export interface SwitchState {
   driver: string | null;
   wave: number;
   image: string;
+  /** Multi-site: the site whose agent works on the switch; null in a single-site rollout. */
+  site: string | null;
+  /** Multi-site: the job ID of the switch in its site's queue. */
+  jobId: string | null;
   /** The last phase journaled: precheck, transfer, transferred, verify, done. */
-  phase: string | null;
+  phase: SwitchStep['phase'] | null;
   outcome: SwitchOutcome | null;
   attempts: number;
   transfers: number;
-  precheck: Record<string, unknown> | null;
+  precheck: PrecheckRecord | null;
   bytes: number | null;
   durationMs: number | null;
   verdict: string | null;
   reason: string | null;
   hashes: Hashes | null;
   transferredAt: string | null;
+  /** When the verdict was journaled (the agent's clock, for a multi-site switch). */
+  doneAt: string | null;
   /** Questions the switch asked during its copy and how they were answered ("declined to erase the flash"). */
   notes: string[];
-  audit: Record<string, unknown>[];
+  audit: AuditEntry[];
 }
 
 export interface RolloutState {
   runId: string | null;
-  start: JournalRecord | null;
+  start: Extract<JournalRecord, { t: 'run-start' }> | null;
   waves: string[][];
   wavesDone: Set<number>;
   switches: Map<string, SwitchState>;
   control: string | null;
-  end: JournalRecord | null;
+  end: Extract<JournalRecord, { t: 'run-end' }> | null;
+  /** Multi-site: sites halted by their own failure threshold, and why. */
+  haltedSites: Map<string, string>;
 }
 
 function emptyState(): RolloutState {
-  return { runId: null, start: null, waves: [], wavesDone: new Set(), switches: new Map(), control: null, end: null };
+  return { runId: null, start: null, waves: [], wavesDone: new Set(), switches: new Map(), control: null, end: null, haltedSites: new Map() };
 }
 
 /** Folds the journal into the current state; pure, so status and resume agree by construction. */
@@ -79,79 +79,123 @@ export class JournalFold {
 function applyRecord(state: RolloutState, r: JournalRecord): void {
   switch (r.t) {
     case 'run-start': {
-      state.runId = r['runId'] as string;
+      state.runId = r.runId;
       state.start = r;
-      state.waves = r['waves'] as string[][];
-      for (const s of r['switches'] as { name: string; address: string; resolvedAddress?: string | null; driver?: string; wave: number; image: string }[]) {
-        state.switches.set(s.name, {
-          ...s,
-          resolvedAddress: s.resolvedAddress === undefined ? s.address : s.resolvedAddress,
-          driver: s.driver ?? null,
-          phase: null,
-          outcome: null,
-          attempts: 0,
-          transfers: 0,
-          precheck: null,
-          bytes: null,
-          durationMs: null,
-          verdict: null,
-          reason: null,
-          hashes: null,
-          transferredAt: null,
-          notes: [],
-          audit: [],
-        });
-      }
+      state.waves = r.waves;
+      for (const s of r.switches) state.switches.set(s.name, newSwitchState(s));
       break;
     }
     case 'run-resume':
       state.end = null;
       break;
     case 'wave-end':
-      state.wavesDone.add(r['wave'] as number);
+      state.wavesDone.add(r.wave);
       break;
     case 'control':
-      state.control = r['command'] as string;
+      state.control = r.command;
       break;
     case 'run-end':
       state.end = r;
       break;
-    case 'switch': {
-      const s = state.switches.get(r['name'] as string);
-      if (!s) break;
-      const phase = r['phase'] as string;
-      s.phase = phase;
-      if (phase === 'precheck') {
-        s.attempts++;
-        s.outcome = null;
+    case 'job': {
+      // An agent's journal learns its switches from their jobs; a coordinator's knew them at start.
+      let s = state.switches.get(r.name);
+      if (!s) {
+        s = newSwitchState({ name: r.name, address: r.address ?? '', driver: r.driver, wave: r.wave, image: r.image, site: r.site });
+        state.switches.set(r.name, s);
       }
-      if (phase === 'prechecked') s.precheck = r['precheck'] as Record<string, unknown>;
-      if (phase === 'transfer') s.transfers++;
-      if (phase === 'transferred') {
-        s.bytes = (r['bytes'] as number | null) ?? s.bytes;
-        s.durationMs = r['durationMs'] as number;
-        s.transferredAt = r.at;
-        s.notes = (r['notes'] as string[] | undefined) ?? [];
-      }
-      if (phase === 'done') {
-        s.outcome = r['outcome'] as SwitchOutcome;
-        s.verdict = (r['verdict'] as string | null) ?? null;
-        s.reason = r['reason'] as string;
-        s.hashes = (r['hashes'] as Hashes | null) ?? s.hashes;
-      }
+      s.site = r.site;
+      s.jobId = r.jobId;
       break;
     }
-    case 'audit': {
-      const s = state.switches.get(r['name'] as string);
-      s?.audit.push(r['record'] as Record<string, unknown>);
+    case 'site-result': {
+      const s = state.switches.get(r.name);
+      // A result posted twice (a redelivered job, a coordinator restarted before it acknowledged
+      // the first) is folded once: the first one that ends the switch wins.
+      if (!s || s.outcome !== null) break;
+      for (const inner of r.records) applyRecord(state, inner);
       break;
     }
-    default:
+    case 'site-halt':
+      state.haltedSites.set(r.site, r.reason);
+      break;
+    case 'switch':
+      applyStep(state.switches.get(r.name), r, r.at);
+      break;
+    case 'audit':
+      state.switches.get(r.name)?.audit.push(r.record);
+      break;
+    case 'host-key':
+    case 'wave-start':
+      break;
+    default: {
+      // A record type this version does not know (a newer swfw wrote it): skipped, as before.
+      const unknown: never = r;
+      void unknown;
+    }
+  }
+}
+
+function applyStep(s: SwitchState | undefined, step: SwitchStep, at: string): void {
+  if (!s) return;
+  s.phase = step.phase;
+  switch (step.phase) {
+    case 'precheck':
+      s.attempts++;
+      s.outcome = null;
+      break;
+    case 'prechecked':
+      s.precheck = step.precheck;
+      break;
+    case 'transfer':
+      s.transfers++;
+      break;
+    case 'transferred':
+      s.bytes = step.bytes ?? s.bytes;
+      s.durationMs = step.durationMs;
+      s.transferredAt = at;
+      s.notes = step.notes ?? [];
+      break;
+    case 'done':
+      s.outcome = step.outcome;
+      s.verdict = step.verdict ?? null;
+      s.reason = step.reason;
+      s.hashes = step.hashes ?? s.hashes;
+      s.doneAt = at;
+      break;
+    case 'verify':
       break;
   }
 }
 
-export function countOutcomes(switches: Iterable<SwitchState>): Record<SwitchOutcome | 'pending', number> {
+function newSwitchState(s: StartSwitch): SwitchState {
+  return {
+    name: s.name,
+    address: s.address,
+    resolvedAddress: s.resolvedAddress === undefined ? s.address : s.resolvedAddress,
+    driver: s.driver ?? null,
+    wave: s.wave,
+    image: s.image,
+    site: s.site ?? null,
+    jobId: null,
+    phase: null,
+    outcome: null,
+    attempts: 0,
+    transfers: 0,
+    precheck: null,
+    bytes: null,
+    durationMs: null,
+    verdict: null,
+    reason: null,
+    hashes: null,
+    transferredAt: null,
+    doneAt: null,
+    notes: [],
+    audit: [],
+  };
+}
+
+export function countOutcomes(switches: Iterable<SwitchState>): OutcomeCounts {
   const counts = { verified: 0, skipped: 0, failed: 0, pending: 0 };
   for (const s of switches) counts[s.outcome ?? 'pending']++;
   return counts;

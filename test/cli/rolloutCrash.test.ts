@@ -150,7 +150,7 @@ describe('rollout crash: kill -9 mid-transfer, then resume (the built CLI)', fun
       // Verified exactly once.
       const verified = mine.filter((r) => r.t === 'switch' && r['phase'] === 'done' && r['outcome'] === 'verified');
       expect(verified, name).to.have.length(1);
-      expect(mine.filter((r) => r['phase'] === 'done'), name).to.have.length(1);
+      expect(mine.filter((r) => r.t === 'switch' && r.phase === 'done'), name).to.have.length(1);
       // Nothing transferred (and nothing served) after the verification.
       const after = mine.filter((r) => r.seq > verified[0]!.seq);
       expect(after, name).to.deep.equal([]);
@@ -163,13 +163,13 @@ describe('rollout crash: kill -9 mid-transfer, then resume (the built CLI)', fun
     }
     // emu-001 was done before the crash: untouched by the resume.
     expect(final.switches.get('emu-001')).to.include({ attempts: 1, transfers: 1 });
-    expect(records.slice(resumeAt).some((r) => r['name'] === 'emu-001')).to.equal(false);
+    expect(records.slice(resumeAt).some((r) => 'name' in r && r.name === 'emu-001')).to.equal(false);
     // The interrupted switches were pre-checked again after the resume, found no image on flash
     // (the killed copy left only a discarded partial file), and transferred once more.
     for (const n of inFlight) {
       expect(final.switches.get(n), n).to.include({ attempts: 2, transfers: 2, outcome: 'verified' });
-      const recheck = records.slice(resumeAt).find((r) => r.t === 'switch' && r['name'] === n && r['phase'] === 'prechecked');
-      expect(recheck?.['precheck'], n).to.deep.include({ reachable: true, onFlash: 'absent' });
+      const recheck = records.slice(resumeAt).find((r) => r.t === 'switch' && r.name === n && r.phase === 'prechecked');
+      expect(recheck?.t === 'switch' && recheck.phase === 'prechecked' ? recheck.precheck : null, n).to.deep.include({ reachable: true, onFlash: 'absent' });
     }
     // Wave 1 started only after the resume, once each.
     for (const n of ['emu-004', 'emu-005', 'emu-006']) expect(final.switches.get(n), n).to.include({ attempts: 1, transfers: 1 });

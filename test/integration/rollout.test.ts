@@ -219,7 +219,7 @@ describe('rollouts over the switch emulator', function () {
     // Forge an earlier first use of emu-002 with another key: the resumed run must refuse the switch.
     const { Journal } = await import('../../src/rollout/journal.js');
     const j = Journal.open(join(dir, JOURNAL_FILE));
-    await j.append('host-key', { name: 'emu-002', address: inventory[1]!.address, fingerprint: inventory[0]!.hostKey });
+    await j.append({ t: 'host-key', name: 'emu-002', address: inventory[1]!.address, fingerprint: inventory[0]!.hostKey! });
     await j.close();
     const summary = await runner(plan({ hostKeys: 'trust-on-first-use', waves: { canary: 0 } }), bare).run();
     expect(journaled()).to.deep.equal([

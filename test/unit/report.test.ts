@@ -5,7 +5,7 @@ import { foldJournal } from '../../src/rollout/state.js';
 import type { JournalRecord } from '../../src/rollout/journal.js';
 
 let seq = 0;
-const at = (t: string, second: number, fields: Record<string, unknown>): JournalRecord => ({ seq: ++seq, at: `2026-11-30T22:00:${String(second).padStart(2, '0')}.000Z`, t, ...fields });
+const at = (t: string, second: number, fields: Record<string, unknown>): JournalRecord => ({ seq: ++seq, at: `2026-11-30T22:00:${String(second).padStart(2, '0')}.000Z`, t, ...fields }) as JournalRecord;
 
 const journal = [
   at('run-start', 0, {
