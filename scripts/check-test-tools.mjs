@@ -18,6 +18,9 @@ const TOOLS = {
   nft: 'nftables',
   // A real OpenSSH client shows what an emulated Cisco switch does with exec channels.
   ssh: 'openssh-client',
+  // The job engine of multi-site rollouts (BullMQ's Redis), started per test on its own port.
+  'redis-server': 'redis-server',
+  'redis-cli': 'redis-tools',
 };
 const SBIN = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
 

@@ -1,0 +1,186 @@
+/**
+ * The job engine on BullMQ and Redis: the only module that imports bullmq or ioredis, and it is
+ * loaded lazily (engine/index.ts connectEngine), so single-site rollouts never load either.
+ */
+import { readFileSync } from 'node:fs';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { RefusalError, describeError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { redactUrl, type AddOptions, type Consumer, type EngineJob, type EngineOptions, type JobEngine, type QueueCounts, type WorkOptions } from './index.js';
+
+/** Completed jobs are kept this long, so a coordinator resumed within it re-adds nothing (its add is a no-op). */
+const KEEP_COMPLETED_SECONDS = 14 * 24 * 3600;
+/** Reconnection backoff: 0.2 s, 0.4 s, … at most 2 s, forever (a site may be cut off for hours). */
+const reconnectDelay = (attempt: number) => Math.min(attempt * 200, 2000);
+/** Connection errors are logged once per this interval, not once per retry. */
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+export async function openBullmqEngine(options: EngineOptions): Promise<JobEngine> {
+  const url = new URL(options.url);
+  const redisOptions: RedisOptions = {
+    // BullMQ's workers block on Redis and must never give a command up (its documented setting).
+    maxRetriesPerRequest: null,
+    lazyConnect: true,
+    retryStrategy: reconnectDelay,
+    connectionName: 'swfw',
+  };
+  if (url.protocol === 'rediss:') {
+    redisOptions.tls = { servername: url.hostname, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) };
+  }
+  const redis = new Redis(options.url, redisOptions);
+  const displayUrl = redactUrl(options.url);
+  const logger = options.logger.child({ component: 'engine', engine: displayUrl });
+  let lastErrorLog = 0;
+  /** The socket's own error (ECONNREFUSED, a TLS failure): connect() itself only says "Connection is closed". */
+  let lastError: Error | null = null;
+  const onError = (err: Error) => {
+    lastError = err;
+    const now = Date.now();
+    if (now - lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
+    lastErrorLog = now;
+    logger.warn('job engine connection error (retrying)', { error: describeError(err) });
+  };
+  redis.on('error', onError);
+  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      redis.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs / 1000} s`)), timeoutMs);
+      }),
+    ]);
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    throw new RefusalError(`cannot reach the job engine at ${displayUrl}: ${describeError(lastError ?? err)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  return new BullmqEngine(redis, displayUrl, logger, onError);
+}
+
+class BullmqEngine implements JobEngine {
+  private readonly queues = new Map<string, Queue>();
+  private readonly running = new Set<Worker>();
+
+  constructor(
+    private readonly redis: Redis,
+    readonly displayUrl: string,
+    private readonly logger: Logger,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  private queue(name: string): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: this.redis });
+      queue.on('error', this.onError);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  async durabilityProblems(): Promise<string[]> {
+    const problems: string[] = [];
+    const field = (info: string, key: string) => new RegExp(`^${key}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? null;
+    const persistence = await this.redis.info('persistence');
+    if (field(persistence, 'aof_enabled') !== '1') problems.push('AOF is off (set appendonly yes)');
+    const memory = await this.redis.info('memory');
+    const policy = field(memory, 'maxmemory_policy');
+    if (policy !== 'noeviction') problems.push(`maxmemory-policy is ${policy ?? 'unknown'} (set maxmemory-policy noeviction)`);
+    return problems;
+  }
+
+  async add<T>(queue: string, name: string, data: T, options: AddOptions): Promise<void> {
+    await this.queue(queue).add(name, data, {
+      jobId: options.jobId,
+      delay: options.delayMs ?? 0,
+      attempts: options.attempts ?? 1,
+      backoff: { type: 'exponential', delay: options.backoffMs ?? 5000 },
+      removeOnComplete: { age: KEEP_COMPLETED_SECONDS },
+      removeOnFail: { age: KEEP_COMPLETED_SECONDS },
+    });
+  }
+
+  async setConcurrency(queue: string, limit: number): Promise<void> {
+    await this.queue(queue).setGlobalConcurrency(limit);
+  }
+
+  async pause(queue: string): Promise<void> {
+    await this.queue(queue).pause();
+  }
+
+  async resume(queue: string): Promise<void> {
+    await this.queue(queue).resume();
+  }
+
+  isPaused(queue: string): Promise<boolean> {
+    return this.queue(queue).isPaused();
+  }
+
+  async drain(queue: string, delayed: boolean): Promise<void> {
+    await this.queue(queue).drain(delayed);
+  }
+
+  async counts(queue: string): Promise<QueueCounts> {
+    const c = await this.queue(queue).getJobCounts('waiting', 'delayed', 'active', 'completed', 'failed');
+    return { waiting: c['waiting'] ?? 0, delayed: c['delayed'] ?? 0, active: c['active'] ?? 0, completed: c['completed'] ?? 0, failed: c['failed'] ?? 0 };
+  }
+
+  workers(queue: string): Promise<number> {
+    return this.queue(queue).getWorkersCount();
+  }
+
+  async work<T>(queue: string, options: WorkOptions, handler: (job: EngineJob<T>) => Promise<void>): Promise<Consumer> {
+    const worker = new Worker<T>(
+      queue,
+      async (job: Job<T>, token?: string) => {
+        await handler({
+          id: job.id!,
+          data: job.data,
+          attemptsMade: job.attemptsMade,
+          attempts: job.opts.attempts ?? 1,
+          delayUntil: async (at: number) => {
+            await job.moveToDelayed(at, token);
+            return new DelayedError();
+          },
+        });
+      },
+      {
+        connection: this.redis,
+        concurrency: options.concurrency,
+        lockDuration: options.lockDurationMs,
+        stalledInterval: options.stalledIntervalMs ?? options.lockDurationMs,
+        maxStalledCount: options.maxStalledCount ?? 3,
+        removeOnComplete: { age: KEEP_COMPLETED_SECONDS },
+        removeOnFail: { age: KEEP_COMPLETED_SECONDS },
+      },
+    );
+    worker.on('error', this.onError);
+    worker.on('failed', (job, err) => {
+      if (job) this.logger.warn('job failed', { queue, job: job.id, attemptsMade: job.attemptsMade, error: err.message });
+    });
+    this.running.add(worker);
+    await worker.waitUntilReady();
+    return {
+      close: async (force = false) => {
+        this.running.delete(worker);
+        await worker.close(force);
+      },
+    };
+  }
+
+  async usedMemory(): Promise<number> {
+    return Number(/^used_memory:(\d+)/m.exec(await this.redis.info('memory'))?.[1] ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.running].map((w) => w.close(true)));
+    this.running.clear();
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
