@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   firewall: async () => (await import('./commands/firewall.js')).registerFirewall,
   emulate: async () => (await import('./commands/emulate.js')).registerEmulate,
   rollout: async () => (await import('./commands/rollout.js')).registerRollout,
+  agent: async () => (await import('./commands/agent.js')).registerAgent,
 };
 
 /** The program with the subcommand named in `argv` registered, or all of them. */

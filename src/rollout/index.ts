@@ -8,9 +8,12 @@ export { EmbeddedExecutor, RolloutRunner, type ExecutorRun, type SwitchExecutor,
 export { writeReports, buildReport, toCsv, toHtml } from './report.js';
 export { foldJournal, countOutcomes, type RolloutState, type SwitchState } from './state.js';
 export { readJournal, Journal } from './journal.js';
+export { SiteAgent, type AgentOptions } from './agent.js';
+export { EngineExecutor } from './coordinator.js';
+export { transferJobId, type TransferJobData, type TransferResult } from './siteJobs.js';
 export { JOURNAL_FILE, activeRunner, lockStateDir, readControl, releaseLock, writeControl } from './control.js';
 export { nextWindow, runInWindows, waitForWindow, type MaintenanceWindow, type WindowClock } from './window.js';
-export { computeWaves, nameSwitches, planRollout, loadPlan, type RolloutPlanConfig } from './plan.js';
+export { computeWaves, nameSwitches, planRollout, loadPlan, siteWindow, type RolloutPlanConfig } from './plan.js';
 export { loadInventory, type InventorySwitch } from './inventory.js';
 export { DocumentError } from './document.js';
 export { ProgressRenderer, ProgressTracker, renderProgress, transferRate, type ProgressState, type ProgressStream } from './progress.js';

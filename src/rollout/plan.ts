@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import { SITE_NAME } from '../engine/index.js';
 import { parsePortRange } from '../core/portRange.js';
 import type { CatalogEntry } from '../catalog/index.js';
 import { weakAlgorithmList, type InventorySwitch } from './inventory.js';
@@ -20,6 +21,8 @@ export interface RolloutPlanConfig {
   /** …or more than this percentage of the fleet. */
   maxFailedPercent: number | null;
   window: MaintenanceWindow | null;
+  /** Multi-site (`--engine`): per site, its concurrency, time zone or window, and failure threshold. */
+  sites: Record<string, SitePolicy>;
   server: { address: string; listen: string; port: number; pasvRange: string; images: string; pasvWait: number };
   sshTimeoutMs: number;
   pullTimeoutMs: number;
@@ -38,10 +41,108 @@ export interface RolloutPlanConfig {
   hostKeys: HostKeyPolicy;
 }
 
+/** One site's part of a multi-site plan; every field falls back to the plan's own. */
+export interface SitePolicy {
+  /** Transfers at the site at once: its queue's global concurrency; default: the plan's `concurrency`. */
+  concurrency: number | null;
+  /** The site's own window; default: the plan's, read in `timeZone` when one is given. */
+  window: MaintenanceWindow | null;
+  /** The site's time zone, for the plan's daily or cron window. */
+  timeZone: string | null;
+  /** Over this, the site's queue is paused and the other sites go on. */
+  maxFailed: number | null;
+  maxFailedPercent: number | null;
+}
+
+/** The window a site works in: its own, else the plan's (a daily or cron one read in the site's time zone). */
+export function siteWindow(plan: Pick<RolloutPlanConfig, 'window' | 'sites'>, site: string): MaintenanceWindow | null {
+  const policy = plan.sites[site];
+  if (policy?.window) return policy.window;
+  const w = plan.window;
+  if (w && policy?.timeZone && w.kind !== 'absolute') return { ...w, timeZone: policy.timeZone };
+  return w;
+}
+
+const SITE_KEYS = ['concurrency', 'timeZone', 'window', 'failureThreshold'] as const;
+
+function validateThreshold(raw: unknown, path: string, p: Problems): { maxFailed: number | null; maxFailedPercent: number | null } {
+  if (raw === undefined || !p.isObject(raw, path)) return { maxFailed: null, maxFailedPercent: null };
+  p.keys(raw, path, ['maxFailed', 'maxFailedPercent']);
+  return {
+    maxFailed: p.int(raw['maxFailed'], `${path}.maxFailed`, 0, 100000, true) ?? null,
+    maxFailedPercent: p.int(raw['maxFailedPercent'], `${path}.maxFailedPercent`, 0, 100, true) ?? null,
+  };
+}
+
+function validateSites(raw: unknown, p: Problems): Record<string, SitePolicy> {
+  const sites: Record<string, SitePolicy> = {};
+  if (raw === undefined || !p.isObject(raw, 'sites')) return sites;
+  for (const [name, value] of Object.entries(raw)) {
+    const at = `sites.${name}`;
+    if (!SITE_NAME.test(name)) p.add(at, 'a site name is letters, digits, _ and - (as swfw agent --site takes it)');
+    if (!p.isObject(value, at)) continue;
+    p.keys(value, at, SITE_KEYS);
+    const timeZone = p.string(value['timeZone'], `${at}.timeZone`, true) ?? null;
+    if (timeZone && !isValidTimeZone(timeZone)) p.add(`${at}.timeZone`, 'unknown IANA time zone (e.g. Europe/Berlin, UTC)');
+    const threshold = validateThreshold(value['failureThreshold'], `${at}.failureThreshold`, p);
+    sites[name] = {
+      concurrency: p.int(value['concurrency'], `${at}.concurrency`, 1, 1000, true) ?? null,
+      window: value['window'] === undefined ? null : validateWindow(value['window'], `${at}.window`, p),
+      timeZone,
+      ...threshold,
+    };
+  }
+  return sites;
+}
+
+/** A `window` mapping in one of its three forms; problems go to `p` under `path`. */
+function validateWindow(raw: unknown, path: string, p: Problems): MaintenanceWindow | null {
+  let window: MaintenanceWindow | null = null;
+  if (p.isObject(raw, path)) {
+    const w = raw;
+    p.keys(w, path, ['start', 'end', 'timeZone', 'notBefore', 'notAfter', 'cron', 'duration']);
+    const forms = [w['start'] !== undefined || w['end'] !== undefined, w['cron'] !== undefined || w['duration'] !== undefined, w['notBefore'] !== undefined || w['notAfter'] !== undefined];
+    if (forms.filter(Boolean).length > 1) {
+      p.add(path, 'use one form: start + end + timeZone, cron + duration + timeZone, or notBefore/notAfter');
+    } else if (forms[1]) {
+      const cron = p.string(w['cron'], `${path}.cron`);
+      const durationText = p.string(w['duration'], `${path}.duration`);
+      const timeZone = p.string(w['timeZone'], `${path}.timeZone`);
+      const durationMs = durationText === undefined ? undefined : parseDuration(durationText);
+      if (typeof durationMs === 'string') p.add(`${path}.duration`, durationMs);
+      const zoneOk = timeZone !== undefined && isValidTimeZone(timeZone);
+      if (timeZone && !zoneOk) p.add(`${path}.timeZone`, 'unknown IANA time zone (e.g. Europe/Berlin, UTC)');
+      const cronProblem = cron && zoneOk ? checkCronWindow(cron, timeZone) : null;
+      if (cronProblem) p.add(`${path}.cron`, cronProblem);
+      if (cron && zoneOk && !cronProblem && typeof durationMs === 'number') window = { kind: 'cron', cron, durationMs, timeZone: timeZone! };
+    } else if (forms[0]) {
+      const start = p.string(w['start'], `${path}.start`);
+      const end = p.string(w['end'], `${path}.end`);
+      const timeZone = p.string(w['timeZone'], `${path}.timeZone`);
+      if (start && !HHMM.test(start)) p.add(`${path}.start`, 'must be HH:MM (24 h)');
+      if (end && !HHMM.test(end)) p.add(`${path}.end`, 'must be HH:MM (24 h)');
+      if (timeZone && !isValidTimeZone(timeZone)) p.add(`${path}.timeZone`, 'unknown IANA time zone (e.g. Europe/Berlin, UTC)');
+      if (start && end && timeZone) window = { kind: 'daily', start, end, timeZone };
+    } else {
+      const instant = (key: 'notBefore' | 'notAfter') => {
+        if (w[key] === undefined) return null;
+        const t = typeof w[key] === 'string' ? Date.parse(w[key]) : NaN;
+        if (Number.isNaN(t)) p.add(`${path}.${key}`, 'must be an ISO 8601 instant with a zone, e.g. 2026-03-14T22:00:00+01:00');
+        return Number.isNaN(t) ? null : t;
+      };
+      const notBefore = instant('notBefore');
+      const notAfter = instant('notAfter');
+      if (notBefore !== null && notAfter !== null && notAfter <= notBefore) p.add(`${path}.notAfter`, `must be later than ${path}.notBefore`);
+      window = { kind: 'absolute', notBefore, notAfter };
+    }
+  }
+  return window;
+}
+
 export const HOST_KEY_POLICIES = ['pinned', 'trust-on-first-use'] as const;
 export type HostKeyPolicy = (typeof HOST_KEY_POLICIES)[number];
 
-const TOP = ['targets', 'waves', 'concurrency', 'failureThreshold', 'window', 'server', 'timeouts', 'credentialMinutes', 'hostKeys', 'sshWeakAlgorithms'] as const;
+const TOP = ['targets', 'waves', 'concurrency', 'failureThreshold', 'window', 'sites', 'server', 'timeouts', 'credentialMinutes', 'hostKeys', 'sshWeakAlgorithms'] as const;
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 
 export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlanConfig | null; problems: Problems } {
@@ -66,53 +167,11 @@ export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlan
     waves = { canary, percents: Array.isArray(percents) ? (percents as number[]) : [] };
   }
   const concurrency = p.int(raw['concurrency'], 'concurrency', 1, 1000, true) ?? 5;
-  let maxFailed: number | null = null;
-  let maxFailedPercent: number | null = null;
-  if (raw['failureThreshold'] !== undefined && p.isObject(raw['failureThreshold'], 'failureThreshold')) {
-    const f = raw['failureThreshold'];
-    p.keys(f, 'failureThreshold', ['maxFailed', 'maxFailedPercent']);
-    maxFailed = p.int(f['maxFailed'], 'failureThreshold.maxFailed', 0, 100000, true) ?? null;
-    maxFailedPercent = p.int(f['maxFailedPercent'], 'failureThreshold.maxFailedPercent', 0, 100, true) ?? null;
-  }
-  let window: MaintenanceWindow | null = null;
-  if (raw['window'] !== undefined && p.isObject(raw['window'], 'window')) {
-    const w = raw['window'];
-    p.keys(w, 'window', ['start', 'end', 'timeZone', 'notBefore', 'notAfter', 'cron', 'duration']);
-    const forms = [w['start'] !== undefined || w['end'] !== undefined, w['cron'] !== undefined || w['duration'] !== undefined, w['notBefore'] !== undefined || w['notAfter'] !== undefined];
-    if (forms.filter(Boolean).length > 1) {
-      p.add('window', 'use one form: start + end + timeZone, cron + duration + timeZone, or notBefore/notAfter');
-    } else if (forms[1]) {
-      const cron = p.string(w['cron'], 'window.cron');
-      const durationText = p.string(w['duration'], 'window.duration');
-      const timeZone = p.string(w['timeZone'], 'window.timeZone');
-      const durationMs = durationText === undefined ? undefined : parseDuration(durationText);
-      if (typeof durationMs === 'string') p.add('window.duration', durationMs);
-      const zoneOk = timeZone !== undefined && isValidTimeZone(timeZone);
-      if (timeZone && !zoneOk) p.add('window.timeZone', 'unknown IANA time zone (e.g. Europe/Berlin, UTC)');
-      const cronProblem = cron && zoneOk ? checkCronWindow(cron, timeZone) : null;
-      if (cronProblem) p.add('window.cron', cronProblem);
-      if (cron && zoneOk && !cronProblem && typeof durationMs === 'number') window = { kind: 'cron', cron, durationMs, timeZone: timeZone! };
-    } else if (forms[0]) {
-      const start = p.string(w['start'], 'window.start');
-      const end = p.string(w['end'], 'window.end');
-      const timeZone = p.string(w['timeZone'], 'window.timeZone');
-      if (start && !HHMM.test(start)) p.add('window.start', 'must be HH:MM (24 h)');
-      if (end && !HHMM.test(end)) p.add('window.end', 'must be HH:MM (24 h)');
-      if (timeZone && !isValidTimeZone(timeZone)) p.add('window.timeZone', 'unknown IANA time zone (e.g. Europe/Berlin, UTC)');
-      if (start && end && timeZone) window = { kind: 'daily', start, end, timeZone };
-    } else {
-      const instant = (key: 'notBefore' | 'notAfter') => {
-        if (w[key] === undefined) return null;
-        const t = typeof w[key] === 'string' ? Date.parse(w[key]) : NaN;
-        if (Number.isNaN(t)) p.add(`window.${key}`, 'must be an ISO 8601 instant with a zone, e.g. 2026-03-14T22:00:00+01:00');
-        return Number.isNaN(t) ? null : t;
-      };
-      const notBefore = instant('notBefore');
-      const notAfter = instant('notAfter');
-      if (notBefore !== null && notAfter !== null && notAfter <= notBefore) p.add('window.notAfter', 'must be later than window.notBefore');
-      window = { kind: 'absolute', notBefore, notAfter };
-    }
-  }
+  const window = raw['window'] === undefined ? null : validateWindow(raw['window'], 'window', p);
+  const failure = validateThreshold(raw['failureThreshold'], 'failureThreshold', p);
+  const maxFailed = failure.maxFailed;
+  const maxFailedPercent = failure.maxFailedPercent;
+  const sites = validateSites(raw['sites'], p);
   let server: RolloutPlanConfig['server'] | null = null;
   if (p.isObject(raw['server'], 'server')) {
     const s = raw['server'];
@@ -149,7 +208,7 @@ export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlan
   if (!(HOST_KEY_POLICIES as readonly string[]).includes(hostKeysText)) p.add('hostKeys', `must be one of ${HOST_KEY_POLICIES.join(', ')}`);
   const hostKeys = hostKeysText as HostKeyPolicy;
   if (p.list.length || !server) return { plan: null, problems: p };
-  return { plan: { targets, waves, concurrency, maxFailed, maxFailedPercent, window, server, sshTimeoutMs, pullTimeoutMs, hashBytesPerSecond, sshWeakAlgorithms, credentialMinutes, hostKeys }, problems: p };
+  return { plan: { targets, waves, concurrency, maxFailed, maxFailedPercent, window, sites, server, sshTimeoutMs, pullTimeoutMs, hashBytesPerSecond, sshWeakAlgorithms, credentialMinutes, hostKeys }, problems: p };
 }
 
 export async function loadPlan(path: string): Promise<{ plan: RolloutPlanConfig; digest: string }> {

@@ -11,6 +11,8 @@ export interface ReportRow {
   /** What a DNS name in `address` resolved to (the address itself otherwise). */
   resolvedAddress: string | null;
   driver: string | null;
+  /** Multi-site: the site whose agent worked on the switch; null in a single-site rollout. */
+  site: string | null;
   wave: number;
   image: string;
   outcome: string;
@@ -47,6 +49,7 @@ function row(s: SwitchState): ReportRow {
     address: s.address,
     resolvedAddress: s.resolvedAddress,
     driver: s.driver,
+    site: s.site,
     wave: s.wave,
     image: s.image,
     outcome: s.outcome ?? 'pending',
@@ -91,6 +94,8 @@ export function buildReport(state: RolloutState): {
   outcome: string | null;
   reason: string | null;
   waves: object[];
+  /** Multi-site: per site, its counts, and why it halted when its own threshold stopped it. */
+  sites: { site: string; size: number; verified: number; skipped: number; failed: number; pending: number; halted: string | null }[];
   totals: object;
   ftpSequences: FtpSequence[];
   switches: ReportRow[];
@@ -103,6 +108,10 @@ export function buildReport(state: RolloutState): {
     outcome: (state.end?.['outcome'] as string) ?? null,
     reason: (state.end?.['reason'] as string) ?? null,
     waves: state.waves.map((names, wave) => ({ wave, size: names.length, ...countOutcomes(names.map((n) => state.switches.get(n)!)) })),
+    sites: [...new Set(switches.map((s) => s.site).filter((s): s is string => s !== null))].sort().map((site) => {
+      const mine = switches.filter((s) => s.site === site);
+      return { site, size: mine.length, ...countOutcomes(mine), halted: state.haltedSites.get(site) ?? null };
+    }),
     totals: countOutcomes(switches),
     ftpSequences: ftpSequences(switches),
     switches: switches.map(row),
@@ -114,6 +123,7 @@ const CSV_COLUMNS: (keyof ReportRow)[] = [
   'address',
   'resolvedAddress',
   'driver',
+  'site',
   'wave',
   'image',
   'outcome',
@@ -167,10 +177,16 @@ const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '
 export function toHtml(report: ReturnType<typeof buildReport>): string {
   const colour: Record<string, string> = { verified: '#1a7f37', skipped: '#57606a', failed: '#cf222e', pending: '#9a6700' };
   const waves = (report.waves as Record<string, unknown>[]).map((w) => `<tr><td>${esc(w['wave'])}</td><td>${esc(w['size'])}</td><td>${esc(w['verified'])}</td><td>${esc(w['skipped'])}</td><td>${esc(w['failed'])}</td><td>${esc(w['pending'])}</td></tr>`).join('');
+  const multiSite = report.sites.length > 0;
+  const sites = multiSite
+    ? `<h2>Sites</h2><table><tr><th>site</th><th>switches</th><th>verified</th><th>skipped</th><th>failed</th><th>pending</th><th>halted</th></tr>${report.sites
+        .map((x) => `<tr><td>${esc(x.site)}</td><td>${x.size}</td><td>${x.verified}</td><td>${x.skipped}</td><td>${x.failed}</td><td>${x.pending}</td><td>${esc(x.halted ?? '')}</td></tr>`)
+        .join('')}</table>`
+    : '';
   const rows = report.switches
     .map(
       (r) =>
-        `<tr><td>${esc(r.name)}</td><td>${esc(r.address)}${r.resolvedAddress && r.resolvedAddress !== r.address ? ` (${esc(r.resolvedAddress)})` : ''}<br><small>${esc(r.driver)}</small></td><td>${esc(r.wave)}</td><td style="color:${colour[r.outcome] ?? '#000'};font-weight:bold">${esc(r.outcome)}</td><td>${esc(r.verdict)}</td><td>${esc(r.reason)}${r.notes.length ? `<br><small>${esc(r.notes.join('; '))}</small>` : ''}</td><td>${esc(r.attempts)}</td><td>${r.bytes === null ? '' : esc(formatBytes(r.bytes))}</td><td>${r.durationMs === null ? '' : esc(formatDuration(r.durationMs))}</td><td>${r.bytesPerSecond === null ? '' : `${esc(formatBytes(r.bytesPerSecond))}/s`}</td><td class="h">${esc(r.catalogSha256)}</td><td class="h">${esc(r.serverSha256)}</td><td class="h">${esc(r.switchAlgorithm)} ${esc(r.switchDigest)}</td><td>${esc(describePrecheck(r.precheck))}</td><td class="h">${esc(r.ssh)}</td></tr>`,
+        `<tr><td>${esc(r.name)}</td><td>${esc(r.address)}${r.resolvedAddress && r.resolvedAddress !== r.address ? ` (${esc(r.resolvedAddress)})` : ''}<br><small>${esc(r.driver)}</small></td>${multiSite ? `<td>${esc(r.site)}</td>` : ''}<td>${esc(r.wave)}</td><td style="color:${colour[r.outcome] ?? '#000'};font-weight:bold">${esc(r.outcome)}</td><td>${esc(r.verdict)}</td><td>${esc(r.reason)}${r.notes.length ? `<br><small>${esc(r.notes.join('; '))}</small>` : ''}</td><td>${esc(r.attempts)}</td><td>${r.bytes === null ? '' : esc(formatBytes(r.bytes))}</td><td>${r.durationMs === null ? '' : esc(formatDuration(r.durationMs))}</td><td>${r.bytesPerSecond === null ? '' : `${esc(formatBytes(r.bytesPerSecond))}/s`}</td><td class="h">${esc(r.catalogSha256)}</td><td class="h">${esc(r.serverSha256)}</td><td class="h">${esc(r.switchAlgorithm)} ${esc(r.switchDigest)}</td><td>${esc(describePrecheck(r.precheck))}</td><td class="h">${esc(r.ssh)}</td></tr>`,
     )
     .join('\n');
   const sequences = report.ftpSequences.length
@@ -185,8 +201,9 @@ export function toHtml(report: ReturnType<typeof buildReport>): string {
 <p>Outcome: <b>${esc(report.outcome ?? 'running')}</b> ${esc(report.reason ?? '')}</p>
 <p>Started ${esc(readableTime(report.startedAt) ?? 'not yet')}${report.endedAt ? `, ended ${esc(readableTime(report.endedAt))}` : ''}${report.startedAt && report.endedAt ? ` (${esc(formatDuration(Date.parse(report.endedAt) - Date.parse(report.startedAt)))})` : ''}</p>
 <h2>Waves</h2><table><tr><th>wave</th><th>switches</th><th>verified</th><th>skipped</th><th>failed</th><th>pending</th></tr>${waves}</table>
+${sites}
 ${sequences}
-<h2>Switches</h2><table><tr><th>name</th><th>address</th><th>wave</th><th>outcome</th><th>verdict</th><th>reason</th><th>attempts</th><th>bytes</th><th>duration</th><th>rate</th><th>catalog sha256</th><th>server sent sha256</th><th>switch's own digest</th><th>pre-check</th><th>SSH (kex / host key / cipher / mac)</th></tr>
+<h2>Switches</h2><table><tr><th>name</th><th>address</th>${multiSite ? '<th>site</th>' : ''}<th>wave</th><th>outcome</th><th>verdict</th><th>reason</th><th>attempts</th><th>bytes</th><th>duration</th><th>rate</th><th>catalog sha256</th><th>server sent sha256</th><th>switch's own digest</th><th>pre-check</th><th>SSH (kex / host key / cipher / mac)</th></tr>
 ${rows}
 </table></body></html>
 `;

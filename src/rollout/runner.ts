@@ -256,11 +256,18 @@ export class RolloutRunner {
       const todo = state.waves[w]!.filter((n) => state.switches.get(n)?.outcome == null);
       await journal.append({ t: 'wave-start', wave: w, switches: todo.length });
       o.onEvent?.({ type: 'wave', wave: w });
-      await this.pool(todo, this.executor.concurrency, async (name) => {
-        if (!(await this.gate(total))) return;
-        await this.executor.run(name);
-        await this.checkThreshold(total);
-      });
+      // The control file is also watched while switches are under way, not only before each one
+      // starts: a job engine's executor hands a whole wave off at once.
+      const watching = this.watchControl();
+      try {
+        await this.pool(todo, this.executor.concurrency, async (name) => {
+          if (!(await this.gate())) return;
+          await this.executor.run(name);
+          await this.checkThreshold(total);
+        });
+      } finally {
+        watching.stop();
+      }
       if (this.stopReason || this.haltReason) break;
       state = this.fold!.state;
       const counts = countOutcomes(state.waves[w]!.map((n) => state.switches.get(n)!));
@@ -285,38 +292,63 @@ export class RolloutRunner {
     await this.executor.halt(reason);
   }
 
-  /** Whether a new switch may start now: waits while paused; false once aborted, halted or out of the window. */
-  private async gate(total: number): Promise<boolean> {
-    for (;;) {
-      if (this.stopReason || this.haltReason) return false;
-      const command = readControl(this.options.stateDir);
-      if (command === 'abort') {
+  /** Polls the control file until stopped: pause, resume and abort take effect while switches run. */
+  private watchControl(): { stop: () => void } {
+    let stopped = false;
+    const loop = async () => {
+      while (!stopped && !this.stopReason && !this.haltReason) {
+        await this.applyControl();
+        await sleep(CONTROL_POLL_MS);
+      }
+    };
+    const done = loop().catch((err: Error) => this.logger.error('cannot apply a control command', { error: err.message }));
+    return {
+      stop: () => {
+        stopped = true;
+        void done;
+      },
+    };
+  }
+
+  /** Reads the operator's command, and journals and applies it when it changed. */
+  private async applyControl(): Promise<'run' | 'pause' | 'abort'> {
+    const command = readControl(this.options.stateDir);
+    if (command === 'abort') {
+      if (!this.stopReason) {
+        this.stopReason = { outcome: 'aborted', reason: 'aborted by the operator' };
         await this.journal!.append({ t: 'control', command: 'abort' });
         await this.executor.halt('aborted by the operator');
-        this.stopReason = { outcome: 'aborted', reason: 'aborted by the operator' };
-        return false;
       }
+      return 'abort';
+    }
+    if (command === 'pause' && !this.paused) {
+      this.paused = true;
+      await this.journal!.append({ t: 'control', command: 'pause' });
+      await this.executor.pause(true);
+      this.options.onEvent?.({ type: 'paused' });
+    } else if (command === 'run' && this.paused) {
+      this.paused = false;
+      await this.journal!.append({ t: 'control', command: 'resume' });
+      await this.executor.pause(false);
+    }
+    return command;
+  }
+
+  /** Whether a new switch may start now: waits while paused; false once aborted, halted or out of the window. */
+  private async gate(): Promise<boolean> {
+    for (;;) {
+      if (this.stopReason || this.haltReason) return false;
+      const command = await this.applyControl();
+      if (command === 'abort') return false;
       if (command === 'pause') {
-        if (!this.paused) {
-          this.paused = true;
-          await this.journal!.append({ t: 'control', command: 'pause' });
-          await this.executor.pause(true);
-          this.options.onEvent?.({ type: 'paused' });
-        }
         await sleep(CONTROL_POLL_MS);
         continue;
-      }
-      if (this.paused) {
-        this.paused = false;
-        await this.journal!.append({ t: 'control', command: 'resume' });
-        await this.executor.pause(false);
       }
       const deadline = this.options.deadline ?? null;
       if (deadline !== null && this.now() >= deadline) {
         this.stopReason = { outcome: 'window-closed', reason: 'the maintenance window closed; resume in the next one' };
         return false;
       }
-      void total;
       return true;
     }
   }

@@ -256,7 +256,7 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     expect(badPlan.code).to.equal(2);
     expect(badPlan.stderr.trim().split('\n').sort()).to.deep.equal(
       [
-        `swfw: config: ${badPlanPath}: colour: unknown key (known: targets, waves, concurrency, failureThreshold, window, server, timeouts, credentialMinutes, hostKeys, sshWeakAlgorithms)`,
+        `swfw: config: ${badPlanPath}: colour: unknown key (known: targets, waves, concurrency, failureThreshold, window, sites, server, timeouts, credentialMinutes, hostKeys, sshWeakAlgorithms)`,
         `swfw: config: ${badPlanPath}: concurrency: must be a whole number in 1-1000`,
         `swfw: config: ${badPlanPath}: window.start: must be HH:MM (24 h)`,
       ].sort(),

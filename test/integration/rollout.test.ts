@@ -96,7 +96,7 @@ describe('rollouts over the switch emulator', function () {
     expect((await control.send(`PASS ${access.password}`)).code).to.equal(530);
     control.close();
     const paths = await writeReports(join(dir, 'reports'), summary.state);
-    expect(readFileSync(paths.csv, 'utf8').split('\r\n')[1]).to.match(/^emu-001,127\.0\.1\.10,127\.0\.1\.10,cisco-ios-xe,0,/);
+    expect(readFileSync(paths.csv, 'utf8').split('\r\n')[1]).to.match(/^emu-001,127\.0\.1\.10,127\.0\.1\.10,cisco-ios-xe,emulator,0,/);
     const html = readFileSync(paths.html, 'utf8');
     expect(html).to.include('emu-006').and.not.include(ENV.SWFW_SWITCH_PASSWORD);
     // The canary's FTP commands, as the platform's first switch sent them, for the admin to read.

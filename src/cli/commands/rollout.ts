@@ -6,7 +6,10 @@ import { ConfigError } from '../../core/errors.js';
 import { formatCount } from '../../core/format.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
 import { createLogger } from '../../log/logger.js';
+import { connectEngine, siteQueue, type JobEngine } from '../../engine/index.js';
+import type { Logger } from '../../core/logger.js';
 import {
+  EngineExecutor,
   DocumentError,
   dryRunPrechecks,
   JOURNAL_FILE,
@@ -42,6 +45,24 @@ interface RunFlags {
   logLevel: string;
   /** schedule: after a window closes with switches pending, wait for the next window and go on. */
   everyWindow?: boolean;
+  /** Multi-site: the job engine whose site agents work on the switches. */
+  engine?: string;
+  engineCa?: string;
+}
+
+/** Connects to the engine of `--engine` (refusing a lossy one), or null without the flag. */
+function openEngine(flags: { engine?: string; engineCa?: string }, logger: Logger): Promise<JobEngine> | null {
+  if (!flags.engine) return null;
+  return connectEngine({ url: flags.engine, ...(flags.engineCa ? { caFile: flags.engineCa } : {}), logger });
+}
+
+/** The sites of a multi-site rollout's journal, and the halted ones; null for a single-site rollout. */
+function journaledSites(stateDir: string): { sites: string[]; halted: Set<string> } | null {
+  const path = join(stateDir, JOURNAL_FILE);
+  if (!existsSync(path)) return null;
+  const state = foldJournal(readJournal(path).records);
+  if (!state.start?.engine) return null;
+  return { sites: state.start.engine.sites, halted: new Set(state.haltedSites.keys()) };
 }
 
 /** Exit code of a rollout that did not verify every switch. */
@@ -106,13 +127,16 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
     const other = activeRunner(stateDir);
     if (other !== null) {
       await writeControl(stateDir, 'run');
+      await queueControl(stateDir, flags, 'resume');
       process.stdout.write(`resumed: runner pid ${other} starts new switches again\n`);
       return;
     }
     const start = readJournal(join(stateDir, JOURNAL_FILE)).records.find((r) => r.t === 'run-start');
-    if (!start) throw new ExitError(ExitCode.USAGE, `no rollout journal in ${stateDir}`);
-    planPath = start['planPath'] as string;
-    flags.inventory ??= start['inventoryPath'] as string;
+    if (!start || start.t !== 'run-start') throw new ExitError(ExitCode.USAGE, `no rollout journal in ${stateDir}`);
+    if (start.engine && !flags.engine) throw new ExitError(ExitCode.USAGE, `this rollout runs on the job engine at ${start.engine.url}: resume it with --engine URL`);
+    if (!start.engine && flags.engine) throw new ExitError(ExitCode.USAGE, 'this rollout ran here, without a job engine: resume it without --engine');
+    planPath = start.planPath;
+    flags.inventory ??= start.inventoryPath;
     await writeControl(stateDir, 'run');
   }
   const prepared = await prepare(planPath!, flags.inventory);
@@ -175,7 +199,8 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
       })),
     );
     try {
-      const summary = await new RolloutRunner({ stateDir, ...prepared, logger, deadline, lockHeld, onEvent: progress.onEvent }).run();
+      const executor = engine ? new EngineExecutor({ engine, plan: prepared.plan, findImage: prepared.findImage, logger, onEvent: progress.onEvent }) : undefined;
+      const summary = await new RolloutRunner({ stateDir, ...prepared, logger, deadline, lockHeld, onEvent: progress.onEvent, ...(executor ? { executor } : {}) }).run();
       // After every window, so a rollout spread over several nights has current reports each morning.
       const reports = await writeReports(reportDir, summary.state);
       return { outcome: summary.outcome, summary, reports };
@@ -184,9 +209,14 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
     }
   };
   let ran: Ran;
+  let engine: JobEngine | null = null;
   try {
-    ran = mode === 'schedule' && prepared.plan.window ? await scheduled(prepared.plan.window, stateDir, !!flags.everyWindow, note, runOnce) : await runOnce(null);
+    engine = await openEngine(flags, logger);
+    // On a job engine, each switch's job waits in its site's queue for the site's window (its
+    // delay), so `schedule` is `run`: the coordinator need not wait itself.
+    ran = mode === 'schedule' && prepared.plan.window && !engine ? await scheduled(prepared.plan.window, stateDir, !!flags.everyWindow, note, runOnce) : await runOnce(null);
   } finally {
+    await engine?.close();
     await logger.close();
   }
   const { summary, reports } = ran;
@@ -273,10 +303,46 @@ function statusCommand(flags: { state: string; json?: boolean }): void {
   for (const s of report.switches.filter((r) => r.outcome === 'failed')) process.stdout.write(`  failed ${s.name}: ${s.reason}\n`);
 }
 
+/** `--engine` and `--engine-ca`: a multi-site rollout's job engine. */
+function engineOptions(c: Command): Command {
+  return c
+    .option('--engine <url>', "multi-site: the job engine (redis:// or rediss://) whose site agents work on the switches; the sites' queues hold pause and abort")
+    .option('--engine-ca <file>', "PEM CA of the engine's TLS certificate (rediss://)");
+}
+
+/**
+ * The queue side of pause, resume and abort for a rollout on a job engine: it holds while the
+ * coordinator is down. Pause pauses every site queue of the rollout; abort also drains them
+ * (waiting and delayed jobs removed, running transfers finish); resume resumes every site not
+ * halted by its own threshold. Returns what was done, or null for a rollout without an engine.
+ */
+async function queueControl(stateDir: string, flags: { engine?: string; engineCa?: string }, command: 'pause' | 'abort' | 'resume'): Promise<string | null> {
+  const sites = journaledSites(stateDir);
+  if (!sites) {
+    if (flags.engine) throw new ExitError(ExitCode.USAGE, `no rollout on a job engine in ${stateDir}`);
+    return null;
+  }
+  if (!flags.engine) throw new ExitError(ExitCode.USAGE, `this rollout runs on a job engine: say --engine URL, so the sites' queues are ${command === 'resume' ? 'resumed' : 'paused'} too`);
+  const logger = createLogger({ level: 'warn', logFile: null });
+  const engine = await connectEngine({ url: flags.engine, ...(flags.engineCa ? { caFile: flags.engineCa } : {}), logger });
+  try {
+    const touched = command === 'resume' ? sites.sites.filter((s) => !sites.halted.has(s)) : sites.sites;
+    for (const site of touched) {
+      if (command === 'resume') await engine.resume(siteQueue(site));
+      else await engine.pause(siteQueue(site));
+      if (command === 'abort') await engine.drain(siteQueue(site), true);
+    }
+    return `${command === 'resume' ? 'resumed' : command === 'abort' ? 'paused and drained' : 'paused'} the queues of ${formatCount(touched.length, 'site', 'sites')}: ${touched.join(', ')}`;
+  } finally {
+    await engine.close();
+    await logger.close();
+  }
+}
+
 export function registerRollout(program: Command): void {
   const rollout = program.command('rollout').description('scheduled firmware rollouts to switch fleets (waves, journal, reports)');
   const common = (c: Command) =>
-    c
+    engineOptions(c)
       .option('--state <dir>', 'rollout state directory (journal, control, reports)', 'rollout-state')
       .option('--report-dir <dir>', 'where the JSON, CSV and HTML reports go (default: the state directory)')
       .option('--json', 'one JSON object at the end')
@@ -308,16 +374,19 @@ export function registerRollout(program: Command): void {
     .option('--json', 'one JSON object')
     .action(statusCommand);
   for (const [name, command, text] of [
-    ['pause', 'pause', 'start no new switches (running ones finish)'],
-    ['abort', 'abort', 'start no new switches and end the rollout once running ones finish'],
+    ['pause', 'pause', 'start no new switches (running ones finish); on a job engine, pauses the sites\' queues'],
+    ['abort', 'abort', 'start no new switches and end the rollout once running ones finish; on a job engine, drains the sites\' queues'],
   ] as const) {
-    rollout
-      .command(name)
-      .description(text)
-      .option('--state <dir>', 'rollout state directory', 'rollout-state')
-      .action(async (flags: { state: string }) => {
-        await writeControl(resolve(flags.state), command);
-        process.stdout.write(`${name}: requested\n`);
-      });
+    engineOptions(
+      rollout
+        .command(name)
+        .description(text)
+        .option('--state <dir>', 'rollout state directory', 'rollout-state'),
+    ).action(async (flags: { state: string; engine?: string; engineCa?: string }) => {
+      const stateDir = resolve(flags.state);
+      await writeControl(stateDir, command);
+      const sites = await queueControl(stateDir, flags, command);
+      process.stdout.write(`${name}: requested${sites ? `; ${sites}` : ''}\n`);
+    });
   }
 }

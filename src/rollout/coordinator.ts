@@ -1,0 +1,224 @@
+/**
+ * The coordinator of a multi-site rollout: the runner's policy (waves, canary, thresholds, pause,
+ * abort, reports) with "work on this switch here" replaced by "add a job to its site's queue".
+ * Each switch's job ID is fixed by the rollout and the switch, so a coordinator resumed after a
+ * crash re-adds its wave and nothing runs twice. Results come back on the rollout's results queue
+ * and are journaled (fdatasync) before anything acts on them; a result posted twice folds once.
+ *
+ * Pause, resume and abort are queue operations, so they hold while the coordinator is down. A site
+ * over its own failure threshold is paused and drained; the other sites go on.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RefusalError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { CatalogEntry } from '../catalog/index.js';
+import { resultsQueue, siteQueue, type Consumer, type EngineJob, type JobEngine } from '../engine/index.js';
+import { nameSwitches, siteWindow, type RolloutPlanConfig } from './plan.js';
+import { SITE_JOB_VERSION, transferJobId, type TransferJobData, type TransferResult } from './siteJobs.js';
+import { countOutcomes } from './state.js';
+import type { SwitchWorkEvent } from './transfer.js';
+import type { ExecutorRun, SwitchExecutor } from './runner.js';
+import { nextWindow } from './window.js';
+
+/** Attempts of a site job whose agent fails for its own reasons (a journal it cannot write, Redis lost mid-post). */
+const JOB_ATTEMPTS = 5;
+const JOB_BACKOFF_MS = 5000;
+/** How often a halted site's running jobs are looked at until they have finished. */
+const SETTLE_POLL_MS = 250;
+/** The results queue's lease: its consumer only journals, so a short one. */
+const RESULTS_LOCK_MS = 30_000;
+
+export interface EngineExecutorOptions {
+  engine: JobEngine;
+  plan: RolloutPlanConfig;
+  findImage: (file: string) => CatalogEntry | undefined;
+  logger: Logger;
+  now?: () => number;
+  onEvent?: (event: SwitchWorkEvent) => void;
+}
+
+export class EngineExecutor implements SwitchExecutor {
+  /** Every switch of a wave is handed to its site at once: the sites' queues limit what runs. */
+  readonly concurrency = Number.MAX_SAFE_INTEGER;
+  private rollout: ExecutorRun | null = null;
+  private results: Consumer | null = null;
+  private readonly waiting = new Map<string, () => void>();
+  private readonly now: () => number;
+  private readonly notStarted = new Map<string, string>();
+  private halted = false;
+
+  constructor(private readonly options: EngineExecutorOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The sites of the rollout's switches, sorted. */
+  private sites(): string[] {
+    const run = this.rollout!;
+    return [...new Set([...run.planned.keys()].map((n) => run.byName.get(n)?.site ?? ''))].filter(Boolean).sort();
+  }
+
+  startFields() {
+    return { engine: { url: this.options.engine.displayUrl, sites: this.sites() } };
+  }
+
+  async open(run: ExecutorRun): Promise<void> {
+    this.rollout = run;
+    const { engine, plan } = this.options;
+    const homeless = [...run.planned.keys()].filter((n) => !run.byName.get(n)?.site);
+    if (homeless.length) throw new RefusalError(`a rollout on a job engine needs a site for every switch: ${nameSwitches(homeless)} ${homeless.length === 1 ? 'has' : 'have'} none (inventory: site)`);
+    const unknown = Object.keys(plan.sites).filter((s) => !this.sites().includes(s));
+    if (unknown.length) this.options.logger.warn('the plan names sites no switch of the inventory is at', { sites: unknown });
+    for (const site of this.sites()) {
+      await engine.setConcurrency(siteQueue(site), plan.sites[site]?.concurrency ?? plan.concurrency);
+      // A paused rollout's queues are paused again by the runner as soon as it reads the control file.
+      if (!run.fold.state.haltedSites.has(site)) await engine.resume(siteQueue(site));
+    }
+    this.results = await engine.work<TransferResult>(resultsQueue(run.runId()), { concurrency: 1, lockDurationMs: RESULTS_LOCK_MS }, (job) => this.onResult(job));
+  }
+
+  async run(name: string): Promise<void> {
+    const run = this.rollout!;
+    const { engine, plan } = this.options;
+    const state = run.fold.state;
+    const s = state.switches.get(name)!;
+    const sw = run.byName.get(name);
+    const site = s.site ?? sw?.site ?? null;
+    if (s.outcome !== null || this.halted || !site || state.haltedSites.has(site)) return;
+    const planned = run.planned.get(name)!;
+    const entry = this.options.findImage(planned.image)!;
+    const window = siteWindow(plan, site);
+    let delayMs = 0;
+    if (window) {
+      const { opensAt, closesAt } = nextWindow(window, this.now());
+      if (closesAt <= this.now()) {
+        this.notStarted.set(name, `the window of site ${site} has ended`);
+        return;
+      }
+      delayMs = Math.max(0, opensAt - this.now());
+    }
+    // Registered before the add, in the same turn as the check above: a result that arrives at
+    // any point after it finds the waiter.
+    const settled = new Promise<void>((resolve) => this.waiting.set(name, resolve));
+    if (!sw) {
+      // No longer in the inventory: nothing to send, the runner's own verdict.
+      await run.journal.append({ t: 'switch', name, phase: 'precheck' });
+      await run.journal.append({ t: 'switch', name, phase: 'done', outcome: 'failed', reason: 'no longer in the inventory', verdict: null, hashes: null });
+      this.waiting.delete(name);
+      return;
+    }
+    const jobId = transferJobId(run.runId(), name);
+    const data: TransferJobData = {
+      v: SITE_JOB_VERSION,
+      rolloutId: run.runId(),
+      site,
+      name,
+      planned,
+      image: { file: entry.file, sha256: entry.sha256, size: entry.size, version: entry.version },
+      switch: sw,
+      settings: { sshTimeoutMs: plan.sshTimeoutMs, pullTimeoutMs: plan.pullTimeoutMs, hashBytesPerSecond: plan.hashBytesPerSecond, sshWeakAlgorithms: plan.sshWeakAlgorithms, credentialMinutes: plan.credentialMinutes, hostKeys: plan.hostKeys },
+      window,
+      resultQueue: resultsQueue(run.runId()),
+    };
+    await run.journal.append({ t: 'job', name, site, jobId, rolloutId: run.runId(), wave: planned.wave, image: planned.image });
+    await engine.add(siteQueue(site), 'transfer', data, { jobId, delayMs, attempts: JOB_ATTEMPTS, backoffMs: JOB_BACKOFF_MS });
+    await settled;
+  }
+
+  private async onResult(job: EngineJob<TransferResult>): Promise<void> {
+    const run = this.rollout!;
+    const r = job.data;
+    const state = run.fold.state;
+    const s = state.switches.get(r.name);
+    if (r.v !== SITE_JOB_VERSION || r.rolloutId !== state.runId || !s) {
+      this.options.logger.warn('a result for no switch of this rollout', { job: job.id, switch: r.name });
+      return;
+    }
+    if (r.notStarted) {
+      this.notStarted.set(r.name, `${r.notStarted} (site ${r.site})`);
+    } else if (s.outcome === null) {
+      await run.journal.append({ t: 'site-result', name: r.name, site: r.site, jobId: r.jobId, records: r.records });
+      // Read through the fold again: it applies the new record on access.
+      const folded = run.fold.state.switches.get(r.name)!;
+      if (folded.outcome !== null) {
+        this.options.onEvent?.({ type: 'switch', name: r.name, outcome: folded.outcome, reason: folded.reason ?? '' });
+        await this.checkSiteThreshold(r.site);
+      }
+    }
+    this.waiting.get(r.name)?.();
+    this.waiting.delete(r.name);
+  }
+
+  /** A site over its own threshold: its queue paused and drained, journaled; the other sites go on. */
+  private async checkSiteThreshold(site: string): Promise<void> {
+    const run = this.rollout!;
+    const policy = this.options.plan.sites[site];
+    const state = run.fold.state;
+    if (!policy || state.haltedSites.has(site)) return;
+    const mine = [...state.switches.values()].filter((s) => s.site === site);
+    const failed = countOutcomes(mine).failed;
+    let reason: string | null = null;
+    if (policy.maxFailed !== null && failed > policy.maxFailed) reason = `site ${site}: ${failed} switches failed (more than ${policy.maxFailed})`;
+    else if (policy.maxFailedPercent !== null && (failed * 100) / mine.length > policy.maxFailedPercent) reason = `site ${site}: ${failed} of ${mine.length} switches failed (more than ${policy.maxFailedPercent}%)`;
+    if (!reason) return;
+    await run.journal.append({ t: 'site-halt', site, reason });
+    this.options.logger.warn('site halted by its failure threshold', { site, reason });
+    await this.stopSites([site]);
+  }
+
+  /**
+   * Pauses and drains the sites' queues (waiting and delayed jobs removed; running transfers
+   * finish and report), then lets go every switch of those sites still waiting for a result.
+   */
+  private async stopSites(sites: string[]): Promise<void> {
+    const { engine } = this.options;
+    for (const site of sites) {
+      await engine.pause(siteQueue(site));
+      await engine.drain(siteQueue(site), true);
+    }
+    void (async () => {
+      for (const site of sites) while ((await engine.counts(siteQueue(site))).active > 0) await sleep(SETTLE_POLL_MS);
+      // Their last results are in the results queue now: let the consumer journal them first.
+      const queue = resultsQueue(this.rollout!.runId());
+      for (;;) {
+        const c = await engine.counts(queue);
+        if (c.waiting + c.active + c.delayed === 0) break;
+        await sleep(SETTLE_POLL_MS);
+      }
+      const state = this.rollout!.fold.state;
+      for (const [name, release] of [...this.waiting]) {
+        const site = state.switches.get(name)?.site;
+        if (site && sites.includes(site)) {
+          this.waiting.delete(name);
+          release();
+        }
+      }
+    })().catch((err: Error) => this.options.logger.error('cannot settle a halted site', { error: err.message }));
+  }
+
+  async pause(paused: boolean): Promise<void> {
+    const halted = this.rollout!.fold.state.haltedSites;
+    for (const site of this.sites()) {
+      if (halted.has(site)) continue;
+      if (paused) await this.options.engine.pause(siteQueue(site));
+      else await this.options.engine.resume(siteQueue(site));
+    }
+  }
+
+  async halt(): Promise<void> {
+    this.halted = true;
+    await this.stopSites(this.sites());
+  }
+
+  partialHalt(): string | null {
+    const parts = [...this.rollout!.fold.state.haltedSites.values()];
+    if (this.notStarted.size) parts.push(`${nameSwitches([...this.notStarted.keys()])} not started: ${[...new Set(this.notStarted.values())].join('; ')}`);
+    return parts.length ? parts.join('; ') : null;
+  }
+
+  async close(): Promise<void> {
+    await this.results?.close();
+    this.results = null;
+    for (const release of this.waiting.values()) release();
+    this.waiting.clear();
+  }
+}

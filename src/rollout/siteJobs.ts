@@ -1,0 +1,60 @@
+/**
+ * What travels through the job engine between the coordinator and a site's agent: plain data,
+ * and never a secret. The switch's SSH credentials are references (passwordEnv, passwordFile) the
+ * agent resolves on its own host; the one-time FTP credentials are minted by the agent and never
+ * leave it (BullMQ stores job data in clear text: its production guide).
+ */
+import { createHash } from 'node:crypto';
+import type { InventorySwitch } from './inventory.js';
+import type { PlannedSwitch } from './plan.js';
+import type { SiteSwitchRecord } from './records.js';
+import type { SwitchSettings } from './transfer.js';
+import type { MaintenanceWindow } from './window.js';
+
+/** The version of the job and result shapes; an agent refuses jobs of a version it does not know. */
+export const SITE_JOB_VERSION = 1;
+
+/** "Process this switch at this site": one job in `swfw.site.<site>`. */
+export interface TransferJobData {
+  v: typeof SITE_JOB_VERSION;
+  rolloutId: string;
+  site: string;
+  name: string;
+  planned: PlannedSwitch;
+  /** The image as the coordinator's catalog has it: the site's catalog must hold the same bytes. */
+  image: { file: string; sha256: string; size: number; version: string };
+  switch: InventorySwitch;
+  settings: SwitchSettings;
+  /** The site's maintenance window (in the site's time zone), or null: always open. */
+  window: MaintenanceWindow | null;
+  /** Where the agent posts the result. */
+  resultQueue: string;
+}
+
+/** What the agent reports for one switch: its journal records, from which the coordinator folds the verdict. */
+export interface TransferResult {
+  v: typeof SITE_JOB_VERSION;
+  rolloutId: string;
+  site: string;
+  name: string;
+  jobId: string;
+  /** The agent that worked on it: host and pid. */
+  agent: string;
+  /** Every record of the switch in the agent's journal, the `done` one last. */
+  records: SiteSwitchRecord[];
+  /** Set instead of a verdict when the switch was not started and will not be (its window ended): it stays pending. */
+  notStarted?: string;
+}
+
+/**
+ * The job ID of a switch in a rollout: `r<rolloutId>.<name>`, so the coordinator's add is
+ * idempotent (a resumed coordinator re-adds its wave and nothing runs twice). BullMQ forbids `:`
+ * in IDs; a name with characters outside `[A-Za-z0-9._-]` is replaced by a hash of it.
+ */
+export function transferJobId(rolloutId: string, name: string): string {
+  const safe = /^[A-Za-z0-9._-]{1,100}$/.test(name) ? name : `h${createHash('sha256').update(name).digest('hex').slice(0, 24)}`;
+  return `r${rolloutId}.${safe}`;
+}
+
+/** The ID of a job's result: posting it twice adds it once. */
+export const resultJobId = (jobId: string): string => `${jobId}.r`;
