@@ -132,6 +132,7 @@ export class SiteAgent {
       const { journal, fold } = this.journalFor(d.rolloutId);
       if (fold.state.switches.get(d.name)?.outcome) {
         // Done before (a result not acknowledged, a lease lost at the end): the same verdict again.
+        this.logger.info('job redelivered after its switch was done: posting the journaled verdict again', { job: job.id, switch: d.name });
         await this.post(job, this.recordsOf(journal, d.name));
         return;
       }

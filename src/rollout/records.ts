@@ -46,6 +46,8 @@ export interface AuditEntry {
   result: 'complete' | 'aborted';
   code: number;
   durationMs: number;
+  /** The server's port of the data connection (in the passive range), or null without one; absent in older journals. */
+  dataPort?: number | null;
   commands: string[];
 }
 

@@ -117,7 +117,7 @@ export class GrantDesk {
   private readonly onTransfer = (record: TransferRecord): void => {
     const grant = this.grants.get(record.user);
     if (!grant) return;
-    const audit: AuditEntry = { client: record.client, user: record.user, path: record.path, offset: record.offset, bytes: record.bytes, sha256: record.sha256, result: record.result, code: record.code, durationMs: record.durationMs, commands: record.commands };
+    const audit: AuditEntry = { client: record.client, user: record.user, path: record.path, offset: record.offset, bytes: record.bytes, sha256: record.sha256, result: record.result, code: record.code, durationMs: record.durationMs, dataPort: record.dataPort, commands: record.commands };
     // Not awaited (an event handler): the switch's next record is appended after this one, so it
     // cannot become durable first; a failed write fails every later append as well.
     grant.journal.append({ t: 'audit', name: grant.name, record: audit }).catch((err: Error) => this.logger.error('cannot journal a transfer audit record', { switch: grant.name, error: err.message }));

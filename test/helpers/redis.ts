@@ -17,6 +17,8 @@ export interface TestRedis {
   url: string;
   dir: string;
   pid: number;
+  /** With `unixSocket`: the socket's path. */
+  socketPath: string | null;
   /** SIGKILL (no shutdown save): what a crash does. */
   kill(): Promise<void>;
   /** Starts it again on the same port and directory (AOF replayed). */
@@ -32,6 +34,8 @@ export interface RedisOptions {
   args?: string[];
   /** Run it through this prefix (e.g. ['ip', 'netns', 'exec', 'ns']). */
   prefix?: string[];
+  /** Also listen on a Unix socket in its directory (`socketPath`): reachable from every network namespace. */
+  unixSocket?: boolean;
 }
 
 async function waitReady(child: ChildProcess, output: () => string): Promise<void> {
@@ -52,7 +56,9 @@ export async function startRedis(options: RedisOptions): Promise<TestRedis> {
     const args = [
       '--port', String(options.port), '--bind', host, '--dir', dir, '--save', '',
       '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction',
-      '--daemonize', 'no', '--protected-mode', 'no', ...(options.args ?? []),
+      '--daemonize', 'no', '--protected-mode', 'no',
+      ...(options.unixSocket ? ['--unixsocket', join(dir, 'redis.sock'), '--unixsocketperm', '700'] : []),
+      ...(options.args ?? []),
     ];
     const [command, ...rest] = [...(options.prefix ?? []), REDIS_SERVER, ...args];
     child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -72,6 +78,7 @@ export async function startRedis(options: RedisOptions): Promise<TestRedis> {
     port: options.port,
     url: `redis://${host}:${options.port}`,
     dir,
+    socketPath: options.unixSocket ? join(dir, 'redis.sock') : null,
     get pid() {
       return child.pid!;
     },

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { Option, type Command } from '../program.js';
@@ -58,6 +59,8 @@ async function agentCommand(flags: AgentFlags): Promise<void> {
     // The engine first: an engine that can lose jobs refuses before any port is bound.
     engine = await connectEngine({ url, ...(engineCa ? { caFile: engineCa } : {}), logger });
     const catalog = await loadCatalog(config.images);
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    // One agent per state directory: two would write one journal.
     lockStateDir(stateDir);
     locked = true;
     // One-time grants only: the agent's server has no standing accounts.
