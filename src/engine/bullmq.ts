@@ -34,8 +34,11 @@ export async function openBullmqEngine(options: EngineOptions): Promise<JobEngin
   let lastErrorLog = 0;
   /** The socket's own error (ECONNREFUSED, a TLS failure): connect() itself only says "Connection is closed". */
   let lastError: Error | null = null;
+  /** Before the first connection an error is the refusal's reason, not a log line. */
+  let connected = false;
   const onError = (err: Error) => {
     lastError = err;
+    if (!connected) return;
     const now = Date.now();
     if (now - lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
     lastErrorLog = now;
@@ -52,6 +55,7 @@ export async function openBullmqEngine(options: EngineOptions): Promise<JobEngin
       }),
     ]);
     await redis.ping();
+    connected = true;
   } catch (err) {
     redis.disconnect();
     throw new RefusalError(`cannot reach the job engine at ${displayUrl}: ${describeError(lastError ?? err)}`);

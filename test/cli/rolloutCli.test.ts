@@ -1,5 +1,6 @@
 /** `swfw emulate`, `swfw rollout run --dry-run`, `status`, and exit 2 for bad plans and inventories (the built CLI). */
 import { expect } from 'chai';
+import { PROJECT_ROOT } from '../../src/config/loader.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,8 @@ import { FIXTURE_IMAGES } from '../helpers/testServer.js';
 const SSH_PORT = 47140;
 const FIRST_OCTET = 140;
 const IMAGE = 'cisco/c9300-universalk9.17.09.04a.SPA.bin';
+/** NODE_OPTIONS that make any load of bullmq or ioredis fatal (test/helpers/noEngineHooks.ts). */
+const NO_ENGINE = `--import=${join(PROJECT_ROOT, 'dist', 'test', 'helpers', 'noEngine.js')}`;
 
 /** The first line the SSH server sends, or the connect error's code. */
 function sshBanner(host: string, port: number): Promise<string> {
@@ -139,13 +142,21 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     }
     const path = join(dir, 'rollout.emulated.yaml');
     writeFileSync(path, example);
-    const result = await runCli(['rollout', 'run', path, '--inventory', inventory, '--state', join(dir, 'state'), '--json']);
+    // Single-site stays zero-setup: the whole run with any load of bullmq or ioredis made fatal.
+    const result = await runCli(['rollout', 'run', path, '--inventory', inventory, '--state', join(dir, 'state'), '--json'], { env: { NODE_OPTIONS: NO_ENGINE } });
     expect(result.code, result.stderr).to.equal(0);
     const out = JSON.parse(result.stdout) as { outcome: string; counts: Record<string, number>; reports: { json: string } };
     expect(out.outcome).to.equal('completed');
     expect(out.counts).to.deep.equal({ verified: 7, skipped: 0, failed: 0, pending: 0 });
     const report = JSON.parse(readFileSync(out.reports.json, 'utf8')) as { ftpSequences: { driver: string }[] };
     expect(report.ftpSequences.map((q) => q.driver).sort()).to.deep.equal([...drivers].sort());
+  });
+
+  it('the guard of the zero-setup check bites: with --engine, the same guard stops the run at the first load of bullmq', async function () {
+    writeFileSync(join(dir, 'inventory.yaml'), 'switches:\n  - { name: a, address: 127.0.1.149, driver: cisco-ios-xe, site: a, credentials: { username: admin, passwordEnv: X } }\n');
+    const result = await runCli(['rollout', 'run', plan({}), '--inventory', join(dir, 'inventory.yaml'), '--state', join(dir, 'state'), '--engine', 'redis://127.0.0.1:1'], { env: { X: 'x', NODE_OPTIONS: NO_ENGINE } });
+    expect(result.code).to.not.equal(0);
+    expect(result.stderr).to.include('the job engine library bullmq was loaded');
   });
 
   it("a plan whose passive range another process holds (npm start's, say) is refused at start: exit 2, one line, nothing journaled", async function () {

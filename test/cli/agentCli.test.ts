@@ -1,0 +1,112 @@
+/**
+ * `swfw agent` and `swfw rollout … --engine` at the command line: what they refuse, with one line
+ * and exit 2, before any port is bound or anything journaled; and pause/resume as queue operations
+ * that hold with no coordinator running.
+ */
+import { expect } from 'chai';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectEngine, siteQueue } from '../../src/engine/index.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { Journal, JOURNAL_FILE } from '../../src/rollout/index.js';
+import { runCli, startCli } from '../helpers/cli.js';
+import { FIXTURE_IMAGES } from '../helpers/testServer.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+const REDIS_PORT = 45030;
+const LOSSY_REDIS_PORT = 45031;
+const PASV = '45600-45604';
+const IMAGE = 'cisco/c9300-universalk9.17.09.04a.SPA.bin';
+
+describe('swfw agent and rollout --engine (the built CLI)', function () {
+  this.timeout(30_000);
+  let redis: TestRedis;
+  let lossy: TestRedis;
+  let dir: string;
+
+  before(async () => {
+    redis = await startRedis({ port: REDIS_PORT });
+    lossy = await startRedis({ port: LOSSY_REDIS_PORT, args: ['--appendonly', 'no'] });
+  });
+  after(async () => {
+    await redis.stop();
+    await lossy.stop();
+  });
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'swfw-agent-cli-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const agentArgs = (engine: string, extra: string[] = []) => ['agent', '--site', 'a', '--engine', engine, '--state', join(dir, 'agent'), '--images', FIXTURE_IMAGES, '--host', '127.0.0.1', '--port', '0', '--pasv-range', PASV, ...extra];
+
+  it('an agent refuses a Redis without AOF: exit 2, one line naming the setting, no port bound', async () => {
+    const result = await runCli(agentArgs(lossy.url));
+    expect(result.code, result.stderr).to.equal(2);
+    expect(result.stderr.trim().split('\n')).to.deep.equal([`swfw: the job engine at ${lossy.url} can lose jobs: AOF is off (set appendonly yes)`]);
+    // Nothing bound: the passive range is free.
+    const probe = createServer();
+    await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(45600, '127.0.0.1', resolve));
+    await new Promise((resolve) => probe.close(resolve));
+  });
+
+  it('an agent refuses a bad site name and an engine it cannot reach, one line each', async () => {
+    const bad = await runCli(['agent', '--site', 'a:b', '--engine', redis.url, '--state', join(dir, 'agent')]);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr.trim()).to.equal('swfw: --site: "a:b" is not a site name (letters, digits, _ and -)');
+    const away = await runCli(agentArgs('redis://127.0.0.1:45032'));
+    expect(away.code).to.equal(2);
+    expect(away.stderr.trim()).to.match(/^swfw: cannot reach the job engine at redis:\/\/127\.0\.0\.1:45032: .*ECONNREFUSED/);
+  });
+
+  it('an agent starts, says where it serves and which queue it takes, and stops on SIGTERM with 0', async () => {
+    const agent = startCli(agentArgs(redis.url));
+    await agent.waitFor(/^swfw agent for site a: serving .* on 127\.0\.0\.1:\d+ \(switches dial 127\.0\.0\.1\), passive 45600-45604; jobs from swfw\.site\.a at redis:\/\/127\.0\.0\.1:45030\n/m);
+    const engine = await connectEngine({ url: redis.url, logger: silentLogger });
+    try {
+      expect(await engine.workers(siteQueue('a'))).to.equal(1);
+    } finally {
+      await engine.close();
+    }
+    const result = await agent.stop('SIGTERM');
+    expect(result.code, result.stderr).to.equal(0);
+  });
+
+  it('rollout run --engine refuses a lossy Redis, and a switch without a site, before journaling anything', async () => {
+    const plan = join(dir, 'plan.json');
+    writeFileSync(plan, JSON.stringify({ targets: { 'cisco-ios-xe': IMAGE }, server: { address: '127.0.0.1', images: FIXTURE_IMAGES } }));
+    const inventory = join(dir, 'inventory.yaml');
+    writeFileSync(inventory, 'switches:\n  - { name: sw1, address: 127.0.1.1, driver: cisco-ios-xe, credentials: { username: admin, passwordEnv: X } }\n');
+    const state = join(dir, 'state');
+    const refusedEngine = await runCli(['rollout', 'run', plan, '--inventory', inventory, '--state', state, '--engine', lossy.url]);
+    expect(refusedEngine.code).to.equal(2);
+    expect(refusedEngine.stderr.trim()).to.equal(`swfw: the job engine at ${lossy.url} can lose jobs: AOF is off (set appendonly yes)`);
+    const homeless = await runCli(['rollout', 'run', plan, '--inventory', inventory, '--state', state, '--engine', redis.url]);
+    expect(homeless.code).to.equal(2);
+    expect(homeless.stderr.trim()).to.equal('swfw: a rollout on a job engine needs a site for every switch: sw1 has none (inventory: site)');
+    expect(existsSync(join(state, JOURNAL_FILE)) ? (await import('node:fs')).readFileSync(join(state, JOURNAL_FILE), 'utf8') : '').to.equal('');
+  });
+
+  it("pause and resume with --engine pause and resume the rollout's site queues with no coordinator running; without --engine they say what is missing", async () => {
+    const state = join(dir, 'state');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(state);
+    const journal = Journal.open(join(state, JOURNAL_FILE));
+    await journal.append({ t: 'run-start', runId: 'r1', planPath: join(dir, 'plan.json'), planDigest: 'd', inventoryPath: join(dir, 'inv.yaml'), waves: [], switches: [], engine: { url: redis.url, sites: ['p1', 'p2'] } });
+    await journal.close();
+    const engine = await connectEngine({ url: redis.url, logger: silentLogger });
+    try {
+      const paused = await runCli(['rollout', 'pause', '--state', state, '--engine', redis.url]);
+      expect(paused.code, paused.stderr).to.equal(0);
+      expect(paused.stdout.trim()).to.equal('pause: requested; paused the queues of 2 sites: p1, p2');
+      expect([await engine.isPaused(siteQueue('p1')), await engine.isPaused(siteQueue('p2'))]).to.deep.equal([true, true]);
+      const bare = await runCli(['rollout', 'pause', '--state', state]);
+      expect(bare.code).to.equal(2);
+      expect(bare.stderr.trim()).to.equal("swfw: this rollout runs on a job engine: say --engine URL, so the sites' queues are paused too");
+      const resumeBare = await runCli(['rollout', 'resume', '--state', state]);
+      expect(resumeBare.code).to.equal(2);
+      expect(resumeBare.stderr.trim()).to.equal(`swfw: this rollout runs on the job engine at ${redis.url}: resume it with --engine URL`);
+    } finally {
+      await engine.close();
+    }
+  });
+});
