@@ -6,6 +6,7 @@ import { curlConcurrent, curlSha256sum, curlToFile, curlToNull, detectSwfwPull, 
 import { HarnessError, run, withoutSwfwEnv } from './proc.js';
 import { PeakRss, procStatusBytes, resetPeakRss } from './memory.js';
 import { timedRollout } from './rollout.js';
+import { figureMultisite } from './multisite.js';
 import { mebibytes, median, pairRatios, seconds, summarize, type Summary } from './stats.js';
 import { floorMs, withCpu } from './cpu.js';
 
@@ -576,8 +577,15 @@ export async function figureRollout(ctx: BenchContext): Promise<FigureRow[]> {
 export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
   const rows: FigureRow[] = [];
   if (ctx.options.only) {
-    ctx.log('figure 7: rollout over an emulated fleet (alone)');
-    return figureRollout(ctx);
+    if (ctx.options.only.includes('7')) {
+      ctx.log('figure 7: rollout over an emulated fleet (alone)');
+      rows.push(...(await figureRollout(ctx)));
+    }
+    if (ctx.options.only.includes('8')) {
+      ctx.log('figure 8: multi-site rollout at scale (alone)');
+      rows.push(await figureMultisite(ctx));
+    }
+    return rows;
   }
   ctx.log('figure 1: one large RETR');
   rows.push(...(await figureServeLarge(ctx)));
@@ -594,6 +602,8 @@ export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
   rows.push(...(await figurePull(ctx)));
   ctx.log('figure 7: rollout over an emulated fleet');
   rows.push(...(await figureRollout(ctx)));
+  ctx.log('figure 8: multi-site rollout at scale (job engine)');
+  rows.push(await figureMultisite(ctx));
   // 1, 1b, 2 … 4, 4b, 4c: a letter sorts after its figure, in alphabetical order.
   const order = (id: string) => Number.parseFloat(id) + (/[a-z]$/.test(id) ? (id.charCodeAt(id.length - 1) - 96) / 10 : 0);
   return rows.sort((a, b) => order(a.id) - order(b.id));

@@ -109,7 +109,7 @@ export interface BenchOptions {
   rolloutSshPort: number;
   /** Figure 7: the plan's concurrency (switches at once; the runner caps transfers at the passive range). */
   rolloutConcurrency: number;
-  /** Run only these figures (null: all). Only "7" can run alone for now. */
+  /** Run only these figures (null: all). Only "7" and "8" can run alone for now. */
   only: string[] | null;
   /**
    * Raise swfw's --max-per-ip/--max-connections to match vsftpd's max_per_ip/max_clients. Every
@@ -153,7 +153,8 @@ Runs swfw serve and vsftpd side by side on 127.0.0.1 and writes bench/RESULTS.md
   --rollout-concurrency N
                          figure 7: the plan's concurrency (default 40; transfers are capped at the 5
                          passive ports, the rest are in SSH pre-check or verify)
-  --only 7               run figure 7 (the rollout) alone; results go to bench/work/RESULTS.only-7.md
+  --only 7|8|7,8         run figure 7 (the rollout) and/or 8 (multi-site at scale) alone; results go to
+                         bench/work/RESULTS.only-<ids>.md
   --swfw-default-limits  keep swfw's per-address connection limit (8): figure 5 then gets 421s
   --pull-args "ARGS"     swfw pull arguments for figure 4 (default "${DEFAULT_PULL_ARGS}")
   --cpu-prof DIR         run every swfw child under node --cpu-prof, profiles written to DIR
@@ -256,7 +257,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | null {
         break;
       case '--only': {
         const ids = (value() ?? '').split(',').map((id) => id.trim());
-        if (ids.some((id) => id !== '7')) throw new UsageError(`--only: only figure 7 can run alone (got ${ids.join(',') || 'nothing'})`);
+        if (ids.length === 0 || ids.some((id) => id !== '7' && id !== '8')) throw new UsageError(`--only: only figures 7 and 8 can run alone (got ${ids.join(',') || 'nothing'})`);
         options.only = ids;
         break;
       }

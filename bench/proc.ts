@@ -175,6 +175,8 @@ export function logTail(file: string): string {
 export interface ReadyOptions {
   /** For messages: "swfw serve", "swfw emulate". */
   label: string;
+  /** The program; default this Node (`args` then start with the script). */
+  command?: string;
   args: readonly string[];
   env: NodeJS.ProcessEnv;
   cwd: string;
@@ -197,7 +199,7 @@ export interface ReadyOptions {
 export async function startUntilReady(o: ReadyOptions): Promise<{ child: ChildProcess; pid: number; stop: () => Promise<void> }> {
   const logFd = openSync(o.logFile, 'w');
   if (o.header) writeSync(logFd, o.header);
-  const child = spawnTracked(process.execPath, o.args, { env: o.env, cwd: o.cwd, stdio: ['ignore', 'pipe', logFd] });
+  const child = spawnTracked(o.command ?? process.execPath, o.args, { env: o.env, cwd: o.cwd, stdio: ['ignore', 'pipe', logFd] });
   if (child.pid === undefined) {
     closeSync(logFd);
     throw new HarnessError(`cannot start ${o.label}`);

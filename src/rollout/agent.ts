@@ -25,7 +25,7 @@ import type { SwitchDriver } from '../switches/index.js';
 import { Journal } from './journal.js';
 import type { SiteSwitchRecord } from './records.js';
 import { JournalFold } from './state.js';
-import { GrantDesk, processSwitch } from './transfer.js';
+import { GrantDesk, processSwitch, type SwitchJob, type SwitchWorkContext } from './transfer.js';
 import { nextWindow } from './window.js';
 
 export interface AgentOptions {
@@ -49,6 +49,8 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
   now?: () => number;
   driverFor?: (name: string) => SwitchDriver;
+  /** The work on one switch; default processSwitch. The scale benchmark gives a short sleep here. */
+  work?: (ctx: SwitchWorkContext, job: SwitchJob) => Promise<unknown>;
 }
 
 interface RolloutJournal {
@@ -181,8 +183,8 @@ export class SiteAgent {
       await journal.append({ t: 'switch', name: d.name, phase: 'done', outcome: 'failed', reason: `site ${d.site}'s catalog ${have}; the plan's image is ${d.image.sha256.slice(0, 12)}…: sync the site's images`, verdict: 'site-image-mismatch', hashes: null });
       return this.recordsOf(journal, d.name);
     }
-    await processSwitch(
-      { desk: this.desk, journal, fold, serverAddress: o.serverAddress, settings: d.settings, env: o.env, now: this.now, logger: this.logger },
+    await (o.work ?? processSwitch)(
+      { desk: this.desk, journal, fold, serverAddress: o.serverAddress, settings: d.settings, env: o.env, now: this.now, logger: this.logger, ...(o.driverFor ? { driverFor: o.driverFor } : {}) },
       { name: d.name, switch: d.switch, planned: d.planned, entry },
     );
     return this.recordsOf(journal, d.name);
