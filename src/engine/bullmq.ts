@@ -3,6 +3,7 @@
  * loaded lazily (engine/index.ts connectEngine), so single-site rollouts never load either.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RefusalError, describeError } from '../core/errors.js';
@@ -26,7 +27,9 @@ export async function openBullmqEngine(options: EngineOptions): Promise<JobEngin
     connectionName: 'swfw',
   };
   if (url.protocol === 'rediss:') {
-    redisOptions.tls = { servername: url.hostname, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) };
+    // SNI carries names only (RFC 6066 §3); an IP address is checked against the certificate's IP SANs.
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    redisOptions.tls = { ...(isIP(host) ? {} : { servername: host }), ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) };
   }
   const redis = new Redis(options.url, redisOptions);
   const displayUrl = redactUrl(options.url);

@@ -4,7 +4,9 @@
  * drain, the durability refusal, and a Redis ACL user confined to its site's keys.
  */
 import { expect } from 'chai';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { PROJECT_ROOT } from '../../src/config/loader.js';
 import { connectEngine, siteQueue, type JobEngine } from '../../src/engine/index.js';
 import { RefusalError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -146,6 +148,28 @@ describe('job engine contract (BullMQ on a real redis-server)', function () {
     await delay(200);
     await consumer.close();
     expect(started).to.deep.equal(['first']);
+  });
+
+  it('TLS (rediss://): works with the CA of the server certificate, and is refused without it, naming why', async () => {
+    const tls = join(PROJECT_ROOT, 'fixtures', 'tls');
+    const secure = await startRedis({ port: PORT + 3, args: ['--port', '0', '--tls-port', String(PORT + 3), '--tls-cert-file', join(tls, 'server.crt'), '--tls-key-file', join(tls, 'server.key'), '--tls-auth-clients', 'no'] });
+    try {
+      const url = `rediss://127.0.0.1:${PORT + 3}`;
+      let refused = '';
+      await connectEngine({ url, logger: silentLogger, connectTimeoutMs: 3000 }).catch((err: Error) => (refused = err.message));
+      expect(refused).to.match(new RegExp(`^cannot reach the job engine at ${url}: .*self.signed certificate`));
+      const e = await connectEngine({ url, caFile: join(tls, 'server.crt'), logger: silentLogger });
+      engines.push(e);
+      await e.add(queue, 'transfer', { tls: true }, { jobId: 'over-tls' });
+      let ran = 0;
+      const consumer = await e.work(queue, { concurrency: 1, lockDurationMs: 5000 }, async () => {
+        ran++;
+      });
+      await until(() => ran === 1);
+      await consumer.close();
+    } finally {
+      await secure.stop();
+    }
   });
 
   it("an ACL user limited to its site's keys works its own queue and is refused another site's", async () => {
