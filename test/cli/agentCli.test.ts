@@ -86,7 +86,7 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
     expect(existsSync(join(state, JOURNAL_FILE)) ? (await import('node:fs')).readFileSync(join(state, JOURNAL_FILE), 'utf8') : '').to.equal('');
   });
 
-  it("pause and resume with --engine pause and resume the rollout's site queues with no coordinator running; without --engine they say what is missing", async () => {
+  it("pause with --engine pauses the rollout's site queues with no coordinator running, status --engine shows them; without --engine they say what is missing", async () => {
     const state = join(dir, 'state');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(state);
@@ -99,6 +99,11 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
       expect(paused.code, paused.stderr).to.equal(0);
       expect(paused.stdout.trim()).to.equal('pause: requested; paused the queues of 2 sites: p1, p2');
       expect([await engine.isPaused(siteQueue('p1')), await engine.isPaused(siteQueue('p2'))]).to.deep.equal([true, true]);
+      // status --engine shows the queues live: paused, nothing waiting, no agent connected.
+      const status = await runCli(['rollout', 'status', '--state', state, '--engine', redis.url, '--json']);
+      expect(status.code, status.stderr).to.equal(0);
+      const queues = (JSON.parse(status.stdout) as { queues: { site: string; paused: boolean; agents: number; waiting: number }[] }).queues;
+      expect(queues.map((q) => [q.site, q.paused, q.agents, q.waiting])).to.deep.equal([['p1', true, 0, 0], ['p2', true, 0, 0]]);
       const bare = await runCli(['rollout', 'pause', '--state', state]);
       expect(bare.code).to.equal(2);
       expect(bare.stderr.trim()).to.equal("swfw: this rollout runs on a job engine: say --engine URL, so the sites' queues are paused too");

@@ -142,22 +142,30 @@ export class Lab {
   }
 
   destroySync(): void {
-    for (const ns of this.names) {
-      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
-      for (const pid of pids.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-    }
     live.delete(this);
-    const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
-    const remaining = this.names.filter((ns) => left.split('\n').some((line) => line.split(' ')[0] === ns));
-    if (remaining.length) throw new Error(`network namespaces left behind: ${remaining.join(', ')}`);
+    deleteNamespaces(this.names);
   }
+}
+
+/**
+ * Kills every process inside the namespaces (by PID, from `ip netns pids`), deletes them, and
+ * checks with `ip netns list` that they are gone; throws naming any left behind.
+ */
+export function deleteNamespaces(names: readonly string[]): void {
+  for (const ns of names) {
+    const pids = spawnSync(IP, ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
+    for (const pid of pids.split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    spawnSync(IP, ['netns', 'del', ns], { stdio: 'ignore' });
+  }
+  const left = spawnSync(IP, ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+  const remaining = names.filter((ns) => left.split('\n').some((line) => line.split(' ')[0] === ns));
+  if (remaining.length) throw new Error(`network namespaces left behind: ${remaining.join(', ')}`);
 }
 
 // Best effort if the run dies between create() and destroy(): delete what is left.

@@ -9,10 +9,10 @@
  * Teardown stops every process started here by PID, and anything else left inside the namespaces,
  * then deletes them and checks they are gone.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/config/loader.js';
-import { IP } from './netns.js';
+import { IP, deleteNamespaces } from './netns.js';
 import { CliProcess, startCli } from './cli.js';
 
 /** Where a site's agent reaches Redis: its relay, inside the site's namespace. */
@@ -80,21 +80,8 @@ export class SitesLab {
   }
 
   destroySync(): void {
-    for (const ns of this.namespaces.values()) {
-      const pids = spawnSync(IP, ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
-      for (const pid of pids.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      spawnSync(IP, ['netns', 'del', ns], { stdio: 'ignore' });
-    }
     live.delete(this);
-    const left = spawnSync(IP, ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
-    const remaining = [...this.namespaces.values()].filter((ns) => left.split('\n').some((line) => line.split(' ')[0] === ns));
-    if (remaining.length) throw new Error(`network namespaces left behind: ${remaining.join(', ')}`);
+    deleteNamespaces([...this.namespaces.values()]);
   }
 }
 

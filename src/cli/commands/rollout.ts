@@ -279,7 +279,7 @@ async function scheduled<T extends { outcome: string }>(
   }
 }
 
-function statusCommand(flags: { state: string; json?: boolean }): void {
+async function statusCommand(flags: { state: string; json?: boolean; engine?: string; engineCa?: string }): Promise<void> {
   const stateDir = resolve(flags.state);
   const path = join(stateDir, JOURNAL_FILE);
   if (!existsSync(path)) {
@@ -293,14 +293,36 @@ function statusCommand(flags: { state: string; json?: boolean }): void {
   const state = foldJournal(readJournal(path).records);
   const report = buildReport(state);
   const runner = activeRunner(stateDir);
-  const status = { runner: runner === null ? null : { pid: runner }, control: state.control, outcome: report.outcome, reason: report.reason, waves: report.waves, totals: report.totals };
+  const queues = await siteQueues(state.start?.engine?.sites ?? null, flags);
+  const status = { runner: runner === null ? null : { pid: runner }, control: state.control, outcome: report.outcome, reason: report.reason, waves: report.waves, sites: report.sites, ...(queues ? { queues } : {}), totals: report.totals };
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ ...status, switches: report.switches })}\n`);
     return;
   }
   process.stdout.write(`rollout ${report.runId}: ${report.outcome ?? (runner ? `running (pid ${runner})` : 'interrupted: `swfw rollout resume` continues it')}${report.reason ? ` (${report.reason})` : ''}\n`);
   for (const w of report.waves as Record<string, number>[]) process.stdout.write(`  wave ${w['wave']}: ${formatCount(w['size']!, 'switch', 'switches')}, verified ${w['verified']}, skipped ${w['skipped']}, failed ${w['failed']}, pending ${w['pending']}\n`);
+  for (const x of report.sites) {
+    const q = queues?.find((y) => y.site === x.site);
+    const live = q ? `; queue ${q.paused ? 'paused' : 'running'}: ${q.waiting} waiting, ${q.delayed} delayed, ${q.active} active; ${formatCount(q.agents, 'agent', 'agents')} connected` : '';
+    process.stdout.write(`  site ${x.site}: ${formatCount(x.size, 'switch', 'switches')}, verified ${x.verified}, skipped ${x.skipped}, failed ${x.failed}, pending ${x.pending}${x.halted ? ` (halted: ${x.halted})` : ''}${live}\n`);
+  }
   for (const s of report.switches.filter((r) => r.outcome === 'failed')) process.stdout.write(`  failed ${s.name}: ${s.reason}\n`);
+}
+
+/** With --engine, each site queue's live counts and connected agents; null without it. */
+async function siteQueues(sites: string[] | null, flags: { engine?: string; engineCa?: string }) {
+  if (!flags.engine) return null;
+  if (!sites) throw new ExitError(ExitCode.USAGE, 'this rollout ran without a job engine: say status without --engine');
+  const logger = createLogger({ level: 'warn', logFile: null });
+  const engine = await connectEngine({ url: flags.engine, ...(flags.engineCa ? { caFile: flags.engineCa } : {}), logger });
+  try {
+    return await Promise.all(
+      sites.map(async (site) => ({ site, paused: await engine.isPaused(siteQueue(site)), agents: await engine.workers(siteQueue(site)), ...(await engine.counts(siteQueue(site))) })),
+    );
+  } finally {
+    await engine.close();
+    await logger.close();
+  }
 }
 
 /** `--engine` and `--engine-ca`: a multi-site rollout's job engine. */
@@ -368,11 +390,13 @@ export function registerRollout(program: Command): void {
     (flags: RunFlags) => runRollout(undefined, flags, 'resume'),
   );
   rollout
-    .command('status')
-    .description('waves and switches from the journal')
-    .option('--state <dir>', 'rollout state directory', 'rollout-state')
-    .option('--json', 'one JSON object')
-    .action(statusCommand);
+  engineOptions(
+    rollout
+      .command('status')
+      .description("waves, sites and switches from the journal; with --engine, the sites' queues and agents too")
+      .option('--state <dir>', 'rollout state directory', 'rollout-state')
+      .option('--json', 'one JSON object'),
+  ).action(statusCommand);
   for (const [name, command, text] of [
     ['pause', 'pause', 'start no new switches (running ones finish); on a job engine, pauses the sites\' queues'],
     ['abort', 'abort', 'start no new switches and end the rollout once running ones finish; on a job engine, drains the sites\' queues'],
