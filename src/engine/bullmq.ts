@@ -136,6 +136,10 @@ class BullmqEngine implements JobEngine {
     return { waiting: c['waiting'] ?? 0, delayed: c['delayed'] ?? 0, active: c['active'] ?? 0, completed: c['completed'] ?? 0, failed: c['failed'] ?? 0 };
   }
 
+  async hasJob(queue: string, jobId: string): Promise<boolean> {
+    return (await this.queue(queue).getJobState(jobId)) !== 'unknown';
+  }
+
   workers(queue: string): Promise<number> {
     return this.queue(queue).getWorkersCount();
   }

@@ -88,6 +88,8 @@ export interface JobEngine {
   /** Removes every waiting job, and with `delayed` the delayed ones too; running jobs go on. */
   drain(queue: string, delayed: boolean): Promise<void>;
   counts(queue: string): Promise<QueueCounts>;
+  /** Whether a job of that ID is in the queue, in any state (a Redis that lost data has lost it). */
+  hasJob(queue: string, jobId: string): Promise<boolean>;
   /** Workers connected to `queue` (agent liveness). */
   workers(queue: string): Promise<number>;
   work<T>(queue: string, options: WorkOptions, handler: (job: EngineJob<T>) => Promise<void>): Promise<Consumer>;

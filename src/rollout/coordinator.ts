@@ -35,8 +35,13 @@ const RESULTS_LOCK_MS = 30_000;
  */
 const RESULTS_CONCURRENCY = 32;
 
+/** How often the jobs of switches still waiting for a result are looked for in their queues. */
+const RECONCILE_MS = 30_000;
+
 export interface EngineExecutorOptions {
   engine: JobEngine;
+  /** How often a job still waited for is checked to exist, ms (default 30 s); a lost one is added again. */
+  reconcileMs?: number;
   plan: RolloutPlanConfig;
   findImage: (file: string) => CatalogEntry | undefined;
   logger: Logger;
@@ -50,6 +55,10 @@ export class EngineExecutor implements SwitchExecutor {
   private rollout: ExecutorRun | null = null;
   private results: Consumer | null = null;
   private readonly waiting = new Map<string, () => void>();
+  /** The job of each switch handed off and still waiting for its result: what reconcile() looks for. */
+  private readonly handedOff = new Map<string, { site: string; jobId: string; data: TransferJobData; delayMs: number }>();
+  private reconciling: NodeJS.Timeout | null = null;
+  private reconcileRunning = false;
   private readonly now: () => number;
   private readonly notStarted = new Map<string, string>();
   private halted = false;
@@ -80,6 +89,7 @@ export class EngineExecutor implements SwitchExecutor {
       // A paused rollout's queues are paused again by the runner as soon as it reads the control file.
       if (!run.fold.state.haltedSites.has(site)) await engine.resume(siteQueue(site));
     }
+    this.reconciling = setInterval(() => void this.reconcile(), this.options.reconcileMs ?? RECONCILE_MS);
     this.results = await engine.work<TransferResult>(resultsQueue(run.runId()), { concurrency: RESULTS_CONCURRENCY, lockDurationMs: RESULTS_LOCK_MS }, (job) => this.onResult(job));
   }
 
@@ -127,8 +137,45 @@ export class EngineExecutor implements SwitchExecutor {
       resultQueue: resultsQueue(run.runId()),
     };
     await run.journal.append({ t: 'job', name, site, jobId, rolloutId: run.runId(), wave: planned.wave, image: planned.image });
-    await engine.add(siteQueue(site), 'transfer', data, { jobId, delayMs, attempts: JOB_ATTEMPTS, backoffMs: JOB_BACKOFF_MS });
-    await settled;
+    this.handedOff.set(name, { site, jobId, data, delayMs });
+    try {
+      await engine.add(siteQueue(site), 'transfer', data, { jobId, delayMs, attempts: JOB_ATTEMPTS, backoffMs: JOB_BACKOFF_MS });
+      await settled;
+    } finally {
+      this.handedOff.delete(name);
+    }
+  }
+
+  /**
+   * Adds again the job of a switch still waiting for its result when its queue no longer has it:
+   * a Redis restarted without its data (no AOF, a failover to a replica that lagged) loses jobs,
+   * and a coordinator would otherwise wait forever. Its ID is unchanged, so a job that still
+   * exists is never doubled, and an agent that had finished the switch posts its journaled verdict.
+   */
+  private async reconcile(): Promise<void> {
+    if (this.reconcileRunning) return;
+    this.reconcileRunning = true;
+    try {
+      await this.reconcileOnce();
+    } finally {
+      this.reconcileRunning = false;
+    }
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const { engine, logger } = this.options;
+    for (const [name, job] of [...this.handedOff]) {
+      if (!this.handedOff.has(name)) continue;
+      try {
+        if (await engine.hasJob(siteQueue(job.site), job.jobId)) continue;
+        if (this.rollout!.fold.state.switches.get(name)?.outcome != null) continue;
+        logger.warn('a job vanished from its site queue (Redis lost data?): adding it again', { switch: name, site: job.site, job: job.jobId });
+        await engine.add(siteQueue(job.site), 'transfer', job.data, { jobId: job.jobId, attempts: JOB_ATTEMPTS, backoffMs: JOB_BACKOFF_MS });
+      } catch (err) {
+        logger.warn('cannot look for a job in its site queue (will try again)', { switch: name, error: (err as Error).message });
+        return;
+      }
+    }
   }
 
   private async onResult(job: EngineJob<TransferResult>): Promise<void> {
@@ -223,6 +270,8 @@ export class EngineExecutor implements SwitchExecutor {
   }
 
   async close(): Promise<void> {
+    if (this.reconciling) clearInterval(this.reconciling);
+    this.reconciling = null;
     await this.results?.close();
     this.results = null;
     for (const release of this.waiting.values()) release();

@@ -18,6 +18,7 @@ import { EngineExecutor, SiteAgent, RolloutRunner, readJournal, foldJournal, bui
 import type { TransferRecord } from '../../src/server/context.js';
 import { FIXTURE_IMAGES, startTestServer, type TestServer } from '../helpers/testServer.js';
 import { catalogLookup } from '../helpers/rollout.js';
+import { RecordingLogger } from '../helpers/recordingLogger.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const IMAGE = 'cisco/c9300-universalk9.17.09.04a.SPA.bin';
@@ -111,7 +112,7 @@ describe('multi-site rollout on the job engine (three in-process agents, real Re
     return p!;
   };
 
-  async function coordinator(p: RolloutPlanConfig, inventory: InventorySwitch[], now?: () => number) {
+  async function coordinator(p: RolloutPlanConfig, inventory: InventorySwitch[], now?: () => number, reconcile?: { ms: number; logger: RecordingLogger }) {
     coordinatorEngine ??= await connectEngine({ url: redis.url, logger: silentLogger });
     const stateDir = join(dir, 'coordinator');
     const findImage = catalogLookup(FIXTURE_IMAGES);
@@ -125,7 +126,7 @@ describe('multi-site rollout on the job engine (three in-process agents, real Re
         inventory,
         inventoryPath: join(dir, 'inventory.yaml'),
         findImage,
-        executor: new EngineExecutor({ engine: coordinatorEngine, plan: p, findImage, logger: silentLogger, ...(now ? { now } : {}) }),
+        executor: new EngineExecutor({ engine: coordinatorEngine, plan: p, findImage, logger: reconcile?.logger ?? silentLogger, ...(now ? { now } : {}), ...(reconcile ? { reconcileMs: reconcile.ms } : {}) }),
         ...(now ? { now } : {}),
       }),
     };
@@ -188,6 +189,31 @@ describe('multi-site rollout on the job engine (three in-process agents, real Re
     expect(resumed.reason).to.match(/already ended/);
     const state = foldJournal(readJournal(join(stateDir, JOURNAL_FILE)).records);
     expect(state.switches.get(first.name)).to.include({ outcome: 'verified', attempts: 1, transfers: 1 });
+  });
+
+  it('a job that vanished from its queue (a Redis that lost data) is added again by the coordinator, and the switch is verified once', async () => {
+    const { site, inventory } = await startSite('a', 1);
+    const logger = new RecordingLogger();
+    const { runner, stateDir } = await coordinator(plan({ waves: { canary: 0 } }), inventory, undefined, { ms: 300, logger });
+    const running = runner.run();
+    const deadline = Date.now() + 10_000;
+    while ((await coordinatorEngine!.counts(siteQueue('a'))).waiting === 0 && Date.now() < deadline) await delay(50);
+    const records = readJournal(join(stateDir, JOURNAL_FILE)).records;
+    const job = records.find((r) => r.t === 'job');
+    if (job?.t !== 'job') throw new Error('no job journaled');
+    const { Queue } = await import('bullmq');
+    const q = new Queue(siteQueue('a'), { connection: { host: redis.host, port: redis.port } });
+    try {
+      await q.remove(job.jobId);
+    } finally {
+      await q.close();
+    }
+    // The agent comes up only now: it finds the job the coordinator added again.
+    await site.agent.start();
+    const summary = await running;
+    expect(summary.outcome, summary.reason).to.equal('completed');
+    expect(site.transfers.filter((t) => t.result === 'complete')).to.have.length(1);
+    expect(logger.records.filter((r) => /a job vanished from its site queue/.test(r.message)).map((r) => r.fields['switch'])).to.deep.equal(['a-emu-001']);
   });
 
   it("a site over its own failure threshold is paused and drained; the other site's switches all verified", async () => {
