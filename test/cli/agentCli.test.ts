@@ -4,14 +4,15 @@
  * that hold with no coordinator running.
  */
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectEngine, siteQueue } from '../../src/engine/index.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { Journal, JOURNAL_FILE } from '../../src/rollout/index.js';
-import { runCli, startCli } from '../helpers/cli.js';
+import { CHECKOUT_READABLE_BY_NOBODY, runCli, startCli } from '../helpers/cli.js';
+import { lookupUser } from '../../src/server/privileges.js';
 import { FIXTURE_IMAGES } from '../helpers/testServer.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -34,7 +35,11 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
     await redis.stop();
     await lossy.stop();
   });
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'swfw-agent-cli-'))));
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'swfw-agent-cli-'));
+    // The agent drops root after binding (as serve does): its state directory must be reachable.
+    chmodSync(dir, 0o755);
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   const agentArgs = (engine: string, extra: string[] = []) => ['agent', '--site', 'a', '--engine', engine, '--state', join(dir, 'agent'), '--images', FIXTURE_IMAGES, '--host', '127.0.0.1', '--port', '0', '--pasv-range', PASV, ...extra];
@@ -49,6 +54,18 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
     await new Promise((resolve) => probe.close(resolve));
   });
 
+  it('an agent that would drop root refuses a state directory the user cannot reach, before binding', async function () {
+    if (process.geteuid?.() !== 0 || !CHECKOUT_READABLE_BY_NOBODY) {
+      console.log('      skipped: needs root and a checkout nobody can read');
+      this.skip();
+    }
+    const closed = join(dir, 'closed');
+    (await import('node:fs')).mkdirSync(closed, { mode: 0o700 });
+    const result = await runCli(['agent', '--site', 'a', '--engine', redis.url, '--state', join(closed, 'agent'), '--images', FIXTURE_IMAGES, '--host', '127.0.0.1', '--port', '0', '--pasv-range', PASV]);
+    expect(result.code).to.equal(2);
+    expect(result.stderr.trim()).to.equal(`swfw: agent drops root to "nobody" after binding, and nobody cannot enter ${closed}: put --state where nobody can reach it (every parent directory o+x), or keep root with --run-as root`);
+  });
+
   it('an agent refuses a bad site name and an engine it cannot reach, one line each', async () => {
     const bad = await runCli(['agent', '--site', 'a:b', '--engine', redis.url, '--state', join(dir, 'agent')]);
     expect(bad.code).to.equal(2);
@@ -58,9 +75,15 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
     expect(away.stderr.trim()).to.match(/^swfw: cannot reach the job engine at redis:\/\/127\.0\.0\.1:45032: .*ECONNREFUSED/);
   });
 
-  it('an agent starts, says where it serves and which queue it takes, and stops on SIGTERM with 0', async () => {
+  it('an agent starts, drops root to nobody (its state directory handed over), says where it serves and which queue it takes, and stops on SIGTERM with 0', async function () {
+    if (process.geteuid?.() !== 0 || !CHECKOUT_READABLE_BY_NOBODY) {
+      console.log('      skipped: needs root and a checkout nobody can read');
+      this.skip();
+    }
     const agent = startCli(agentArgs(redis.url));
-    await agent.waitFor(/^swfw agent for site a: serving .* on 127\.0\.0\.1:\d+ \(switches dial 127\.0\.0\.1\), passive 45600-45604; jobs from swfw\.site\.a at redis:\/\/127\.0\.0\.1:45030\n/m);
+    await agent.waitFor(/^swfw agent for site a: serving .* on 127\.0\.0\.1:\d+ \(switches dial 127\.0\.0\.1\), passive 45600-45604 as nobody; jobs from swfw\.site\.a at redis:\/\/127\.0\.0\.1:45030\n/m);
+    expect(statSync(join(dir, 'agent')).uid).to.equal(lookupUser('nobody')!.uid);
+    expect(Number(/^Uid:\s+(\d+)/m.exec((await import('node:fs')).readFileSync(`/proc/${agent.child.pid}/status`, 'utf8'))![1])).to.equal(lookupUser('nobody')!.uid);
     const engine = await connectEngine({ url: redis.url, logger: silentLogger });
     try {
       expect(await engine.workers(siteQueue('a'))).to.equal(1);

@@ -6,7 +6,7 @@
  * off for longer than its lease. Each time: nothing lost, nothing done twice.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -35,6 +35,8 @@ describe('multi-site rollouts in network namespaces (swfw agent per site, the co
   });
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'swfw-multisite-lab-'));
+    // The agents drop root after binding (as serve does): their state directories must be reachable.
+    chmodSync(dir, 0o755);
   });
   afterEach(async () => {
     await lab?.destroy();

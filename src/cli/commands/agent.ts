@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Option, type Command } from '../program.js';
 import { numberArgument, wholeNumberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
@@ -11,6 +11,8 @@ import { findImage, loadCatalog } from '../../catalog/index.js';
 import { connectEngine, SITE_NAME, siteQueue, type JobEngine } from '../../engine/index.js';
 import { lockStateDir, releaseLock, SiteAgent } from '../../rollout/index.js';
 import { portRangeSize } from '../../core/portRange.js';
+import { accessProblem, dropPrivileges, isRoot, type RunAsUser } from '../../server/privileges.js';
+import { planPrivilegeDrop } from '../privilegeDrop.js';
 
 interface AgentFlags {
   site: string;
@@ -27,6 +29,19 @@ interface AgentFlags {
   concurrency: number;
   lockSeconds: number;
   logLevel?: string;
+  runAs?: string;
+}
+
+/**
+ * Hands the state directory (and the journals in it) to the user the agent drops to, so it can
+ * write them after the drop; refuses, with one line, a directory that user cannot reach.
+ */
+function giveStateDir(stateDir: string, user: RunAsUser): void {
+  const rollouts = join(stateDir, 'rollouts');
+  mkdirSync(rollouts, { recursive: true, mode: 0o700 });
+  for (const path of [stateDir, rollouts, ...readdirSync(rollouts).map((f) => join(rollouts, f))]) chownSync(path, user.uid, user.gid);
+  const problem = accessProblem(stateDir, 'list', user);
+  if (problem) throw new ExitError(ExitCode.USAGE, `agent drops root to "${user.name}" after binding, and ${problem}: put --state where ${user.name} can reach it (every parent directory o+x), or keep root with --run-as root`);
 }
 
 /** The default lease on a job: long enough that WAN blips do not make the engine redeliver it (MULTISITE §3.1). */
@@ -43,6 +58,8 @@ async function agentCommand(flags: AgentFlags): Promise<void> {
   const address = givenAddress ?? config.pasvAddress ?? (config.host !== '0.0.0.0' && config.host !== '::' ? config.host : null);
   if (!address || !isIP(address)) throw new ExitError(ExitCode.USAGE, '--address: name the address the site\'s switches reach this agent at (or listen on one address with --host)');
   const stateDir = resolve(state);
+  // Decided before anything binds, as serve does: the images and the code must be readable after the drop.
+  const dropTo = planPrivilegeDrop(config, 'agent');
   const logger = createLogger({ level: config.logLevel, logFile: config.logFile });
   let engine: JobEngine | null = null;
   let server: FirmwareServer | null = null;
@@ -60,6 +77,7 @@ async function agentCommand(flags: AgentFlags): Promise<void> {
     engine = await connectEngine({ url, ...(engineCa ? { caFile: engineCa } : {}), logger });
     const catalog = await loadCatalog(config.images);
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    if (dropTo) giveStateDir(stateDir, dropTo);
     // One agent per state directory: two would write one journal.
     lockStateDir(stateDir);
     locked = true;
@@ -71,6 +89,15 @@ async function agentCommand(flags: AgentFlags): Promise<void> {
       server = null;
       if (err instanceof StartError) throw new ExitError(ExitCode.USAGE, err.message);
       throw err;
+    }
+    if (dropTo) {
+      // Everything that needs root is done: ports bound, the engine connected (its TLS CA read),
+      // the catalog loaded. The switches' SSH passwords are read per job, after this: a
+      // passwordFile must be readable by this user (or use passwordEnv).
+      logger.info('dropping root', { user: dropTo.name, uid: dropTo.uid, gid: dropTo.gid });
+      dropPrivileges(dropTo);
+    } else if (isRoot()) {
+      logger.warn('agent running as root (--run-as root): the process that parses every switch\'s bytes keeps every privilege');
     }
     agent = new SiteAgent({
       site,
@@ -90,7 +117,8 @@ async function agentCommand(flags: AgentFlags): Promise<void> {
     throw err;
   }
   const bound = server.address();
-  process.stdout.write(`swfw agent for site ${site}: serving ${config.images} on ${bound.address}:${bound.port} (switches dial ${address}), passive ${config.pasvRange.min}-${config.pasvRange.max}; jobs from ${siteQueue(site)} at ${engine.displayUrl}\n`);
+  const as = process.geteuid?.() === 0 ? ' as root' : dropTo ? ` as ${dropTo.name}` : '';
+  process.stdout.write(`swfw agent for site ${site}: serving ${config.images} on ${bound.address}:${bound.port} (switches dial ${address}), passive ${config.pasvRange.min}-${config.pasvRange.max}${as}; jobs from ${siteQueue(site)} at ${engine.displayUrl}\n`);
   await new Promise<void>((done) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -124,6 +152,7 @@ export function registerAgent(program: Command): void {
     .option('--pasv-address <ip>', 'IPv4 address put in PASV replies')
     .option('--images <dir>', "the site's image mirror with its catalog.json")
     .option('--concurrency <n>', 'switches worked on at once by this agent (the queue\'s global limit, set by the plan, may be lower)', wholeNumberArgument(1, 1000), 10)
+    .option('--run-as <user>', 'started as root: become this user after binding (default nobody; root keeps root); the state directory is handed to it')
     .option('--lock-seconds <s>', 'lease on a job: an agent silent this long has its jobs redelivered', wholeNumberArgument(1, 3600), DEFAULT_LOCK_SECONDS)
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']))
     .action((flags: AgentFlags) => agentCommand(flags));

@@ -1,17 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { Option, type Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
-import { loadServerConfig, PASSWORD_ENV, PROJECT_ROOT, type ServeFlags } from '../../config/loader.js';
+import { loadServerConfig, PASSWORD_ENV, type ServeFlags } from '../../config/loader.js';
 import type { ServerConfig } from '../../config/schema.js';
 import { createLogger } from '../../log/logger.js';
 import { hashPassword, type ResolvedAccount } from '../../server/accounts.js';
 import { FirmwareServer, StartError } from '../../server/server.js';
 import { FirewallHelper, FirewallRefusal, ruleSpec } from '../../firewall/index.js';
-import { KEEP_ROOT, accessProblem, dropPrivileges, isRoot, lookupUser, type RunAsUser } from '../../server/privileges.js';
-import { CATALOG_FILE } from '../../catalog/index.js';
+import { dropPrivileges, isRoot, type RunAsUser } from '../../server/privileges.js';
+import { planPrivilegeDrop } from '../privilegeDrop.js';
 
 export interface ServeOptions extends ServeFlags {
   config?: string;
@@ -33,36 +31,6 @@ async function resolveAccounts(config: ServerConfig, env: NodeJS.ProcessEnv, pri
   );
 }
 
-/**
- * Who the server becomes after binding, decided before anything binds: null keeps the current
- * user (not started as root, or `--run-as root`). Refuses, with one line naming the path and the
- * fix, a user that does not exist or cannot read what the server reads after the drop.
- */
-function planPrivilegeDrop(config: ServerConfig): RunAsUser | null {
-  if (!isRoot()) return null;
-  if (config.runAs === KEEP_ROOT) return null; // warned once serving (a server that never starts keeps nothing)
-  const user = lookupUser(config.runAs);
-  if (!user) throw new ExitError(ExitCode.USAGE, `--run-as: no user "${config.runAs}" on this host (serve drops to it after binding its ports)`);
-  if (user.uid === 0) throw new ExitError(ExitCode.USAGE, `--run-as: "${config.runAs}" is root; say --run-as root to keep root`);
-  const needs: [string, 'read' | 'list'][] = [
-    [config.images, 'list'],
-    [join(config.images, CATALOG_FILE), 'read'],
-    // Code loaded after the drop (commands and workers start lazily).
-    [join(PROJECT_ROOT, 'dist'), 'list'],
-  ];
-  for (const [path, need] of needs) {
-    if (need === 'read' && !existsSync(path)) continue;
-    const problem = accessProblem(path, need, user);
-    if (problem) {
-      throw new ExitError(
-        ExitCode.USAGE,
-        `serve drops root to "${user.name}" after binding, and ${problem}: make the path readable by ${user.name} (every parent directory o+x), choose a user who can read it with --run-as USER, or keep root with --run-as root`,
-      );
-    }
-  }
-  return user;
-}
-
 /** `swfw serve`: runs until SIGINT/SIGTERM, then stops gracefully. */
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const { config: configFile, ...flags } = options;
@@ -70,7 +38,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const logger = createLogger({ level: config.logLevel, logFile: config.logFile });
   let dropTo: RunAsUser | null;
   try {
-    dropTo = planPrivilegeDrop(config);
+    dropTo = planPrivilegeDrop(config, 'serve');
   } catch (err) {
     await logger.close();
     throw err;
