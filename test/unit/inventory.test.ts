@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/config/loader.js';
 import { fingerprintProblem, fingerprintsEqual, ftpUrlParts, hostKeyFingerprint, redactSecrets } from '../../src/switches/index.js';
 import { resolveInventoryAddresses, validateInventory } from '../../src/rollout/inventory.js';
-import { validatePlan } from '../../src/rollout/plan.js';
+import { siteWindow, validatePlan } from '../../src/rollout/plan.js';
 import { readDocument } from '../../src/rollout/document.js';
 
 const sw = (extra: Record<string, unknown> = {}) => ({ name: 'a', address: '10.0.0.1', driver: 'cisco-ios', credentials: { username: 'u', passwordEnv: 'P' }, ...extra });
@@ -101,6 +101,28 @@ describe('inventory and plan validation', function () {
     expect([set.sshWeakAlgorithms, set.hashBytesPerSecond]).to.deep.equal([['ssh-dss'], 3_000_000]);
     const bad = validatePlan({ ...base, sshWeakAlgorithms: 'ssh-dss', timeouts: { hashBytesPerSecond: 5 } }, '/').problems.list.map((p) => p.path);
     expect(bad).to.deep.equal(['timeouts.hashBytesPerSecond', 'sshWeakAlgorithms']);
+  });
+
+  it("the plan's sites: each site's concurrency, window or time zone, and threshold; one line per problem with its path; the window a site works in", function () {
+    const base = { targets: { x: 'y' }, window: { start: '22:00', end: '04:00', timeZone: 'UTC' }, server: { address: '127.0.0.1', images: '/tmp' } };
+    const { plan } = validatePlan(
+      { ...base, sites: { paris: { concurrency: 3, timeZone: 'Europe/Paris' }, austin: { window: { notBefore: '2026-12-01T01:00:00-06:00' }, failureThreshold: { maxFailed: 2 } } } },
+      '/',
+    );
+    expect(plan!.sites['paris']).to.deep.equal({ concurrency: 3, window: null, timeZone: 'Europe/Paris', maxFailed: null, maxFailedPercent: null });
+    expect(siteWindow(plan!, 'paris')).to.deep.equal({ kind: 'daily', start: '22:00', end: '04:00', timeZone: 'Europe/Paris' });
+    expect(siteWindow(plan!, 'austin')).to.deep.equal({ kind: 'absolute', notBefore: Date.parse('2026-12-01T07:00:00Z'), notAfter: null });
+    expect(siteWindow(plan!, 'berlin')).to.deep.equal({ kind: 'daily', start: '22:00', end: '04:00', timeZone: 'UTC' });
+    expect(plan!.sites['austin']!.maxFailed).to.equal(2);
+    const bad = validatePlan({ ...base, sites: { 'a:b': {}, ok: { concurrency: 0, timeZone: 'Mars/Olympus', window: { start: '25:00', end: '01:00', timeZone: 'UTC' }, failureThreshold: { maxFailedPercent: 101 }, colour: 'red' } } }, '/');
+    expect(bad.problems.list.map((p) => `${p.path}: ${p.message}`)).to.deep.equal([
+      'sites.a:b: a site name is letters, digits, _ and - (as swfw agent --site takes it)',
+      'sites.ok.colour: unknown key (known: concurrency, timeZone, window, failureThreshold)',
+      'sites.ok.timeZone: unknown IANA time zone (e.g. Europe/Berlin, UTC)',
+      'sites.ok.failureThreshold.maxFailedPercent: must be a whole number in 0-100',
+      'sites.ok.concurrency: must be a whole number in 1-1000',
+      'sites.ok.window.start: must be HH:MM (24 h)',
+    ]);
   });
 
   it('the example plan and inventory in config/ are valid', async function () {
