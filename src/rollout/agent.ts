@@ -13,12 +13,14 @@
  *   does; the pre-check finds the image on flash when the dead process's copy completed.
  */
 import { mkdirSync } from 'node:fs';
+import { basename } from 'node:path';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describeError } from '../core/errors.js';
+import { cidrContains, type Cidr } from '../core/address.js';
 import type { Logger } from '../core/logger.js';
 import type { CatalogEntry } from '../catalog/index.js';
-import { resultJobId, SITE_JOB_VERSION, type TransferJobData, type TransferResult } from './siteJobs.js';
+import { resultJobId, SITE_JOB_VERSION, transferJobProblem, type TransferJobData, type TransferResult } from './siteJobs.js';
 import { siteQueue, type Consumer, type EngineJob, type JobEngine } from '../engine/index.js';
 import type { FirmwareServer } from '../server/server.js';
 import type { SwitchDriver } from '../switches/index.js';
@@ -49,6 +51,12 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
   now?: () => number;
   driverFor?: (name: string) => SwitchDriver;
+  /**
+   * The networks this site's switches are in: a job naming a switch outside them is refused
+   * before any SSH (a forged job could otherwise make the agent log in elsewhere with the
+   * credentials it references). Empty: any address.
+   */
+  switchNetworks?: readonly Cidr[];
   /** The work on one switch; default processSwitch. The scale benchmark gives a short sleep here. */
   work?: (ctx: SwitchWorkContext, job: SwitchJob) => Promise<unknown>;
 }
@@ -118,8 +126,10 @@ export class SiteAgent {
 
   private async handle(job: EngineJob<TransferJobData>): Promise<void> {
     const d = job.data;
-    if (d.v !== SITE_JOB_VERSION || d.site !== this.options.site) {
-      this.logger.error('a job this agent cannot work on', { job: job.id, version: d.v, site: d.site });
+    const problem = transferJobProblem(d) ?? (d.site !== this.options.site ? `it is for site ${d.site}` : null);
+    if (problem) {
+      // Nothing is touched and nothing is posted: the job did not come from a coordinator of ours.
+      this.logger.error('a job this agent will not work on', { job: job.id, problem });
       return;
     }
     const key = `${d.rolloutId}/${d.name}`;
@@ -171,11 +181,24 @@ export class SiteAgent {
     }
   }
 
+  /** Why a switch address is refused (outside --switch-networks), or null. */
+  private outsideNetworks(address: string): string | null {
+    const networks = this.options.switchNetworks ?? [];
+    if (networks.length === 0 || networks.some((n) => cidrContains(n, address))) return null;
+    return `the switch's address ${address} is outside this site's networks (swfw agent --switch-networks): not contacted`;
+  }
+
   private async work(job: EngineJob<TransferJobData>, journal: Journal, fold: JournalFold): Promise<SiteSwitchRecord[]> {
     const d = job.data;
     const o = this.options;
     await journal.append({ t: 'job', name: d.name, site: d.site, jobId: job.id, rolloutId: d.rolloutId, wave: d.planned.wave, image: d.planned.image, address: d.switch.address, driver: d.switch.driver });
     const entry = o.findImage(d.image.file);
+    const outside = this.outsideNetworks(d.switch.resolvedAddress ?? d.switch.address);
+    if (outside) {
+      await journal.append({ t: 'switch', name: d.name, phase: 'precheck' });
+      await journal.append({ t: 'switch', name: d.name, phase: 'done', outcome: 'failed', reason: outside, verdict: 'outside-site-networks', hashes: null });
+      return this.recordsOf(journal, d.name);
+    }
     if (!entry || entry.sha256 !== d.image.sha256) {
       // The site's mirror must hold the bytes the plan was made with: anything else is no transfer.
       const have = entry ? `has ${d.image.file} with SHA-256 ${entry.sha256.slice(0, 12)}…` : `has no ${d.image.file}`;
@@ -183,9 +206,11 @@ export class SiteAgent {
       await journal.append({ t: 'switch', name: d.name, phase: 'done', outcome: 'failed', reason: `site ${d.site}'s catalog ${have}; the plan's image is ${d.image.sha256.slice(0, 12)}…: sync the site's images`, verdict: 'site-image-mismatch', hashes: null });
       return this.recordsOf(journal, d.name);
     }
+    // The file the switch writes is named by the site's own catalog entry, never by the job.
+    const planned = { ...d.planned, image: entry.file, fileName: basename(entry.file) };
     await (o.work ?? processSwitch)(
       { desk: this.desk, journal, fold, serverAddress: o.serverAddress, settings: d.settings, env: o.env, now: this.now, logger: this.logger, ...(o.driverFor ? { driverFor: o.driverFor } : {}) },
-      { name: d.name, switch: d.switch, planned: d.planned, entry },
+      { name: d.name, switch: d.switch, planned, entry },
     );
     return this.recordsOf(journal, d.name);
   }

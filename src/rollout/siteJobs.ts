@@ -56,5 +56,32 @@ export function transferJobId(rolloutId: string, name: string): string {
   return `r${rolloutId}.${safe}`;
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isText = (v: unknown, max = 1024): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+
+/**
+ * What is wrong with a job's data, or null. The agent checks every job before touching anything:
+ * job data comes from Redis, and a job written by anyone but the coordinator (a bug, an older
+ * swfw, someone with write access) must neither crash the agent nor steer where it writes or
+ * posts. Only the shape is checked here; what the job may make the agent do is the agent's call.
+ */
+export function transferJobProblem(data: unknown): string | null {
+  if (!isObject(data)) return 'not an object';
+  if (data['v'] !== SITE_JOB_VERSION) return `version ${String(data['v'])} (this agent reads ${SITE_JOB_VERSION})`;
+  if (!isText(data['rolloutId'], 64) || !/^[A-Za-z0-9-]+$/.test(data['rolloutId'])) return 'rolloutId is not a rollout ID';
+  if (!isText(data['site'], 63) || !isText(data['name'], 253)) return 'site or name missing';
+  if (data['resultQueue'] !== `swfw.results.${data['rolloutId']}`) return "resultQueue is not the rollout's results queue";
+  const planned = data['planned'];
+  if (!isObject(planned) || !isText(planned['image']) || typeof planned['wave'] !== 'number' || !isText(planned['targetVersion'], 256)) return 'planned is incomplete';
+  const image = data['image'];
+  if (!isObject(image) || !isText(image['file']) || typeof image['sha256'] !== 'string' || !/^[0-9a-f]{64}$/.test(image['sha256'])) return 'image is incomplete';
+  const sw = data['switch'];
+  if (!isObject(sw) || !isText(sw['address'], 253) || !isText(sw['driver'], 64) || typeof sw['port'] !== 'number' || !isObject(sw['credentials']) || !isText(sw['credentials']['username'], 256)) return 'switch is incomplete';
+  const settings = data['settings'];
+  if (!isObject(settings) || typeof settings['pullTimeoutMs'] !== 'number' || typeof settings['sshTimeoutMs'] !== 'number' || typeof settings['credentialMinutes'] !== 'number' || !Array.isArray(settings['sshWeakAlgorithms'])) return 'settings are incomplete';
+  if (settings['hostKeys'] !== 'pinned' && settings['hostKeys'] !== 'trust-on-first-use') return 'settings.hostKeys is not a policy';
+  return null;
+}
+
 /** The ID of a job's result: posting it twice adds it once. */
 export const resultJobId = (jobId: string): string => `${jobId}.r`;

@@ -18,6 +18,9 @@ import { EngineExecutor, SiteAgent, RolloutRunner, readJournal, foldJournal, bui
 import type { TransferRecord } from '../../src/server/context.js';
 import { FIXTURE_IMAGES, startTestServer, type TestServer } from '../helpers/testServer.js';
 import { catalogLookup } from '../helpers/rollout.js';
+import { parseCidr, type Cidr } from '../../src/core/address.js';
+import { readdirSync } from 'node:fs';
+import { SITE_JOB_VERSION, transferJobId } from '../../src/rollout/siteJobs.js';
 import { RecordingLogger } from '../helpers/recordingLogger.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -64,7 +67,7 @@ describe('multi-site rollout on the job engine (three in-process agents, real Re
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startSite(name: keyof typeof LAYOUT, count: number, options: { faults?: string; concurrency?: number; now?: () => number } = {}): Promise<{ site: Site; inventory: InventorySwitch[] }> {
+  async function startSite(name: keyof typeof LAYOUT, count: number, options: { faults?: string; concurrency?: number; now?: () => number; switchNetworks?: string[] } = {}): Promise<{ site: Site; inventory: InventorySwitch[] }> {
     const layout = LAYOUT[name];
     const server = await startTestServer(layout.pasv);
     cleanups.push(() => server.stop(0));
@@ -94,6 +97,7 @@ describe('multi-site rollout on the job engine (three in-process agents, real Re
       logger: silentLogger,
       env: ENV,
       ...(options.now ? { now: options.now } : {}),
+      ...(options.switchNetworks ? { switchNetworks: options.switchNetworks.map((c) => parseCidr(c) as Cidr) } : {}),
     });
     cleanups.push(() => agent.stop());
     const site: Site = { name, server, fleet, engine, agent, stateDir, inFlight: 0, most: 0, transfers: server.transfers };
@@ -214,6 +218,54 @@ describe('multi-site rollout on the job engine (three in-process agents, real Re
     expect(summary.outcome, summary.reason).to.equal('completed');
     expect(site.transfers.filter((t) => t.result === 'complete')).to.have.length(1);
     expect(logger.records.filter((r) => /a job vanished from its site queue/.test(r.message)).map((r) => r.fields['switch'])).to.deep.equal(['a-emu-001']);
+  });
+
+  it('jobs not from a coordinator of ours: malformed, for another site, posting elsewhere, a switch outside --switch-networks, a forged file name: nothing touched but what the catalog names', async () => {
+    const { site, inventory } = await startSite('a', 1, { switchNetworks: ['127.0.31.0/24'] });
+    await site.agent.start();
+    coordinatorEngine ??= await connectEngine({ url: redis.url, logger: silentLogger });
+    const findImage = catalogLookup(FIXTURE_IMAGES);
+    const entry = findImage(IMAGE)!;
+    const rolloutId = '0b5e7e7e-0000-4000-8000-000000000001';
+    const good = (name: string, sw: InventorySwitch, extra: Partial<TransferJobData> = {}): TransferJobData => ({
+      v: SITE_JOB_VERSION,
+      rolloutId,
+      site: 'a',
+      name,
+      planned: { name, wave: 0, image: IMAGE, fileName: 'c9300.bin', targetVersion: entry.version },
+      image: { file: entry.file, sha256: entry.sha256, size: entry.size, version: entry.version },
+      switch: sw,
+      settings: { sshTimeoutMs: 5000, pullTimeoutMs: 30_000, hashBytesPerSecond: null, sshWeakAlgorithms: [], credentialMinutes: 5, hostKeys: 'pinned' },
+      window: null,
+      resultQueue: resultsQueue(rolloutId),
+      ...extra,
+    });
+    const forged: [string, unknown][] = [
+      ['junk', { v: 1 }],
+      ['traversal', { ...good('x', inventory[0]!), rolloutId: '../../etc' }],
+      ['elsewhere', { ...good('y', inventory[0]!), resultQueue: 'swfw.results.someone-else' }],
+      ['other-site', { ...good('z', inventory[0]!), site: 'b' }],
+    ];
+    for (const [id, data] of forged) await coordinatorEngine.add(siteQueue('a'), 'transfer', data, { jobId: id });
+    // A switch outside the site's networks: refused before any SSH, with its own verdict.
+    await coordinatorEngine.add(siteQueue('a'), 'transfer', good('outsider', { ...inventory[0]!, address: '127.0.99.1', resolvedAddress: '127.0.99.1' }), { jobId: transferJobId(rolloutId, 'outsider') });
+    // A real switch, with a file name the catalog does not give: the switch gets the catalog's.
+    await coordinatorEngine.add(siteQueue('a'), 'transfer', good('a-emu-001', inventory[0]!, { planned: { name: 'a-emu-001', wave: 0, image: IMAGE, fileName: 'nvram:startup-config', targetVersion: entry.version } }), { jobId: transferJobId(rolloutId, 'a-emu-001') });
+    const deadline = Date.now() + 20_000;
+    while ((await coordinatorEngine.counts(siteQueue('a'))).completed < 6 && Date.now() < deadline) await delay(100);
+    expect((await coordinatorEngine.counts(siteQueue('a'))).completed).to.equal(6);
+    // Only the rollout's own journal was written, in the agent's state directory.
+    expect(readdirSync(join(site.stateDir, 'rollouts'))).to.deep.equal([`${rolloutId}.jsonl`]);
+    const state = foldJournal(readJournal(join(site.stateDir, 'rollouts', `${rolloutId}.jsonl`)).records);
+    expect([...state.switches.keys()].sort()).to.deep.equal(['a-emu-001', 'outsider']);
+    expect(state.switches.get('outsider')).to.include({ outcome: 'failed', verdict: 'outside-site-networks', transfers: 0 });
+    expect(state.switches.get('a-emu-001')).to.include({ outcome: 'verified' });
+    // The switch wrote the catalog's file name, and only that.
+    expect(readdirSync(site.fleet.switches[0]!.flashDir)).to.include('c9300-universalk9.17.09.04a.SPA.bin').and.not.include('nvram:startup-config');
+    expect(site.transfers).to.have.length(1);
+    // Two results posted (outsider, a-emu-001), to the rollout's own queue; none elsewhere.
+    expect((await coordinatorEngine.counts(resultsQueue(rolloutId))).waiting).to.equal(2);
+    expect((await coordinatorEngine.counts('swfw.results.someone-else')).waiting).to.equal(0);
   });
 
   it("a site over its own failure threshold is paused and drained; the other site's switches all verified", async () => {

@@ -11,6 +11,7 @@ import { findImage, loadCatalog } from '../../catalog/index.js';
 import { connectEngine, SITE_NAME, siteQueue, type JobEngine } from '../../engine/index.js';
 import { lockStateDir, releaseLock, SiteAgent } from '../../rollout/index.js';
 import { portRangeSize } from '../../core/portRange.js';
+import { canonicalAddress, parseCidr } from '../../core/address.js';
 import { accessProblem, dropPrivileges, isRoot, type RunAsUser } from '../../server/privileges.js';
 import { planPrivilegeDrop } from '../privilegeDrop.js';
 
@@ -30,6 +31,7 @@ interface AgentFlags {
   lockSeconds: number;
   logLevel?: string;
   runAs?: string;
+  switchNetworks?: string;
 }
 
 /**
@@ -53,7 +55,12 @@ const DEFAULT_LOCK_SECONDS = 120;
  */
 async function agentCommand(flags: AgentFlags): Promise<void> {
   if (!SITE_NAME.test(flags.site)) throw new ExitError(ExitCode.USAGE, `--site: "${flags.site}" is not a site name (letters, digits, _ and -)`);
-  const { site, engine: url, engineCa, config: configFile, address: givenAddress, state, concurrency, lockSeconds, ...serverFlags } = flags;
+  const { site, engine: url, engineCa, config: configFile, address: givenAddress, state, concurrency, lockSeconds, switchNetworks: networksText, ...serverFlags } = flags;
+  const switchNetworks = (networksText ?? '').split(',').map((t) => t.trim()).filter(Boolean).map((text) => {
+    const cidr = parseCidr(canonicalAddress(text));
+    if (typeof cidr === 'string') throw new ExitError(ExitCode.USAGE, `--switch-networks: ${cidr}`);
+    return cidr;
+  });
   const config = loadServerConfig({ configFile, flags: serverFlags as Record<string, string | undefined> });
   const address = givenAddress ?? config.pasvAddress ?? (config.host !== '0.0.0.0' && config.host !== '::' ? config.host : null);
   if (!address || !isIP(address)) throw new ExitError(ExitCode.USAGE, '--address: name the address the site\'s switches reach this agent at (or listen on one address with --host)');
@@ -109,6 +116,7 @@ async function agentCommand(flags: AgentFlags): Promise<void> {
       stateDir,
       concurrency,
       lockDurationMs: lockSeconds * 1000,
+      switchNetworks,
       logger,
     });
     await agent.start();
@@ -152,6 +160,7 @@ export function registerAgent(program: Command): void {
     .option('--pasv-address <ip>', 'IPv4 address put in PASV replies')
     .option('--images <dir>', "the site's image mirror with its catalog.json")
     .option('--concurrency <n>', 'switches worked on at once by this agent (the queue\'s global limit, set by the plan, may be lower)', wholeNumberArgument(1, 1000), 10)
+    .option('--switch-networks <cidrs>', "comma-separated networks of this site's switches: a job for a switch elsewhere is refused before any SSH (default: any)")
     .option('--run-as <user>', 'started as root: become this user after binding (default nobody; root keeps root); the state directory is handed to it')
     .option('--lock-seconds <s>', 'lease on a job: an agent silent this long has its jobs redelivered', wholeNumberArgument(1, 3600), DEFAULT_LOCK_SECONDS)
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']))
