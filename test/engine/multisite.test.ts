@@ -246,14 +246,16 @@ describe('multi-site rollout on the job engine (three in-process agents, real Re
       ['elsewhere', { ...good('y', inventory[0]!), resultQueue: 'swfw.results.someone-else' }],
       ['other-site', { ...good('z', inventory[0]!), site: 'b' }],
     ];
-    for (const [id, data] of forged) await coordinatorEngine.add(siteQueue('a'), 'transfer', data, { jobId: id });
+    // Earlier tests of this file used queue a too: count from here.
+    const before = (await coordinatorEngine.counts(siteQueue('a'))).completed;
+    for (const [id, data] of forged) await coordinatorEngine.add(siteQueue('a'), 'transfer', data, { jobId: `${id}-${rolloutId}` });
     // A switch outside the site's networks: refused before any SSH, with its own verdict.
     await coordinatorEngine.add(siteQueue('a'), 'transfer', good('outsider', { ...inventory[0]!, address: '127.0.99.1', resolvedAddress: '127.0.99.1' }), { jobId: transferJobId(rolloutId, 'outsider') });
     // A real switch, with a file name the catalog does not give: the switch gets the catalog's.
     await coordinatorEngine.add(siteQueue('a'), 'transfer', good('a-emu-001', inventory[0]!, { planned: { name: 'a-emu-001', wave: 0, image: IMAGE, fileName: 'nvram:startup-config', targetVersion: entry.version } }), { jobId: transferJobId(rolloutId, 'a-emu-001') });
     const deadline = Date.now() + 20_000;
-    while ((await coordinatorEngine.counts(siteQueue('a'))).completed < 6 && Date.now() < deadline) await delay(100);
-    expect((await coordinatorEngine.counts(siteQueue('a'))).completed).to.equal(6);
+    while ((await coordinatorEngine.counts(siteQueue('a'))).completed < before + 6 && Date.now() < deadline) await delay(100);
+    expect((await coordinatorEngine.counts(siteQueue('a'))).completed).to.equal(before + 6);
     // Only the rollout's own journal was written, in the agent's state directory.
     expect(readdirSync(join(site.stateDir, 'rollouts'))).to.deep.equal([`${rolloutId}.jsonl`]);
     const state = foldJournal(readJournal(join(site.stateDir, 'rollouts', `${rolloutId}.jsonl`)).records);
