@@ -8,12 +8,14 @@ import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RefusalError, describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { redactUrl, type AddOptions, type Consumer, type EngineJob, type EngineOptions, type JobEngine, type QueueCounts, type WorkOptions } from './index.js';
+import { redactUrl, type AddOptions, type Consumer, type EngineJob, type EngineOptions, type JobEngine, type JobState, type QueueCounts, type WorkOptions } from './index.js';
 
 /** Completed jobs are kept this long, so a coordinator resumed within it re-adds nothing (its add is a no-op). */
 const KEEP_COMPLETED_SECONDS = 14 * 24 * 3600;
 /** Reconnection backoff: 0.2 s, 0.4 s, … at most 2 s, forever (a site may be cut off for hours). */
 const reconnectDelay = (attempt: number) => Math.min(attempt * 200, 2000);
+/** How long close() waits for Redis before it drops the connections (an unreachable engine). */
+const CLOSE_GRACE_MS = 5000;
 /** Connection errors are logged once per this interval, not once per retry. */
 const ERROR_LOG_INTERVAL_MS = 30_000;
 
@@ -23,6 +25,9 @@ export async function openBullmqEngine(options: EngineOptions): Promise<JobEngin
     // BullMQ's workers block on Redis and must never give a command up (its documented setting).
     maxRetriesPerRequest: null,
     lazyConnect: true,
+    // Its INFO check would print ioredis's own warning for an ACL user without INFO; swfw pings,
+    // then checks the settings itself, and names what is refused.
+    enableReadyCheck: false,
     retryStrategy: reconnectDelay,
     connectionName: 'swfw',
   };
@@ -97,6 +102,9 @@ class BullmqEngine implements JobEngine {
     const memory = await this.redis.info('memory');
     const policy = field(memory, 'maxmemory_policy');
     if (policy !== 'noeviction') problems.push(`maxmemory-policy is ${policy ?? 'unknown'} (set maxmemory-policy noeviction)`);
+    // appendfsync is not in INFO; CONFIG may be denied to an ACL user, and then it goes unchecked.
+    const fsync = await (this.redis.config('GET', 'appendfsync') as Promise<string[]>).catch(() => null);
+    if (fsync?.[1] === 'no') problems.push('appendfsync is no: the OS may keep 30 s of jobs unwritten (set appendfsync always or everysec)');
     return problems;
   }
 
@@ -136,8 +144,16 @@ class BullmqEngine implements JobEngine {
     return { waiting: c['waiting'] ?? 0, delayed: c['delayed'] ?? 0, active: c['active'] ?? 0, completed: c['completed'] ?? 0, failed: c['failed'] ?? 0 };
   }
 
-  async hasJob(queue: string, jobId: string): Promise<boolean> {
-    return (await this.queue(queue).getJobState(jobId)) !== 'unknown';
+  async jobState(queue: string, jobId: string): Promise<JobState> {
+    const state = await this.queue(queue).getJobState(jobId);
+    // Prioritized and waiting-children jobs are waiting to us: no swfw job uses either.
+    return state === 'prioritized' || state === 'waiting-children' ? 'waiting' : state;
+  }
+
+  async removeQueue(queue: string): Promise<void> {
+    await this.queue(queue).obliterate({ force: true });
+    await this.queues.get(queue)?.close();
+    this.queues.delete(queue);
   }
 
   workers(queue: string): Promise<number> {
@@ -188,10 +204,23 @@ class BullmqEngine implements JobEngine {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.running].map((w) => w.close(true)));
+    const workers = [...this.running];
+    const queues = [...this.queues.values()];
     this.running.clear();
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    const graceful = (async () => {
+      await Promise.all(workers.map((w) => w.close(true)));
+      await Promise.all(queues.map((q) => q.close()));
+      await this.redis.quit();
+    })().catch(() => {});
+    // An unreachable Redis would hold a graceful close (and the process) until it comes back.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([graceful, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
+    // After a graceful close these are no-ops; after the grace they stop the reconnecting.
+    this.redis.disconnect();
+    const dropped = Promise.allSettled([...workers, ...queues].map((c) => c.disconnect()));
+    await Promise.race([dropped, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
   }
 }

@@ -8,9 +8,13 @@
 import { RefusalError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 
-/** Queue names: one per site (`swfw.site.<site>`) and one for each rollout's results. BullMQ forbids `:` in them. */
+/**
+ * Queue names: one per site (`swfw.site.<site>`), and per rollout one results queue per site
+ * (`swfw.results.<rollout>.<site>`), so a site's Redis ACL user can post results for its own
+ * switches only (`~bull:swfw.site.<site>:* ~bull:swfw.results.*.<site>:*`). BullMQ forbids `:`.
+ */
 export const siteQueue = (site: string): string => `swfw.site.${site}`;
-export const resultsQueue = (rolloutId: string): string => `swfw.results.${rolloutId}`;
+export const resultsQueue = (rolloutId: string, site: string): string => `swfw.results.${rolloutId}.${site}`;
 
 /** A site name: what the inventory's `site`, the plan's `sites` and `swfw agent --site` hold. */
 export const SITE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -69,6 +73,8 @@ export interface QueueCounts {
   failed: number;
 }
 
+export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'unknown';
+
 export interface Consumer {
   /** Stops taking jobs; waits for running ones unless `force`. */
   close(force?: boolean): Promise<void>;
@@ -77,7 +83,7 @@ export interface Consumer {
 export interface JobEngine {
   /** The engine's URL with any password replaced by `***`: what logs and journals may hold. */
   readonly displayUrl: string;
-  /** What makes this Redis unfit to hold jobs (AOF off, an evicting memory policy); empty when fit. */
+  /** What makes this Redis unfit to hold jobs (AOF off or never fsynced, an evicting memory policy); empty when fit. */
   durabilityProblems(): Promise<string[]>;
   add<T>(queue: string, name: string, data: T, options: AddOptions): Promise<void>;
   /** Jobs of `queue` running at once across every worker: the engine's global concurrency. */
@@ -88,8 +94,10 @@ export interface JobEngine {
   /** Removes every waiting job, and with `delayed` the delayed ones too; running jobs go on. */
   drain(queue: string, delayed: boolean): Promise<void>;
   counts(queue: string): Promise<QueueCounts>;
-  /** Whether a job of that ID is in the queue, in any state (a Redis that lost data has lost it). */
-  hasJob(queue: string, jobId: string): Promise<boolean>;
+  /** The state of a job: `unknown` when the queue has no job of that ID (a Redis that lost data has lost it). */
+  jobState(queue: string, jobId: string): Promise<JobState>;
+  /** Removes the queue and every job and key of it (a rollout's results queue once it has ended). */
+  removeQueue(queue: string): Promise<void>;
   /** Workers connected to `queue` (agent liveness). */
   workers(queue: string): Promise<number>;
   work<T>(queue: string, options: WorkOptions, handler: (job: EngineJob<T>) => Promise<void>): Promise<Consumer>;
@@ -138,7 +146,8 @@ export async function connectEngine(options: EngineOptions): Promise<JobEngine> 
     problems = await engine.durabilityProblems();
   } catch (err) {
     await engine.close();
-    throw err;
+    // NOPERM for INFO: an ACL user too narrow for BullMQ (it needs INFO and its scripts).
+    throw new RefusalError(`the job engine at ${engine.displayUrl} refused a command swfw needs: ${(err as Error).message}`);
   }
   if (problems.length) {
     await engine.close();

@@ -21,7 +21,7 @@ import { cidrContains, type Cidr } from '../core/address.js';
 import type { Logger } from '../core/logger.js';
 import type { CatalogEntry } from '../catalog/index.js';
 import { resultJobId, SITE_JOB_VERSION, transferJobProblem, type TransferJobData, type TransferResult } from './siteJobs.js';
-import { siteQueue, type Consumer, type EngineJob, type JobEngine } from '../engine/index.js';
+import { resultsQueue, siteQueue, type Consumer, type EngineJob, type JobEngine } from '../engine/index.js';
 import type { FirmwareServer } from '../server/server.js';
 import type { SwitchDriver } from '../switches/index.js';
 import { Journal } from './journal.js';
@@ -72,6 +72,8 @@ export class SiteAgent {
   /** Switches being worked on in this process, by `rolloutId/name`: a redelivered job attaches here. */
   private readonly running = new Map<string, Promise<SiteSwitchRecord[]>>();
   private consumer: Consumer | null = null;
+  private forceStop: () => void = () => {};
+  private readonly forced = new Promise<void>((resolve) => (this.forceStop = resolve));
   private readonly now: () => number;
   private readonly logger: Logger;
   readonly agentId = `${hostname()}/${process.pid}`;
@@ -81,6 +83,14 @@ export class SiteAgent {
     this.logger = options.logger.child({ component: 'agent', site: options.site });
     this.desk = new GrantDesk(options.server, Math.min(options.concurrency, options.passivePorts), this.logger);
     mkdirSync(join(options.stateDir, 'rollouts'), { recursive: true, mode: 0o700 });
+  }
+
+  /**
+   * Makes a stop() under way stop waiting (a second signal): for running switches, whose jobs are
+   * redelivered after their lease and pre-checked again, and for an engine that does not answer.
+   */
+  stopNow(): void {
+    this.forceStop();
   }
 
   /** Starts taking the site's jobs. */
@@ -95,9 +105,9 @@ export class SiteAgent {
    * are posted); revokes every grant; closes the journals. The server is the caller's to stop.
    */
   async stop(): Promise<void> {
-    await this.consumer?.close();
+    await Promise.race([this.consumer?.close(), this.forced]);
     this.consumer = null;
-    await Promise.allSettled([...this.running.values()]);
+    await Promise.race([Promise.allSettled([...this.running.values()]), this.forced]);
     this.desk.close();
     await Promise.all([...this.journals.values()].map((j) => j.journal.close()));
     this.journals.clear();
@@ -121,15 +131,29 @@ export class SiteAgent {
   private async post(job: EngineJob<TransferJobData>, records: SiteSwitchRecord[], notStarted?: string): Promise<void> {
     const d = job.data;
     const result: TransferResult = { v: SITE_JOB_VERSION, rolloutId: d.rolloutId, site: d.site, name: d.name, jobId: job.id, agent: this.agentId, records, ...(notStarted ? { notStarted } : {}) };
-    await this.options.engine.add(d.resultQueue, 'result', result, { jobId: resultJobId(job.id), attempts: 1 });
+    // Always this site's results queue of the rollout (transferJobProblem holds resultQueue to it).
+    await this.options.engine.add(resultsQueue(d.rolloutId, this.options.site), 'result', result, { jobId: resultJobId(job.id), attempts: 1 });
   }
 
   private async handle(job: EngineJob<TransferJobData>): Promise<void> {
     const d = job.data;
-    const problem = transferJobProblem(d) ?? (d.site !== this.options.site ? `it is for site ${d.site}` : null);
+    const problem = transferJobProblem(d) ?? (d.site !== this.options.site ? `it is for site ${String(d.site)}` : null);
     if (problem) {
-      // Nothing is touched and nothing is posted: the job did not come from a coordinator of ours.
       this.logger.error('a job this agent will not work on', { job: job.id, problem });
+      // When the job names a rollout, a switch and this site sanely, its coordinator is told (an
+      // agent of another swfw version, say), so it does not wait forever; nothing is touched.
+      const sane = typeof d === 'object' && d !== null && typeof d.rolloutId === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(d.rolloutId) && typeof d.name === 'string' && d.name.length <= 253 && d.site === this.options.site;
+      if (sane) {
+        const at = new Date(this.now()).toISOString();
+        const result: TransferResult = {
+          v: SITE_JOB_VERSION, rolloutId: d.rolloutId, site: d.site, name: d.name, jobId: job.id, agent: this.agentId,
+          records: [
+            { seq: 0, at, t: 'switch', name: d.name, phase: 'precheck' },
+            { seq: 0, at, t: 'switch', name: d.name, phase: 'done', outcome: 'failed', reason: `site ${d.site}'s agent (${this.agentId}) cannot work on this job: ${problem}`, verdict: 'job-refused-by-agent', hashes: null },
+          ],
+        };
+        await this.options.engine.add(resultsQueue(d.rolloutId, d.site), 'result', result, { jobId: resultJobId(job.id), attempts: 1 });
+      }
       return;
     }
     const key = `${d.rolloutId}/${d.name}`;

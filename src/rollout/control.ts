@@ -54,7 +54,7 @@ export function activeRunner(stateDir: string): number | null {
  * created with O_EXCL is empty until its write lands, and a runner that read it empty in that gap
  * took it for stale and removed a live runner's lock (2 takeovers in 10 won twice).
  */
-export function lockStateDir(stateDir: string): void {
+export function lockStateDir(stateDir: string, who = 'a rollout runner'): void {
   const path = join(stateDir, LOCK_FILE);
   const breaker = `${path}.break`;
   for (let attempt = 0; ; attempt++) {
@@ -62,7 +62,7 @@ export function lockStateDir(stateDir: string): void {
     // Never empty (see createWithPid): null means gone since, or a file no runner wrote.
     const holder = lockHolder(path);
     if (holder === process.pid) return; // ours already (schedule holds it across its runs)
-    if (holder !== null && alive(holder)) throw new RefusalError(`a rollout runner (pid ${holder}) is already working on ${stateDir}`);
+    if (holder !== null && alive(holder)) throw new RefusalError(`${who} (pid ${holder}) is already working on ${stateDir}`);
     if (attempt >= STALE_LOCK_ATTEMPTS) throw new RefusalError(`cannot take the runner lock ${path}: it keeps changing`);
     if (!createWithPid(breaker)) {
       // Another runner is breaking it: look again once it is done (it will hold the lock, alive).

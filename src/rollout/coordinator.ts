@@ -14,12 +14,14 @@ import type { Logger } from '../core/logger.js';
 import type { CatalogEntry } from '../catalog/index.js';
 import { resultsQueue, siteQueue, type Consumer, type EngineJob, type JobEngine } from '../engine/index.js';
 import { nameSwitches, siteWindow, type RolloutPlanConfig } from './plan.js';
-import { SITE_JOB_VERSION, transferJobId, type TransferJobData, type TransferResult } from './siteJobs.js';
+import { resultJobId, SITE_JOB_VERSION, transferJobId, transferResultProblem, type TransferJobData, type TransferResult } from './siteJobs.js';
 import { countOutcomes } from './state.js';
 import type { SwitchWorkEvent } from './transfer.js';
 import type { ExecutorRun, SwitchExecutor } from './runner.js';
 import { nextWindow } from './window.js';
 
+/** The verdict of a switch whose site answered its job with nothing the coordinator accepts. */
+export const NO_RESULT_VERDICT = 'no-result-from-site';
 /** Attempts of a site job whose agent fails for its own reasons (a journal it cannot write, Redis lost mid-post). */
 const JOB_ATTEMPTS = 5;
 const JOB_BACKOFF_MS = 5000;
@@ -53,12 +55,14 @@ export class EngineExecutor implements SwitchExecutor {
   /** Every switch of a wave is handed to its site at once: the sites' queues limit what runs. */
   readonly concurrency = Number.MAX_SAFE_INTEGER;
   private rollout: ExecutorRun | null = null;
-  private results: Consumer | null = null;
+  private results: Consumer[] = [];
   private readonly waiting = new Map<string, () => void>();
   /** The job of each switch handed off and still waiting for its result: what reconcile() looks for. */
   private readonly handedOff = new Map<string, { site: string; jobId: string; data: TransferJobData; delayMs: number }>();
   private reconciling: NodeJS.Timeout | null = null;
   private reconcileRunning = false;
+  /** Switches whose site job was seen finished with no result to journal, at the last reconcile. */
+  private readonly answeredNothing = new Set<string>();
   private readonly now: () => number;
   private readonly notStarted = new Map<string, string>();
   private halted = false;
@@ -84,13 +88,29 @@ export class EngineExecutor implements SwitchExecutor {
     if (homeless.length) throw new RefusalError(`a rollout on a job engine needs a site for every switch: ${nameSwitches(homeless)} ${homeless.length === 1 ? 'has' : 'have'} none (inventory: site)`);
     const unknown = Object.keys(plan.sites).filter((s) => !this.sites().includes(s));
     if (unknown.length) this.options.logger.warn('the plan names sites no switch of the inventory is at', { sites: unknown });
+    if (!run.fold.state.start) {
+      // One rollout at a time per site: a site queue is the site's, and its pause, drain and
+      // concurrency are the site's too. Jobs of another rollout still there are refused here.
+      const busy: string[] = [];
+      for (const site of this.sites()) {
+        const c = await engine.counts(siteQueue(site));
+        if (c.waiting + c.delayed + c.active > 0) busy.push(`${site} (${c.waiting + c.delayed + c.active} jobs)`);
+      }
+      if (busy.length) throw new RefusalError(`another rollout still has jobs at ${nameSwitches(busy)}: let it finish, or abort it with swfw rollout abort --engine, first`);
+    }
     for (const site of this.sites()) {
+      if ((await engine.workers(siteQueue(site))) === 0) {
+        this.options.logger.warn(`no agent is connected to ${siteQueue(site)}: its switches wait in the queue until one is (swfw agent --site ${site})`, { site });
+      }
       await engine.setConcurrency(siteQueue(site), plan.sites[site]?.concurrency ?? plan.concurrency);
       // A paused rollout's queues are paused again by the runner as soon as it reads the control file.
       if (!run.fold.state.haltedSites.has(site)) await engine.resume(siteQueue(site));
     }
     this.reconciling = setInterval(() => void this.reconcile(), this.options.reconcileMs ?? RECONCILE_MS);
-    this.results = await engine.work<TransferResult>(resultsQueue(run.runId()), { concurrency: RESULTS_CONCURRENCY, lockDurationMs: RESULTS_LOCK_MS }, (job) => this.onResult(job));
+    // One results queue per site: a site's agent (and its Redis ACL user) answers for its own switches only.
+    for (const site of this.sites()) {
+      this.results.push(await engine.work<TransferResult>(resultsQueue(run.runId(), site), { concurrency: RESULTS_CONCURRENCY, lockDurationMs: RESULTS_LOCK_MS }, (job) => this.onResult(job, site)));
+    }
   }
 
   async run(name: string): Promise<void> {
@@ -134,7 +154,7 @@ export class EngineExecutor implements SwitchExecutor {
       switch: sw,
       settings: { sshTimeoutMs: plan.sshTimeoutMs, pullTimeoutMs: plan.pullTimeoutMs, hashBytesPerSecond: plan.hashBytesPerSecond, sshWeakAlgorithms: plan.sshWeakAlgorithms, credentialMinutes: plan.credentialMinutes, hostKeys: plan.hostKeys },
       window,
-      resultQueue: resultsQueue(run.runId()),
+      resultQueue: resultsQueue(run.runId(), site),
     };
     await run.journal.append({ t: 'job', name, site, jobId, rolloutId: run.runId(), wave: planned.wave, image: planned.image });
     this.handedOff.set(name, { site, jobId, data, delayMs });
@@ -164,13 +184,34 @@ export class EngineExecutor implements SwitchExecutor {
 
   private async reconcileOnce(): Promise<void> {
     const { engine, logger } = this.options;
+    const run = this.rollout!;
     for (const [name, job] of [...this.handedOff]) {
-      if (!this.handedOff.has(name)) continue;
+      if (!this.handedOff.has(name) || run.fold.state.switches.get(name)?.outcome != null) continue;
       try {
-        if (await engine.hasJob(siteQueue(job.site), job.jobId)) continue;
-        if (this.rollout!.fold.state.switches.get(name)?.outcome != null) continue;
-        logger.warn('a job vanished from its site queue (Redis lost data?): adding it again', { switch: name, site: job.site, job: job.jobId });
-        await engine.add(siteQueue(job.site), 'transfer', job.data, { jobId: job.jobId, attempts: JOB_ATTEMPTS, backoffMs: JOB_BACKOFF_MS });
+        const state = await engine.jobState(siteQueue(job.site), job.jobId);
+        if (state === 'unknown') {
+          logger.warn('a job vanished from its site queue (Redis lost data?): adding it again', { switch: name, site: job.site, job: job.jobId });
+          await engine.add(siteQueue(job.site), 'transfer', job.data, { jobId: job.jobId, attempts: JOB_ATTEMPTS, backoffMs: JOB_BACKOFF_MS });
+          continue;
+        }
+        const result = state === 'completed' || state === 'failed' ? await engine.jobState(resultsQueue(run.runId(), job.site), resultJobId(job.jobId)) : null;
+        if (result === null || result === 'waiting' || result === 'active' || result === 'delayed') {
+          this.answeredNothing.delete(name);
+          continue;
+        }
+        // The site's job is finished and no result is left to journal: the agent dropped it (an
+        // agent of another swfw version), or its result was refused. Seen twice in a row (a
+        // result in flight is seen once at most), the switch fails rather than wait forever.
+        if (!this.answeredNothing.has(name)) {
+          this.answeredNothing.add(name);
+          continue;
+        }
+        this.answeredNothing.delete(name);
+        const reason = `site ${job.site}'s agent finished the job without a result this coordinator accepts (an agent of another swfw version, or a refused result: see both logs)`;
+        await run.journal.append({ t: 'switch', name, phase: 'precheck' });
+        await run.journal.append({ t: 'switch', name, phase: 'done', outcome: 'failed', reason, verdict: NO_RESULT_VERDICT, hashes: null });
+        this.options.onEvent?.({ type: 'switch', name, outcome: 'failed', reason });
+        this.release(name);
       } catch (err) {
         logger.warn('cannot look for a job in its site queue (will try again)', { switch: name, error: (err as Error).message });
         return;
@@ -178,28 +219,36 @@ export class EngineExecutor implements SwitchExecutor {
     }
   }
 
-  private async onResult(job: EngineJob<TransferResult>): Promise<void> {
+  private async onResult(job: EngineJob<TransferResult>, site: string): Promise<void> {
     const run = this.rollout!;
     const r = job.data;
     const state = run.fold.state;
-    const s = state.switches.get(r.name);
-    if (r.v !== SITE_JOB_VERSION || r.rolloutId !== state.runId || !s) {
-      this.options.logger.warn('a result for no switch of this rollout', { job: job.id, switch: r.name });
+    const name = typeof r === 'object' && r !== null && typeof r.name === 'string' ? r.name : '';
+    const s = state.switches.get(name);
+    const problem = !s ? 'no switch of this rollout' : transferResultProblem(r, { rolloutId: run.runId(), name, site: s.site ?? '', jobId: s.jobId ?? transferJobId(run.runId(), name) });
+    if (problem || !s || s.site !== site) {
+      // Never journaled: only a result that answers this switch's own job, from its own site's
+      // queue, in the switch's own record shapes, may reach the fold.
+      this.options.logger.warn('a result refused', { job: job.id, queue: resultsQueue(run.runId(), site), switch: name, problem: problem ?? `posted for site ${site}, the switch is at ${s?.site}` });
       return;
     }
     if (r.notStarted) {
-      this.notStarted.set(r.name, `${r.notStarted} (site ${r.site})`);
+      this.notStarted.set(name, `${r.notStarted} (site ${site})`);
     } else if (s.outcome === null) {
-      await run.journal.append({ t: 'site-result', name: r.name, site: r.site, jobId: r.jobId, records: r.records });
+      await run.journal.append({ t: 'site-result', name, site, jobId: r.jobId, records: r.records });
       // Read through the fold again: it applies the new record on access.
-      const folded = run.fold.state.switches.get(r.name)!;
+      const folded = run.fold.state.switches.get(name)!;
       if (folded.outcome !== null) {
-        this.options.onEvent?.({ type: 'switch', name: r.name, outcome: folded.outcome, reason: folded.reason ?? '' });
-        await this.checkSiteThreshold(r.site);
+        this.options.onEvent?.({ type: 'switch', name, outcome: folded.outcome, reason: folded.reason ?? '' });
+        await this.checkSiteThreshold(site);
       }
     }
-    this.waiting.get(r.name)?.();
-    this.waiting.delete(r.name);
+    this.release(name);
+  }
+
+  private release(name: string): void {
+    this.waiting.get(name)?.();
+    this.waiting.delete(name);
   }
 
   /** A site over its own threshold: its queue paused and drained, journaled; the other sites go on. */
@@ -231,12 +280,13 @@ export class EngineExecutor implements SwitchExecutor {
     }
     void (async () => {
       for (const site of sites) while ((await engine.counts(siteQueue(site))).active > 0) await sleep(SETTLE_POLL_MS);
-      // Their last results are in the results queue now: let the consumer journal them first.
-      const queue = resultsQueue(this.rollout!.runId());
-      for (;;) {
-        const c = await engine.counts(queue);
-        if (c.waiting + c.active + c.delayed === 0) break;
-        await sleep(SETTLE_POLL_MS);
+      // Their last results are in the results queues now: let the consumers journal them first.
+      for (const site of sites) {
+        for (;;) {
+          const c = await engine.counts(resultsQueue(this.rollout!.runId(), site));
+          if (c.waiting + c.active + c.delayed === 0) break;
+          await sleep(SETTLE_POLL_MS);
+        }
       }
       const state = this.rollout!.fold.state;
       for (const [name, release] of [...this.waiting]) {
@@ -272,8 +322,15 @@ export class EngineExecutor implements SwitchExecutor {
   async close(): Promise<void> {
     if (this.reconciling) clearInterval(this.reconciling);
     this.reconciling = null;
-    await this.results?.close();
-    this.results = null;
+    await Promise.all(this.results.map((c) => c.close()));
+    this.results = [];
+    const end = this.rollout?.fold.state.end;
+    if (end && end.outcome !== 'window-closed') {
+      // Ended for good (completed, halted, aborted): its results are journaled, their queues' keys go.
+      for (const site of this.sites()) {
+        await this.options.engine.removeQueue(resultsQueue(this.rollout!.runId(), site)).catch((err: Error) => this.options.logger.warn('cannot remove a results queue', { site, error: err.message }));
+      }
+    }
     for (const release of this.waiting.values()) release();
     this.waiting.clear();
   }

@@ -87,12 +87,19 @@ function validateSites(raw: unknown, p: Problems): Record<string, SitePolicy> {
     const threshold = validateThreshold(value['failureThreshold'], `${at}.failureThreshold`, p);
     sites[name] = {
       concurrency: p.int(value['concurrency'], `${at}.concurrency`, 1, 1000, true) ?? null,
-      window: value['window'] === undefined ? null : validateWindow(value['window'], `${at}.window`, p),
+      // A site's daily or cron window may leave its time zone to the site's.
+      window: value['window'] === undefined ? null : validateWindow(inheritZone(value['window'], timeZone), `${at}.window`, p),
       timeZone,
       ...threshold,
     };
   }
   return sites;
+}
+
+function inheritZone(window: unknown, timeZone: string | null): unknown {
+  if (!timeZone || typeof window !== 'object' || window === null || Array.isArray(window)) return window;
+  const w = window as Record<string, unknown>;
+  return w['timeZone'] === undefined && w['notBefore'] === undefined && w['notAfter'] === undefined ? { ...w, timeZone } : w;
 }
 
 /** A `window` mapping in one of its three forms; problems go to `p` under `path`. */

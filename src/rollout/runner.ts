@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RefusalError } from '../core/errors.js';
@@ -216,6 +216,8 @@ export class RolloutRunner {
     } finally {
       await this.executor.close();
       await journal.close();
+      // A run refused before its first record leaves no empty journal to be taken for a rollout.
+      if (journal.records.length === 0) rmSync(join(o.stateDir, JOURNAL_FILE), { force: true });
       if (!o.lockHeld) releaseLock(o.stateDir);
     }
   }

@@ -5,6 +5,7 @@
  * leave it (BullMQ stores job data in clear text: its production guide).
  */
 import { createHash } from 'node:crypto';
+import { resultsQueue } from '../engine/index.js';
 import type { InventorySwitch } from './inventory.js';
 import type { PlannedSwitch } from './plan.js';
 import type { SiteSwitchRecord } from './records.js';
@@ -70,7 +71,7 @@ export function transferJobProblem(data: unknown): string | null {
   if (data['v'] !== SITE_JOB_VERSION) return `version ${String(data['v'])} (this agent reads ${SITE_JOB_VERSION})`;
   if (!isText(data['rolloutId'], 64) || !/^[A-Za-z0-9-]+$/.test(data['rolloutId'])) return 'rolloutId is not a rollout ID';
   if (!isText(data['site'], 63) || !isText(data['name'], 253)) return 'site or name missing';
-  if (data['resultQueue'] !== `swfw.results.${data['rolloutId']}`) return "resultQueue is not the rollout's results queue";
+  if (data['resultQueue'] !== resultsQueue(data['rolloutId'], data['site'])) return "resultQueue is not the rollout's results queue for the site";
   const planned = data['planned'];
   if (!isObject(planned) || !isText(planned['image']) || typeof planned['wave'] !== 'number' || !isText(planned['targetVersion'], 256)) return 'planned is incomplete';
   const image = data['image'];
@@ -80,6 +81,34 @@ export function transferJobProblem(data: unknown): string | null {
   const settings = data['settings'];
   if (!isObject(settings) || typeof settings['pullTimeoutMs'] !== 'number' || typeof settings['sshTimeoutMs'] !== 'number' || typeof settings['credentialMinutes'] !== 'number' || !Array.isArray(settings['sshWeakAlgorithms'])) return 'settings are incomplete';
   if (settings['hostKeys'] !== 'pinned' && settings['hostKeys'] !== 'trust-on-first-use') return 'settings.hostKeys is not a policy';
+  return null;
+}
+
+/** The record types a result may carry: the switch's own steps, its audit, its host key. */
+const RESULT_RECORD_TYPES = new Set(['switch', 'audit', 'host-key']);
+const SWITCH_PHASES = new Set(['precheck', 'prechecked', 'transfer', 'transferred', 'verify', 'done']);
+
+/**
+ * What is wrong with a result, for the switch and site it must answer, or null. Checked before
+ * the coordinator journals it: a result is data from Redis, and only the switch's own records,
+ * in their own shapes, may reach the fold (a forged one must not set another switch's verdict,
+ * or leave a record the fold cannot read).
+ */
+export function transferResultProblem(data: unknown, expect: { rolloutId: string; name: string; site: string; jobId: string }): string | null {
+  if (!isObject(data)) return 'not an object';
+  if (data['v'] !== SITE_JOB_VERSION) return `version ${String(data['v'])}`;
+  if (data['rolloutId'] !== expect.rolloutId || data['name'] !== expect.name || data['site'] !== expect.site || data['jobId'] !== expect.jobId) return 'it does not answer the job the coordinator added for this switch';
+  if (data['notStarted'] !== undefined) return typeof data['notStarted'] === 'string' ? null : 'notStarted is not text';
+  const records = data['records'];
+  if (!Array.isArray(records) || records.length === 0 || records.length > 10_000) return 'records is not a list of records';
+  for (const r of records as unknown[]) {
+    if (!isObject(r) || typeof r['t'] !== 'string' || !RESULT_RECORD_TYPES.has(r['t']) || r['name'] !== expect.name || typeof r['at'] !== 'string') return 'a record is not one of the switch\'s own';
+    if (r['t'] === 'switch' && (typeof r['phase'] !== 'string' || !SWITCH_PHASES.has(r['phase']))) return 'a switch record has no known phase';
+    if (r['t'] === 'switch' && r['phase'] === 'done' && !['verified', 'skipped', 'failed'].includes(String(r['outcome']))) return 'a verdict has no known outcome';
+    if (r['t'] === 'audit' && !isObject(r['record'])) return 'an audit record is empty';
+  }
+  const last = records.at(-1) as Record<string, unknown>;
+  if (last['t'] !== 'switch' || last['phase'] !== 'done') return 'the last record is not a verdict';
   return null;
 }
 

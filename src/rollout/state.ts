@@ -112,8 +112,12 @@ function applyRecord(state: RolloutState, r: JournalRecord): void {
       const s = state.switches.get(r.name);
       // A result posted twice (a redelivered job, a coordinator restarted before it acknowledged
       // the first) is folded once: the first one that ends the switch wins.
-      if (!s || s.outcome !== null) break;
-      for (const inner of r.records) applyRecord(state, inner);
+      if (!s || s.outcome !== null || !Array.isArray(r.records)) break;
+      // Only the switch's own records (the coordinator checks this before journaling; the fold
+      // holds to it too, so no journal can set another switch's verdict or the rollout's end).
+      for (const inner of r.records) {
+        if ((inner.t === 'switch' || inner.t === 'audit' || inner.t === 'host-key') && inner.name === r.name) applyRecord(state, inner);
+      }
       break;
     }
     case 'site-halt':

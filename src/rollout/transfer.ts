@@ -10,7 +10,7 @@ import type { CatalogEntry } from '../catalog/index.js';
 import type { FirmwareServer, OneTimeAccess } from '../server/server.js';
 import type { TransferProgress, TransferRecord } from '../server/context.js';
 import { judgeEvidence } from '../verify/evidence.js';
-import { driverFor as defaultDriverFor, redactSecrets, SwitchOutputError, type SwitchDriver, type SwitchSession } from '../switches/index.js';
+import { driverFor as defaultDriverFor, redactSecrets, SwitchConnectError, SwitchOutputError, type SwitchDriver, type SwitchSession } from '../switches/index.js';
 import type { InventorySwitch } from './inventory.js';
 import type { Journal } from './journal.js';
 import type { HostKeyPolicy, PlannedSwitch, RolloutPlanConfig } from './plan.js';
@@ -20,6 +20,8 @@ import type { JournalFold } from './state.js';
 
 /** The verdict of a switch whose platform cannot pull over FTP (Aruba AOS-CX, ArubaOS-Switch, Brocade FOS). */
 export const UNSUPPORTED_PLATFORM_VERDICT = 'unsupported-platform';
+/** The verdict of a switch that answered SSH but refused the login: its credentials, not the network. */
+export const LOGIN_REFUSED_VERDICT = 'login-refused';
 /** The verdict of a switch whose output could not be read (a cut digest): a parse fault, never evidence about the bytes. */
 export const UNREADABLE_OUTPUT_VERDICT = 'unreadable-switch-output';
 
@@ -199,6 +201,11 @@ export async function processSwitch(ctx: SwitchWorkContext, job: SwitchJob): Pro
       return done('failed', err.message, { verdict: HOST_KEY_MISMATCH_VERDICT });
     }
     const why = redactSecrets(describeError(err), [secret]);
+    if (err instanceof SwitchConnectError && err.kind === 'auth') {
+      // The switch answered: its credentials are what to check, not the network.
+      await step({ phase: 'prechecked', precheck: { reachable: true, error: why } });
+      return done('failed', `${why}: check the inventory's credentials for this switch`, { verdict: LOGIN_REFUSED_VERDICT });
+    }
     await step({ phase: 'prechecked', precheck: { reachable: false, error: why } });
     return done('failed', `unreachable: ${why}`);
   }

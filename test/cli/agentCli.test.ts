@@ -42,7 +42,7 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const agentArgs = (engine: string, extra: string[] = []) => ['agent', '--site', 'a', '--engine', engine, '--state', join(dir, 'agent'), '--images', FIXTURE_IMAGES, '--host', '127.0.0.1', '--port', '0', '--pasv-range', PASV, ...extra];
+  const agentArgs = (engine: string, extra: string[] = []) => ['agent', '--site', 'a', '--engine', engine, '--state', join(dir, 'agent'), '--images', FIXTURE_IMAGES, '--host', '127.0.0.1', '--port', '0', '--pasv-range', PASV, '--switch-networks', '127.0.0.0/8', ...extra];
 
   it('an agent refuses a Redis without AOF: exit 2, one line naming the setting, no port bound', async () => {
     const result = await runCli(agentArgs(lossy.url));
@@ -61,9 +61,18 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
     }
     const closed = join(dir, 'closed');
     (await import('node:fs')).mkdirSync(closed, { mode: 0o700 });
-    const result = await runCli(['agent', '--site', 'a', '--engine', redis.url, '--state', join(closed, 'agent'), '--images', FIXTURE_IMAGES, '--host', '127.0.0.1', '--port', '0', '--pasv-range', PASV]);
+    const result = await runCli(['agent', '--site', 'a', '--engine', redis.url, '--state', join(closed, 'agent'), '--images', FIXTURE_IMAGES, '--host', '127.0.0.1', '--port', '0', '--pasv-range', PASV, '--switch-networks', 'any']);
     expect(result.code).to.equal(2);
     expect(result.stderr.trim()).to.equal(`swfw: agent drops root to "nobody" after binding, and nobody cannot enter ${closed}: put --state where nobody can reach it (every parent directory o+x), or keep root with --run-as root`);
+  });
+
+  it('an agent needs --switch-networks (CIDRs, or any) and refuses a bad one', async () => {
+    const none = await runCli(['agent', '--site', 'a', '--engine', redis.url, '--state', join(dir, 'agent')]);
+    expect(none.code).to.equal(2);
+    expect(none.stderr.trim()).to.equal("swfw: --switch-networks: name the networks of this site's switches (CIDRs, comma-separated), or say any: a job for a switch elsewhere is refused before any SSH");
+    const bad = await runCli(['agent', '--site', 'a', '--engine', redis.url, '--state', join(dir, 'agent'), '--switch-networks', '10.0.0.0/8,banana']);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr.trim()).to.match(/^swfw: --switch-networks: /);
   });
 
   it('an agent refuses a bad site name and an engine it cannot reach, one line each', async () => {
@@ -90,8 +99,49 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
     } finally {
       await engine.close();
     }
+    // One agent per site: a second one for site a is refused while the first is connected.
+    const second = await runCli(['agent', '--site', 'a', '--engine', redis.url, '--state', join(dir, 'agent2'), '--images', FIXTURE_IMAGES, '--host', '127.0.0.1', '--port', '0', '--pasv-range', '45605-45609', '--switch-networks', 'any']);
+    expect(second.code).to.equal(2);
+    expect(second.stderr.trim()).to.equal('swfw: another agent is connected to swfw.site.a (1 worker): one agent per site; stop it first (a standby may start once it is gone)');
     const result = await agent.stop('SIGTERM');
     expect(result.code, result.stderr).to.equal(0);
+  });
+
+  it('a Redis that never fsyncs its AOF (appendfsync no) is refused too', async () => {
+    const lazy = await startRedis({ port: LOSSY_REDIS_PORT + 2, args: ['--appendfsync', 'no'] });
+    try {
+      const result = await runCli(agentArgs(lazy.url));
+      expect(result.code).to.equal(2);
+      expect(result.stderr.trim()).to.equal(`swfw: the job engine at ${lazy.url} can lose jobs: appendfsync is no: the OS may keep 30 s of jobs unwritten (set appendfsync always or everysec)`);
+    } finally {
+      await lazy.stop();
+    }
+  });
+
+  it('a new rollout is refused at a site whose queue still has jobs of another rollout; --dry-run on an engine needs --offline', async () => {
+    const engine = await connectEngine({ url: redis.url, logger: silentLogger });
+    try {
+      await engine.add(siteQueue('busy'), 'transfer', {}, { jobId: 'older-rollout.sw1', delayMs: 600_000 });
+      const plan = join(dir, 'plan.json');
+      writeFileSync(plan, JSON.stringify({ targets: { 'cisco-ios-xe': IMAGE }, server: { address: '127.0.0.1', images: FIXTURE_IMAGES } }));
+      const inventory = join(dir, 'inventory.yaml');
+      writeFileSync(inventory, 'switches:\n  - { name: sw1, address: 127.0.1.1, driver: cisco-ios-xe, site: busy, credentials: { username: admin, passwordEnv: X } }\n');
+      const refused = await runCli(['rollout', 'run', plan, '--inventory', inventory, '--state', join(dir, 'state'), '--engine', redis.url]);
+      expect(refused.code).to.equal(2);
+      expect(refused.stderr.trim()).to.equal('swfw: another rollout still has jobs at busy (1 jobs): let it finish, or abort it with swfw rollout abort --engine, first');
+      // The refused run leaves no journal behind, so status says there is no rollout.
+      const status = await runCli(['rollout', 'status', '--state', join(dir, 'state')]);
+      expect(status.code).to.equal(2);
+      const dry = await runCli(['rollout', 'run', plan, '--inventory', inventory, '--state', join(dir, 'state'), '--engine', redis.url, '--dry-run']);
+      expect(dry.code).to.equal(2);
+      expect(dry.stderr.trim()).to.equal("swfw: --dry-run pre-checks switches from this host, and on a job engine only the sites' agents reach them: use --dry-run --offline for the waves and sites");
+      const offline = await runCli(['rollout', 'run', plan, '--inventory', inventory, '--state', join(dir, 'state'), '--engine', redis.url, '--dry-run', '--offline']);
+      expect(offline.code, offline.stderr).to.equal(0);
+      expect(offline.stdout).to.match(/wave 0 {2}sw1 127\.0\.1\.1 \(cisco-ios-xe, site busy\)/);
+      await engine.drain(siteQueue('busy'), true);
+    } finally {
+      await engine.close();
+    }
   });
 
   it('rollout run --engine refuses a lossy Redis, and a switch without a site, before journaling anything', async () => {
@@ -109,7 +159,7 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
     expect(existsSync(join(state, JOURNAL_FILE)) ? (await import('node:fs')).readFileSync(join(state, JOURNAL_FILE), 'utf8') : '').to.equal('');
   });
 
-  it("pause with --engine pauses the rollout's site queues with no coordinator running, status --engine shows them; without --engine they say what is missing", async () => {
+  it("pause with --engine pauses the rollout's site queues with no coordinator running, status --engine shows them; without --engine nothing is written and they say what is missing; an abort stays asked for", async () => {
     const state = join(dir, 'state');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(state);
@@ -127,9 +177,16 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
       expect(status.code, status.stderr).to.equal(0);
       const queues = (JSON.parse(status.stdout) as { queues: { site: string; paused: boolean; agents: number; waiting: number }[] }).queues;
       expect(queues.map((q) => [q.site, q.paused, q.agents, q.waiting])).to.deep.equal([['p1', true, 0, 0], ['p2', true, 0, 0]]);
-      const bare = await runCli(['rollout', 'pause', '--state', state]);
+      // Refused before anything is written: the control file still says pause, not abort.
+      const bare = await runCli(['rollout', 'abort', '--state', state]);
       expect(bare.code).to.equal(2);
       expect(bare.stderr.trim()).to.equal("swfw: this rollout runs on a job engine: say --engine URL, so the sites' queues are paused too");
+      expect(JSON.parse((await import('node:fs')).readFileSync(join(state, 'control.json'), 'utf8'))).to.include({ command: 'pause' });
+      const text = await runCli(['rollout', 'status', '--state', state]);
+      expect(text.stdout.split('\n')[0]).to.equal('rollout r1: interrupted: `swfw rollout resume` continues it');
+      await runCli(['rollout', 'abort', '--state', state, '--engine', redis.url]);
+      const aborted = await runCli(['rollout', 'status', '--state', state]);
+      expect(aborted.stdout.split('\n')[0]).to.equal('rollout r1: interrupted, abort requested: `swfw rollout resume` ends it as aborted');
       const resumeBare = await runCli(['rollout', 'resume', '--state', state]);
       expect(resumeBare.code).to.equal(2);
       expect(resumeBare.stderr.trim()).to.equal(`swfw: this rollout runs on the job engine at ${redis.url}: resume it with --engine URL`);

@@ -167,9 +167,19 @@ describe('job engine contract (BullMQ on a real redis-server)', function () {
       });
       await until(() => ran === 1);
       await consumer.close();
+      await Promise.all(engines.splice(0).map((x) => x.close()));
     } finally {
       await secure.stop();
     }
+  });
+
+  it('close() returns when Redis is gone (an agent stopping while its site is cut off), leaving nothing behind', async () => {
+    const doomed = await startRedis({ port: PORT + 4 });
+    const e = await connectEngine({ url: doomed.url, logger: silentLogger });
+    await e.work(queue, { concurrency: 1, lockDurationMs: 5000 }, async () => {});
+    await doomed.kill();
+    await e.close();
+    await doomed.stop();
   });
 
   it("an ACL user limited to its site's keys works its own queue and is refused another site's", async () => {

@@ -181,7 +181,7 @@ describe('multi-site rollout on the job engine (three in-process agents, real Re
     // Re-post the first result by hand, as a redelivered job's agent would (a new result job ID).
     const first = records.find((r) => r.t === 'site-result')!;
     if (first.t !== 'site-result' || job.t !== 'job') throw new Error('unreachable');
-    await coordinatorEngine!.add(resultsQueue(runId), 'result', { v: 1, rolloutId: runId, site: 'a', name: first.name, jobId: first.jobId, agent: 'test', records: first.records }, { jobId: `${first.jobId}.again` });
+    await coordinatorEngine!.add(resultsQueue(runId, 'a'), 'result', { v: 1, rolloutId: runId, site: 'a', name: first.name, jobId: first.jobId, agent: 'test', records: first.records }, { jobId: `${first.jobId}.again` });
     // And the same switch's job again: a no-op for the engine (the ID exists), so no second transfer.
     await coordinatorEngine!.add(siteQueue('a'), 'transfer', {} as TransferJobData, { jobId: job.jobId });
     await delay(500);
@@ -237,7 +237,7 @@ describe('multi-site rollout on the job engine (three in-process agents, real Re
       switch: sw,
       settings: { sshTimeoutMs: 5000, pullTimeoutMs: 30_000, hashBytesPerSecond: null, sshWeakAlgorithms: [], credentialMinutes: 5, hostKeys: 'pinned' },
       window: null,
-      resultQueue: resultsQueue(rolloutId),
+      resultQueue: resultsQueue(rolloutId, 'a'),
       ...extra,
     });
     const forged: [string, unknown][] = [
@@ -265,9 +265,59 @@ describe('multi-site rollout on the job engine (three in-process agents, real Re
     // The switch wrote the catalog's file name, and only that.
     expect(readdirSync(site.fleet.switches[0]!.flashDir)).to.include('c9300-universalk9.17.09.04a.SPA.bin').and.not.include('nvram:startup-config');
     expect(site.transfers).to.have.length(1);
-    // Two results posted (outsider, a-emu-001), to the rollout's own queue; none elsewhere.
-    expect((await coordinatorEngine.counts(resultsQueue(rolloutId))).waiting).to.equal(2);
+    // Three results posted, all to the rollout's own queue for site a, none elsewhere: outsider's
+    // and a-emu-001's verdicts, and "cannot work on this job" for y (its job named another
+    // results queue; the coordinator refuses a result for a switch it does not have).
+    expect((await coordinatorEngine.counts(resultsQueue(rolloutId, 'a'))).waiting).to.equal(3);
     expect((await coordinatorEngine.counts('swfw.results.someone-else')).waiting).to.equal(0);
+  });
+
+  it("forged results are never journaled: another switch's records, records that are not a list, a result from another site's queue; a job the agent refuses fails its switch, not the rollout", async () => {
+    const a = await startSite('a', 2);
+    const b = await startSite('b', 1);
+    await b.site.agent.start();
+    // Site a's agent is not started: its switches wait, and forged results arrive for them.
+    const logger = new RecordingLogger();
+    const { runner, stateDir } = await coordinator(plan({ waves: { canary: 0 } }), [...a.inventory, ...b.inventory], undefined, { ms: 300, logger });
+    const running = runner.run();
+    const journal = join(stateDir, JOURNAL_FILE);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && readJournal(journal).records.filter((r) => r.t === 'job').length < 3) await delay(50);
+    const runId = foldJournal(readJournal(journal).records).runId!;
+    const jobA1 = transferJobId(runId, 'a-emu-001');
+    const verdict = (name: string) => [
+      { seq: 1, at: new Date().toISOString(), t: 'switch', name, phase: 'precheck' },
+      { seq: 2, at: new Date().toISOString(), t: 'switch', name, phase: 'done', outcome: 'verified', reason: 'forged', verdict: 'verified', hashes: null },
+    ];
+    const forge = (queueSite: string, data: Record<string, unknown>, id: string) => coordinatorEngine!.add(resultsQueue(runId, queueSite), 'result', data, { jobId: id });
+    const base = { v: 1, rolloutId: runId, site: 'a', name: 'a-emu-001', jobId: jobA1, agent: 'forger' };
+    await forge('a', { ...base, records: [...verdict('a-emu-001').slice(0, 1), ...verdict('a-emu-002')] }, 'f1');
+    await forge('a', { ...base, records: 5 }, 'f2');
+    await forge('b', { ...base, site: 'b', records: verdict('a-emu-001') }, 'f3');
+    await forge('b', { ...base, name: 'a-emu-002', site: 'b', jobId: transferJobId(runId, 'a-emu-002'), records: verdict('a-emu-002') }, 'f4');
+    // A job for a-emu-002 that site a's agent will refuse (another version) takes the real one's place.
+    const { Queue } = await import('bullmq');
+    const q = new Queue(siteQueue('a'), { connection: { host: redis.host, port: redis.port } });
+    try {
+      const real = await q.getJob(transferJobId(runId, 'a-emu-002'));
+      await real!.updateData({ ...(real!.data as TransferJobData), v: 2 as never });
+    } finally {
+      await q.close();
+    }
+    await delay(500);
+    let state = foldJournal(readJournal(journal).records);
+    expect(state.switches.get('a-emu-001')!.outcome).to.equal(null);
+    expect(state.switches.get('a-emu-002')!.outcome).to.equal(null);
+    expect(readJournal(journal).records.filter((r) => r.t === 'site-result').map((r) => (r.t === 'site-result' ? r.name : ''))).to.deep.equal(['b-emu-001']);
+    expect(logger.records.filter((r) => r.message === 'a result refused').map((r) => r.fields['problem'])).to.have.length(4);
+    // Now site a's agent comes up: a-emu-001 is verified for real, a-emu-002's job is refused and says so.
+    await a.site.agent.start();
+    const summary = await running;
+    state = foldJournal(readJournal(journal).records);
+    expect(state.switches.get('a-emu-001')).to.include({ outcome: 'verified', transfers: 1 });
+    expect(state.switches.get('a-emu-002')).to.include({ outcome: 'failed', verdict: 'job-refused-by-agent', transfers: 0 });
+    expect(state.switches.get('a-emu-002')!.reason).to.match(/cannot work on this job: version 2 \(this agent reads 1\)$/);
+    expect(summary.outcome).to.equal('completed');
   });
 
   it("a site over its own failure threshold is paused and drained; the other site's switches all verified", async () => {

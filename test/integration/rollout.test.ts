@@ -96,7 +96,7 @@ describe('rollouts over the switch emulator', function () {
     expect((await control.send(`PASS ${access.password}`)).code).to.equal(530);
     control.close();
     const paths = await writeReports(join(dir, 'reports'), summary.state);
-    expect(readFileSync(paths.csv, 'utf8').split('\r\n')[1]).to.match(/^emu-001,127\.0\.1\.10,127\.0\.1\.10,cisco-ios-xe,emulator,0,/);
+    expect(readFileSync(paths.csv, 'utf8').split('\r\n')[1]).to.match(/^emu-001,127\.0\.1\.10,127\.0\.1\.10,cisco-ios-xe,,0,/);
     const html = readFileSync(paths.html, 'utf8');
     expect(html).to.include('emu-006').and.not.include(ENV.SWFW_SWITCH_PASSWORD);
     // The canary's FTP commands, as the platform's first switch sent them, for the admin to read.
@@ -127,7 +127,8 @@ describe('rollouts over the switch emulator', function () {
     expect(summary.reason).to.match(/threshold/);
     const by = (n: string) => summary.state.switches.get(n)!;
     expect(by('emu-002').reason).to.match(/copy failed.*%Error reading/);
-    expect(by('emu-003').reason).to.match(/unreachable.*login refused/);
+    expect(by('emu-003')).to.include({ verdict: 'login-refused' });
+    expect(by('emu-003').reason).to.match(/: login refused: check the inventory's credentials for this switch$/);
     expect(by('emu-004').reason).to.match(/not enough flash/);
     expect(by('emu-005').outcome).to.equal(null);
   });

@@ -56,7 +56,8 @@ const DEFAULT_LOCK_SECONDS = 120;
 async function agentCommand(flags: AgentFlags): Promise<void> {
   if (!SITE_NAME.test(flags.site)) throw new ExitError(ExitCode.USAGE, `--site: "${flags.site}" is not a site name (letters, digits, _ and -)`);
   const { site, engine: url, engineCa, config: configFile, address: givenAddress, state, concurrency, lockSeconds, switchNetworks: networksText, ...serverFlags } = flags;
-  const switchNetworks = (networksText ?? '').split(',').map((t) => t.trim()).filter(Boolean).map((text) => {
+  if (!networksText) throw new ExitError(ExitCode.USAGE, "--switch-networks: name the networks of this site's switches (CIDRs, comma-separated), or say any: a job for a switch elsewhere is refused before any SSH");
+  const switchNetworks = (networksText === 'any' ? '' : networksText).split(',').map((t) => t.trim()).filter(Boolean).map((text) => {
     const cidr = parseCidr(canonicalAddress(text));
     if (typeof cidr === 'string') throw new ExitError(ExitCode.USAGE, `--switch-networks: ${cidr}`);
     return cidr;
@@ -82,11 +83,15 @@ async function agentCommand(flags: AgentFlags): Promise<void> {
   try {
     // The engine first: an engine that can lose jobs refuses before any port is bound.
     engine = await connectEngine({ url, ...(engineCa ? { caFile: engineCa } : {}), logger });
+    // One agent per site: two would each copy a switch whose job moved between them after a lost
+    // lease (the attach guard is per process). A standby starts when the first is gone.
+    const others = await engine.workers(siteQueue(site));
+    if (others > 0) throw new ExitError(ExitCode.USAGE, `another agent is connected to ${siteQueue(site)} (${others} worker${others === 1 ? '' : 's'}): one agent per site; stop it first (a standby may start once it is gone)`);
     const catalog = await loadCatalog(config.images);
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     if (dropTo) giveStateDir(stateDir, dropTo);
     // One agent per state directory: two would write one journal.
-    lockStateDir(stateDir);
+    lockStateDir(stateDir, 'an agent');
     locked = true;
     // One-time grants only: the agent's server has no standing accounts.
     server = new FirmwareServer({ config, accounts: [], logger: logger.child({ component: 'server', site }) });
@@ -130,9 +135,16 @@ async function agentCommand(flags: AgentFlags): Promise<void> {
   await new Promise<void>((done) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second signal: stop now (running switches are redelivered after their lease).
+        logger.warn('second signal: stopping now', { signal });
+        agent?.stopNow();
+        void server?.stop(0);
+        void engine?.close();
+        return;
+      }
       stopping = true;
-      logger.info('stopping: no new jobs; running transfers finish and report', { signal });
+      logger.info('stopping: no new jobs; running transfers finish and report (a second signal stops at once)', { signal });
       void shutdown().then(() => {
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from '../program.js';
 import { describeError } from '../../core/errors.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
+import { SITE_NAME } from '../../engine/index.js';
 import { EmulatedFleet, FAULT_KINDS, PERSONALITIES, parseFaults } from '../../switches/emulator/index.js';
 import { untilStopSignal } from '../stopSignal.js';
 
@@ -27,6 +28,7 @@ interface EmulateFlags {
   flashUnder?: string;
   swVersion?: string;
   catalogPlatform?: string;
+  site?: string;
 }
 
 const PLATFORMS = [...Object.keys(PERSONALITIES), 'mixed'];
@@ -42,6 +44,7 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
   if (!PLATFORMS.includes(flags.platform)) {
     throw new ExitError(ExitCode.USAGE, `--platform: the emulator speaks ${PLATFORMS.join(', ')} (got ${flags.platform})`);
   }
+  if (flags.site !== undefined && !SITE_NAME.test(flags.site)) throw new ExitError(ExitCode.USAGE, `--site: "${flags.site}" is not a site name (letters, digits, _ and -)`);
   let faults;
   try {
     faults = parseFaults(flags.faults, flags.switches);
@@ -80,7 +83,12 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
     throw err;
   }
   // Whole or not at all: a rollout started beside us reads the old inventory or the new, never half.
-  if (flags.inventoryOut) await writeFileAtomic(flags.inventoryOut, `${JSON.stringify(fleet.inventory(credentials), null, 2)}\n`);
+  const inventory = fleet.inventory(credentials);
+  if (flags.site) {
+    // One fleet per site of a multi-site rollout: names unique across sites, and the site set.
+    for (const s of inventory.switches) Object.assign(s, { name: `${flags.site}-${String(s['name'])}`, site: flags.site });
+  }
+  if (flags.inventoryOut) await writeFileAtomic(flags.inventoryOut, `${JSON.stringify(inventory, null, 2)}\n`);
   const first = fleet.switches[0]!.address;
   const last = fleet.switches.at(-1)!.address;
   const platforms = [...new Set(fleet.switches.map((s) => s.driver))].join(', ');
@@ -101,6 +109,7 @@ export function registerEmulate(program: Command): void {
     .option('--first-octet <n>', 'first switch is 127.0.1.N', whole(1, 254), 1)
     .option('--flash-bytes <n>', 'flash capacity per switch', whole(1, Number.MAX_SAFE_INTEGER), 64 * 1024 * 1024)
     .option('--flash-under <dir>', 'make the flash temp dir (removed at exit) under this directory, e.g. /dev/shm for RAM (default: the system temp dir)')
+    .option('--site <name>', 'multi-site: the inventory puts every switch at this site and prefixes its name with it (paris-emu-001)')
     .option('--sw-version <v>', "software version every switch reports (default: each platform's own)")
     .action(emulateCommand);
 }

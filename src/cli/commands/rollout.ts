@@ -6,7 +6,7 @@ import { ConfigError } from '../../core/errors.js';
 import { formatCount } from '../../core/format.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
 import { createLogger } from '../../log/logger.js';
-import { connectEngine, siteQueue, type JobEngine } from '../../engine/index.js';
+import { connectEngine, resultsQueue, siteQueue, type JobEngine } from '../../engine/index.js';
 import type { Logger } from '../../core/logger.js';
 import {
   EngineExecutor,
@@ -126,6 +126,7 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
   if (mode === 'resume') {
     const other = activeRunner(stateDir);
     if (other !== null) {
+      engineFlagProblem(stateDir, flags, 'resume');
       await writeControl(stateDir, 'run');
       await queueControl(stateDir, flags, 'resume');
       process.stdout.write(`resumed: runner pid ${other} starts new switches again\n`);
@@ -137,9 +138,14 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
     if (!start.engine && flags.engine) throw new ExitError(ExitCode.USAGE, 'this rollout ran here, without a job engine: resume it without --engine');
     planPath = start.planPath;
     flags.inventory ??= start.inventoryPath;
-    await writeControl(stateDir, 'run');
+    // An abort asked for while no runner worked stays asked for: this run ends the rollout as
+    // aborted (running transfers, on an engine, finish) instead of taking it back.
+    if (readControl(stateDir) !== 'abort') await writeControl(stateDir, 'run');
   }
   const prepared = await prepare(planPath!, flags.inventory);
+  if (flags.dryRun && flags.engine && !flags.offline) {
+    throw new ExitError(ExitCode.USAGE, "--dry-run pre-checks switches from this host, and on a job engine only the sites' agents reach them: use --dry-run --offline for the waves and sites");
+  }
   if (flags.dryRun) {
     // Read-only pre-checks (show version, dir, one hash) unless --offline; nothing is written anywhere.
     const checks = flags.offline
@@ -154,6 +160,7 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
         address: sw.address,
         resolvedAddress: sw.resolvedAddress,
         driver: sw.driver,
+        site: sw.site,
         image: p.image,
         targetVersion: p.targetVersion,
         precheck: check
@@ -168,7 +175,7 @@ async function runRollout(planPath: string | undefined, flags: RunFlags, mode: '
       prepared.waves.forEach((names, w) => process.stdout.write(`wave ${w}${w === 0 && prepared.plan.waves.canary > 0 ? ' (canary)' : ''}: ${formatCount(names.length, 'switch', 'switches')}\n`));
       for (const r of rows) {
         const where = r.resolvedAddress && r.resolvedAddress !== r.address ? `${r.address} [${r.resolvedAddress}]` : r.address;
-        process.stdout.write(`  wave ${r.wave}  ${r.name} ${where} (${r.driver}) → ${r.image} (${r.targetVersion})${r.reason ? `: ${r.action}: ${r.reason}` : ''}\n`);
+        process.stdout.write(`  wave ${r.wave}  ${r.name} ${where} (${r.driver}${r.site ? `, site ${r.site}` : ''}) → ${r.image} (${r.targetVersion})${r.reason ? `: ${r.action}: ${r.reason}` : ''}\n`);
       }
       process.stdout.write(checks ? 'dry run: switches were only read (version, flash, hash); nothing was changed\n' : 'dry run: nothing was contacted or changed\n');
     }
@@ -291,38 +298,64 @@ async function statusCommand(flags: { state: string; json?: boolean; engine?: st
     return;
   }
   const state = foldJournal(readJournal(path).records);
+  if (!state.start) throw new ExitError(ExitCode.USAGE, `no rollout journal in ${stateDir} (a run refused before it started leaves nothing to continue)`);
   const report = buildReport(state);
   const runner = activeRunner(stateDir);
-  const queues = await siteQueues(state.start?.engine?.sites ?? null, flags);
-  const status = { runner: runner === null ? null : { pid: runner }, control: state.control, outcome: report.outcome, reason: report.reason, waves: report.waves, sites: report.sites, ...(queues ? { queues } : {}), totals: report.totals };
+  const live = await engineStatus(state.start.engine?.sites ?? null, state.runId, flags);
+  const queues = live?.queues ?? null;
+  const unjournaled = live?.resultsWaiting ?? 0;
+  const status = { runner: runner === null ? null : { pid: runner }, control: state.control, outcome: report.outcome, reason: report.reason, waves: report.waves, sites: report.sites, ...(live ?? {}), totals: report.totals };
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ ...status, switches: report.switches })}\n`);
     return;
   }
-  process.stdout.write(`rollout ${report.runId}: ${report.outcome ?? (runner ? `running (pid ${runner})` : 'interrupted: `swfw rollout resume` continues it')}${report.reason ? ` (${report.reason})` : ''}\n`);
+  const control = readControl(stateDir);
+  const running = runner
+    ? `running (pid ${runner})${control === 'pause' ? ', paused: no new switches until `swfw rollout resume`' : control === 'abort' ? ', aborting: running switches finish' : ''}`
+    : control === 'abort'
+      ? 'interrupted, abort requested: `swfw rollout resume` ends it as aborted'
+      : 'interrupted: `swfw rollout resume` continues it';
+  process.stdout.write(`rollout ${report.runId}: ${report.outcome ?? running}${report.reason ? ` (${report.reason})` : ''}\n`);
   for (const w of report.waves as Record<string, number>[]) process.stdout.write(`  wave ${w['wave']}: ${formatCount(w['size']!, 'switch', 'switches')}, verified ${w['verified']}, skipped ${w['skipped']}, failed ${w['failed']}, pending ${w['pending']}\n`);
   for (const x of report.sites) {
     const q = queues?.find((y) => y.site === x.site);
     const live = q ? `; queue ${q.paused ? 'paused' : 'running'}: ${q.waiting} waiting, ${q.delayed} delayed, ${q.active} active; ${formatCount(q.agents, 'agent', 'agents')} connected` : '';
     process.stdout.write(`  site ${x.site}: ${formatCount(x.size, 'switch', 'switches')}, verified ${x.verified}, skipped ${x.skipped}, failed ${x.failed}, pending ${x.pending}${x.halted ? ` (halted: ${x.halted})` : ''}${live}\n`);
   }
+  if (unjournaled) process.stdout.write(`  ${formatCount(unjournaled, 'result', 'results')} posted by the agents and not journaled yet: ${runner ? 'the coordinator is on it' : '`swfw rollout resume --engine URL` journals them'}\n`);
   for (const s of report.switches.filter((r) => r.outcome === 'failed')) process.stdout.write(`  failed ${s.name}: ${s.reason}\n`);
 }
 
-/** With --engine, each site queue's live counts and connected agents; null without it. */
-async function siteQueues(sites: string[] | null, flags: { engine?: string; engineCa?: string }) {
-  if (!flags.engine) return null;
-  if (!sites) throw new ExitError(ExitCode.USAGE, 'this rollout ran without a job engine: say status without --engine');
+/** Runs `work` on a short-lived connection to the engine of `flags` (status, pause, resume, abort). */
+async function withEngine<T>(flags: { engine: string; engineCa?: string }, work: (engine: JobEngine) => Promise<T>): Promise<T> {
   const logger = createLogger({ level: 'warn', logFile: null });
-  const engine = await connectEngine({ url: flags.engine, ...(flags.engineCa ? { caFile: flags.engineCa } : {}), logger });
   try {
-    return await Promise.all(
-      sites.map(async (site) => ({ site, paused: await engine.isPaused(siteQueue(site)), agents: await engine.workers(siteQueue(site)), ...(await engine.counts(siteQueue(site))) })),
-    );
+    const engine = await connectEngine({ url: flags.engine, ...(flags.engineCa ? { caFile: flags.engineCa } : {}), logger });
+    try {
+      return await work(engine);
+    } finally {
+      await engine.close();
+    }
   } finally {
-    await engine.close();
     await logger.close();
   }
+}
+
+/** With --engine, each site queue's live counts and connected agents, and the results not journaled yet; null without it. */
+async function engineStatus(sites: string[] | null, runId: string | null, flags: { engine?: string; engineCa?: string }) {
+  if (!flags.engine) return null;
+  if (!sites || !runId) throw new ExitError(ExitCode.USAGE, 'this rollout ran without a job engine: say status without --engine');
+  return withEngine({ ...flags, engine: flags.engine }, async (engine) => {
+    const queues = await Promise.all(
+      sites.map(async (site) => ({ site, paused: await engine.isPaused(siteQueue(site)), agents: await engine.workers(siteQueue(site)), ...(await engine.counts(siteQueue(site))) })),
+    );
+    let waiting = 0;
+    for (const site of sites) {
+      const r = await engine.counts(resultsQueue(runId, site));
+      waiting += r.waiting + r.active + r.delayed;
+    }
+    return { queues, resultsWaiting: waiting };
+  });
 }
 
 /** `--engine` and `--engine-ca`: a multi-site rollout's job engine. */
@@ -338,16 +371,19 @@ function engineOptions(c: Command): Command {
  * (waiting and delayed jobs removed, running transfers finish); resume resumes every site not
  * halted by its own threshold. Returns what was done, or null for a rollout without an engine.
  */
-async function queueControl(stateDir: string, flags: { engine?: string; engineCa?: string }, command: 'pause' | 'abort' | 'resume'): Promise<string | null> {
+/** Refuses (exit 2) `--engine` for a rollout without one, and its absence for a rollout on one. */
+function engineFlagProblem(stateDir: string, flags: { engine?: string }, command: 'pause' | 'abort' | 'resume'): void {
   const sites = journaledSites(stateDir);
-  if (!sites) {
-    if (flags.engine) throw new ExitError(ExitCode.USAGE, `no rollout on a job engine in ${stateDir}`);
-    return null;
-  }
-  if (!flags.engine) throw new ExitError(ExitCode.USAGE, `this rollout runs on a job engine: say --engine URL, so the sites' queues are ${command === 'resume' ? 'resumed' : 'paused'} too`);
-  const logger = createLogger({ level: 'warn', logFile: null });
-  const engine = await connectEngine({ url: flags.engine, ...(flags.engineCa ? { caFile: flags.engineCa } : {}), logger });
-  try {
+  if (!sites && flags.engine) throw new ExitError(ExitCode.USAGE, `no rollout on a job engine in ${stateDir}`);
+  if (sites && !flags.engine) throw new ExitError(ExitCode.USAGE, `this rollout runs on a job engine: say --engine URL, so the sites' queues are ${command === 'resume' ? 'resumed' : 'paused'} too`);
+}
+
+async function queueControl(stateDir: string, flags: { engine?: string; engineCa?: string }, command: 'pause' | 'abort' | 'resume'): Promise<string | null> {
+  engineFlagProblem(stateDir, flags, command);
+  const sites = journaledSites(stateDir);
+  if (!sites || !flags.engine) return null;
+  const engineFlags = { ...flags, engine: flags.engine };
+  return withEngine(engineFlags, async (engine) => {
     const touched = command === 'resume' ? sites.sites.filter((s) => !sites.halted.has(s)) : sites.sites;
     for (const site of touched) {
       if (command === 'resume') await engine.resume(siteQueue(site));
@@ -355,10 +391,7 @@ async function queueControl(stateDir: string, flags: { engine?: string; engineCa
       if (command === 'abort') await engine.drain(siteQueue(site), true);
     }
     return `${command === 'resume' ? 'resumed' : command === 'abort' ? 'paused and drained' : 'paused'} the queues of ${formatCount(touched.length, 'site', 'sites')}: ${touched.join(', ')}`;
-  } finally {
-    await engine.close();
-    await logger.close();
-  }
+  });
 }
 
 export function registerRollout(program: Command): void {
@@ -408,6 +441,8 @@ export function registerRollout(program: Command): void {
         .option('--state <dir>', 'rollout state directory', 'rollout-state'),
     ).action(async (flags: { state: string; engine?: string; engineCa?: string }) => {
       const stateDir = resolve(flags.state);
+      // Refused before anything is written: a refusal that half happened would mislead.
+      engineFlagProblem(stateDir, flags, command);
       await writeControl(stateDir, command);
       const sites = await queueControl(stateDir, flags, command);
       process.stdout.write(`${name}: requested${sites ? `; ${sites}` : ''}\n`);

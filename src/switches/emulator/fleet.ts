@@ -283,7 +283,6 @@ export class EmulatedFleet {
         platform: s.platform,
         hostKey: s.hostKey,
         credentials,
-        site: 'emulator',
         tags: Object.keys(s.faults).length ? ['faulty'] : [],
         ...(s.ftpSource !== s.address ? { ftpSource: s.ftpSource } : {}),
         ...(s.faults.oldSsh ? { sshWeakAlgorithms: ['diffie-hellman-group1-sha1'] } : {}),
