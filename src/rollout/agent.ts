@@ -144,15 +144,7 @@ export class SiteAgent {
       // agent of another swfw version, say), so it does not wait forever; nothing is touched.
       const sane = typeof d === 'object' && d !== null && typeof d.rolloutId === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(d.rolloutId) && typeof d.name === 'string' && d.name.length <= 253 && d.site === this.options.site;
       if (sane) {
-        const at = new Date(this.now()).toISOString();
-        const result: TransferResult = {
-          v: SITE_JOB_VERSION, rolloutId: d.rolloutId, site: d.site, name: d.name, jobId: job.id, agent: this.agentId,
-          records: [
-            { seq: 0, at, t: 'switch', name: d.name, phase: 'precheck' },
-            { seq: 0, at, t: 'switch', name: d.name, phase: 'done', outcome: 'failed', reason: `site ${d.site}'s agent (${this.agentId}) cannot work on this job: ${problem}`, verdict: 'job-refused-by-agent', hashes: null },
-          ],
-        };
-        await this.options.engine.add(resultsQueue(d.rolloutId, d.site), 'result', result, { jobId: resultJobId(job.id), attempts: 1 });
+        await this.post(job, this.failedWithoutJournal(d.name, `site ${d.site}'s agent (${this.agentId}) cannot work on this job: ${problem}`, 'job-refused-by-agent'));
       }
       return;
     }
@@ -196,13 +188,17 @@ export class SiteAgent {
       // Retried by the engine; on the last attempt the coordinator hears why, so nothing waits forever.
       this.logger.error('cannot work on a job', { job: job.id, switch: d.name, attempt: job.attemptsMade + 1, error: describeError(err) });
       if (job.attemptsMade + 1 < job.attempts) throw err;
-      const at = new Date(this.now()).toISOString();
-      const reason = `the agent at site ${d.site} could not work on the switch: ${describeError(err)}`;
-      await this.post(job, [
-        { seq: 0, at, t: 'switch', name: d.name, phase: 'precheck' },
-        { seq: 0, at, t: 'switch', name: d.name, phase: 'done', outcome: 'failed', reason, verdict: null, hashes: null },
-      ]);
+      await this.post(job, this.failedWithoutJournal(d.name, `the agent at site ${d.site} could not work on the switch: ${describeError(err)}`, null));
     }
+  }
+
+  /** A failed verdict for a result when this agent's journal cannot (or must not) hold one. */
+  private failedWithoutJournal(name: string, reason: string, verdict: string | null): SiteSwitchRecord[] {
+    const at = new Date(this.now()).toISOString();
+    return [
+      { seq: 0, at, t: 'switch', name, phase: 'precheck' },
+      { seq: 0, at, t: 'switch', name, phase: 'done', outcome: 'failed', reason, verdict, hashes: null },
+    ];
   }
 
   /** Why a switch address is refused (outside --switch-networks), or null. */

@@ -93,18 +93,25 @@ export class EngineExecutor implements SwitchExecutor {
       // concurrency are the site's too. Jobs of another rollout still there are refused here.
       const busy: string[] = [];
       for (const site of this.sites()) {
-        const c = await engine.counts(siteQueue(site));
+        const c = await engine.counts(siteQueue(site)).catch((err: Error) => {
+          throw new RefusalError(`the job engine at ${engine.displayUrl} refused to read ${siteQueue(site)}: ${err.message}`);
+        });
         if (c.waiting + c.delayed + c.active > 0) busy.push(`${site} (${c.waiting + c.delayed + c.active} jobs)`);
       }
       if (busy.length) throw new RefusalError(`another rollout still has jobs at ${nameSwitches(busy)}: let it finish, or abort it with swfw rollout abort --engine, first`);
     }
     for (const site of this.sites()) {
-      if ((await engine.workers(siteQueue(site))) === 0) {
-        this.options.logger.warn(`no agent is connected to ${siteQueue(site)}: its switches wait in the queue until one is (swfw agent --site ${site})`, { site });
+      try {
+        if ((await engine.workers(siteQueue(site))) === 0) {
+          this.options.logger.warn(`no agent is connected to ${siteQueue(site)}: its switches wait in the queue until one is (swfw agent --site ${site})`, { site });
+        }
+        await engine.setConcurrency(siteQueue(site), plan.sites[site]?.concurrency ?? plan.concurrency);
+        // A paused rollout's queues are paused again by the runner as soon as it reads the control file.
+        if (!run.fold.state.haltedSites.has(site)) await engine.resume(siteQueue(site));
+      } catch (err) {
+        // The first writes: an ACL user that may only read is refused here, before the journal's first record.
+        throw new RefusalError(`the job engine at ${engine.displayUrl} refused to set up ${siteQueue(site)}: ${(err as Error).message}`);
       }
-      await engine.setConcurrency(siteQueue(site), plan.sites[site]?.concurrency ?? plan.concurrency);
-      // A paused rollout's queues are paused again by the runner as soon as it reads the control file.
-      if (!run.fold.state.haltedSites.has(site)) await engine.resume(siteQueue(site));
     }
     this.reconciling = setInterval(() => void this.reconcile(), this.options.reconcileMs ?? RECONCILE_MS);
     // One results queue per site: a site's agent (and its Redis ACL user) answers for its own switches only.

@@ -153,6 +153,12 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
     const refusedEngine = await runCli(['rollout', 'run', plan, '--inventory', inventory, '--state', state, '--engine', lossy.url]);
     expect(refusedEngine.code).to.equal(2);
     expect(refusedEngine.stderr.trim()).to.equal(`swfw: the job engine at ${lossy.url} can lose jobs: AOF is off (set appendonly yes)`);
+    // An ACL user that may read but not write: refused at its first write, one line, exit 2.
+    (await import('node:child_process')).execFileSync('redis-cli', ['-p', String(REDIS_PORT), 'ACL', 'SETUSER', 'reader', 'reset', 'on', '>reader-pw', '~*', '&*', '+@read', '+@connection', '+info', '+client']);
+    writeFileSync(join(dir, 'sited.yaml'), 'switches:\n  - { name: sw1, address: 127.0.1.1, driver: cisco-ios-xe, site: ro, credentials: { username: admin, passwordEnv: X } }\n');
+    const readOnly = await runCli(['rollout', 'run', plan, '--inventory', join(dir, 'sited.yaml'), '--state', state, '--engine', `redis://reader:reader-pw@127.0.0.1:${REDIS_PORT}`]);
+    expect(readOnly.code, readOnly.stderr).to.equal(2);
+    expect(readOnly.stderr.trim()).to.match(new RegExp(`^swfw: the job engine at redis://reader:\\*\\*\\*@127\\.0\\.0\\.1:${REDIS_PORT} refused to (read|set up) swfw\\.site\\.ro: NOPERM`));
     const homeless = await runCli(['rollout', 'run', plan, '--inventory', inventory, '--state', state, '--engine', redis.url]);
     expect(homeless.code).to.equal(2);
     expect(homeless.stderr.trim()).to.equal('swfw: a rollout on a job engine needs a site for every switch: sw1 has none (inventory: site)');
@@ -178,6 +184,9 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
       const queues = (JSON.parse(status.stdout) as { queues: { site: string; paused: boolean; agents: number; waiting: number }[] }).queues;
       expect(queues.map((q) => [q.site, q.paused, q.agents, q.waiting])).to.deep.equal([['p1', true, 0, 0], ['p2', true, 0, 0]]);
       // Refused before anything is written: the control file still says pause, not abort.
+      // No job of this rollout anywhere in that engine (this test journaled it by hand): status says so.
+      const suspicious = await runCli(['rollout', 'status', '--state', state, '--engine', redis.url]);
+      expect(suspicious.stdout).to.include(`warning: ${redis.url} has no job of this rollout in any of its site queues and no agent: is it the engine the rollout runs on (${redis.url})?`);
       const bare = await runCli(['rollout', 'abort', '--state', state]);
       expect(bare.code).to.equal(2);
       expect(bare.stderr.trim()).to.equal("swfw: this rollout runs on a job engine: say --engine URL, so the sites' queues are paused too");

@@ -6,7 +6,7 @@ import { ConfigError } from '../../core/errors.js';
 import { formatCount } from '../../core/format.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
 import { createLogger } from '../../log/logger.js';
-import { connectEngine, resultsQueue, siteQueue, type JobEngine } from '../../engine/index.js';
+import { connectEngine, redactUrl, resultsQueue, siteQueue, type JobEngine } from '../../engine/index.js';
 import type { Logger } from '../../core/logger.js';
 import {
   EngineExecutor,
@@ -321,6 +321,10 @@ async function statusCommand(flags: { state: string; json?: boolean; engine?: st
     const q = queues?.find((y) => y.site === x.site);
     const live = q ? `; queue ${q.paused ? 'paused' : 'running'}: ${q.waiting} waiting, ${q.delayed} delayed, ${q.active} active; ${formatCount(q.agents, 'agent', 'agents')} connected` : '';
     process.stdout.write(`  site ${x.site}: ${formatCount(x.size, 'switch', 'switches')}, verified ${x.verified}, skipped ${x.skipped}, failed ${x.failed}, pending ${x.pending}${x.halted ? ` (halted: ${x.halted})` : ''}${live}\n`);
+  }
+  if (queues && queues.length > 0 && queues.every((q) => q.agents === 0 && q.waiting + q.delayed + q.active + q.completed + q.failed === 0)) {
+    // Nothing of this rollout in any of its queues, not even finished jobs: likely another Redis.
+    process.stdout.write(`  warning: ${flags.engine ? redactUrl(flags.engine) : 'the engine'} has no job of this rollout in any of its site queues and no agent: is it the engine the rollout runs on (${state.start.engine?.url ?? '?'})?\n`);
   }
   if (unjournaled) process.stdout.write(`  ${formatCount(unjournaled, 'result', 'results')} posted by the agents and not journaled yet: ${runner ? 'the coordinator is on it' : '`swfw rollout resume --engine URL` journals them'}\n`);
   for (const s of report.switches.filter((r) => r.outcome === 'failed')) process.stdout.write(`  failed ${s.name}: ${s.reason}\n`);
