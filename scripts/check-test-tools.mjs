@@ -21,6 +21,8 @@ const TOOLS = {
   // The job engine of multi-site rollouts (BullMQ's Redis), started per test on its own port.
   'redis-server': 'redis-server',
   'redis-cli': 'redis-tools',
+  // The systemd units in contrib/ are checked with systemd's own verifier.
+  'systemd-analyze': 'systemd',
 };
 const SBIN = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
 

@@ -30,6 +30,7 @@ interface AgentFlags {
   concurrency: number;
   lockSeconds: number;
   logLevel?: string;
+  logFile?: string;
   runAs?: string;
   switchNetworks?: string;
 }
@@ -175,6 +176,7 @@ export function registerAgent(program: Command): void {
     .option('--switch-networks <cidrs>', "comma-separated networks of this site's switches: a job for a switch elsewhere is refused before any SSH (default: any)")
     .option('--run-as <user>', 'started as root: become this user after binding (default nobody; root keeps root); the state directory is handed to it')
     .option('--lock-seconds <s>', 'lease on a job: an agent silent this long has its jobs redelivered', wholeNumberArgument(1, 3600), DEFAULT_LOCK_SECONDS)
+    .option('--log-file <file>', 'JSON-lines log file')
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']))
     .action((flags: AgentFlags) => agentCommand(flags));
 }
