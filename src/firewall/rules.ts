@@ -8,7 +8,7 @@ import { parseCidr } from '../core/address.js';
 import type { PortRange } from '../core/portRange.js';
 import { HELPER_FTPS_NOTE } from './classify.js';
 
-export const RULE_FORMATS = ['iptables', 'nftables', 'firewalld', 'ufw', 'windows'] as const;
+export const RULE_FORMATS = ['iptables', 'iptables-restore', 'nftables', 'firewalld', 'ufw', 'windows'] as const;
 export type RuleFormat = (typeof RULE_FORMATS)[number];
 
 /** What to open: inbound TCP to the control port and the passive range, optionally from one block. */
@@ -120,12 +120,29 @@ export function formatRules(format: RuleFormat, spec: RuleSpec): string {
       for (const rule of iptablesRules(spec)) lines.push([tool, '-I', 'INPUT', ...rule].map(sh).join(' '));
       break;
     }
-    case 'nftables':
+    case 'iptables-restore': {
+      // A fragment for `iptables-restore --noflush FILE` (or a rules.v4/v6 file of
+      // iptables-persistent): the same rules as the shell form, in the file form.
+      const tool = spec.family === 6 ? 'ip6tables-restore' : 'iptables-restore';
       lines.push(
         ...header(spec, '#'),
+        `# Load with \`${tool} --noflush FILE\` (--noflush keeps the rules already loaded); -I puts them first in INPUT.`,
+        '*filter',
+        ...iptablesRules(spec).map((rule) => ['-I', 'INPUT', ...rule].map(sh).join(' ')),
+        'COMMIT',
+      );
+      break;
+    }
+    case 'nftables':
+      // An nft script: `nft -c -f FILE` checks it, `nft -f FILE` loads it, and it can go into
+      // /etc/nftables.d/ (included after the table whose chain it adds to).
+      lines.push(
+        '#!/usr/sbin/nft -f',
+        ...header(spec, '#'),
         '# Inserted into the input chain that filters this host: Debian\'s default is "inet filter input";',
-        '# list yours with `nft list chains`. Remove it with `nft -a list chain inet filter input` and `nft delete rule ... handle N`.',
-        `nft ${sh(`insert rule inet filter input ${nftRule(spec)}`)}`,
+        '# list yours with `nft list chains`. Check with `nft -c -f FILE`, load with `nft -f FILE`; remove it',
+        '# with `nft -a list chain inet filter input` and `nft delete rule inet filter input handle N`.',
+        `insert rule inet filter input ${nftRule(spec)}`,
       );
       break;
     case 'firewalld': {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,14 @@ function statuses(result: CliResult): Record<string, string> {
 }
 
 /** The rule set `swfw firewall rules` prints, minus comments: each line one shell command. */
+/** What `swfw firewall rules --format FORMAT` prints, whole (a file to load). */
+async function printedText(format: string, extra: string[]): Promise<string> {
+  const result = await runCli(['firewall', 'rules', '--format', format, ...extra]);
+  expect(result.code, result.stderr).to.equal(0);
+  expect(result.stdout).to.match(/FTPS/);
+  return result.stdout;
+}
+
 async function printedRules(format: string, extra: string[]): Promise<string[]> {
   const result = await runCli(['firewall', 'rules', '--format', format, ...extra]);
   expect(result.code, result.stderr).to.equal(0);
@@ -55,13 +63,17 @@ describe('firewall rules and serve --open-firewall, applied to real iptables and
 
   describe('printed rules', function () {
     let server: CliProcess;
+    /** Where a test writes the printed rules as the file an admin would keep. */
+    let scratch: string;
     before(async function () {
       if (!lab) this.skip();
+      scratch = mkdtempSync(join(tmpdir(), 'swfw-rules-'));
       server = lab.start(srv(), ['serve', '--pasv-wait', '2', '--log-level', 'warn'], { env: { SWFW_PASSWORD: PASSWORD } });
       await server.waitFor(/swfw serving/);
     });
     after(async () => {
       await server?.stop('SIGTERM', 5000);
+      if (scratch) rmSync(scratch, { recursive: true, force: true });
     });
 
     it('iptables: a drop-by-default host passes exactly 21 and 63006-63008, and only from the switch subnet', async function () {
@@ -80,12 +92,32 @@ describe('firewall rules and serve --open-firewall, applied to real iptables and
       }
     });
 
-    it('nftables: inserted into an inet filter input chain with policy drop, the same ports pass', async function () {
+    it('iptables-restore: the printed fragment, loaded with iptables-restore --noflush on a drop-by-default host, passes the same ports and keeps the rules already there', async function () {
+      lab!.iptables(srv(), '-P', 'INPUT', 'DROP');
+      lab!.iptables(srv(), '-A', 'INPUT', '-p', 'tcp', '--dport', '2222', '-j', 'ACCEPT');
+      try {
+        const file = join(scratch, 'swfw.rules');
+        writeFileSync(file, await printedText('iptables-restore', ['--pasv-range', '63006-63008', '--source', SWITCH_SUBNET]));
+        lab!.exec(srv(), ['iptables-restore', '-w', '--noflush', file]);
+        expect(tagged('swfw:21')).to.have.length(2);
+        expect(lab!.iptables(srv(), '-S', 'INPUT')).to.include('--dport 2222 -j ACCEPT');
+        const result = await check(lab!.switchNs);
+        expect(statuses(result)).to.deep.equal({ 63006: 'open', 63007: 'open', 63008: 'open', 63009: 'filtered', 63010: 'filtered' });
+      } finally {
+        lab!.iptables(srv(), '-F', 'INPUT');
+        lab!.iptables(srv(), '-P', 'INPUT', 'ACCEPT');
+      }
+    });
+
+    it('nftables: the printed script passes nft -c -f and, loaded with nft -f into an inet filter input chain with policy drop, the same ports pass', async function () {
       lab!.exec(srv(), ['nft', '-f', '-'], 'table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}\n');
       try {
-        for (const line of await printedRules('nftables', ['--pasv-range', '63006-63008', '--source', SWITCH_SUBNET])) {
-          lab!.exec(srv(), ['sh', '-c', line]);
-        }
+        const script = await printedText('nftables', ['--pasv-range', '63006-63008', '--source', SWITCH_SUBNET]);
+        const file = join(scratch, 'swfw.nft');
+        writeFileSync(file, script);
+        lab!.exec(srv(), ['nft', '-c', '-f', file]);
+        lab!.exec(srv(), ['nft', '-f', file]);
+        expect(lab!.exec(srv(), ['nft', 'list', 'chain', 'inet', 'filter', 'input'])).to.include('comment "swfw:21"');
         const result = await check(lab!.switchNs);
         expect(statuses(result)).to.deep.equal({ 63006: 'open', 63007: 'open', 63008: 'open', 63009: 'filtered', 63010: 'filtered' });
         expect((await check(lab!.firewallNs)).code).to.equal(4);

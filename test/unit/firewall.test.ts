@@ -150,7 +150,10 @@ describe('firewall rule generators', function () {
   it('nftables: one rule with a port set, tagged with a comment', function () {
     expect(nftRule(spec('10.1.0.0/24'))).to.equal('ip saddr 10.1.0.0/24 tcp dport { 21, 63006-63010 } accept comment "swfw:21"');
     expect(nftRule(spec())).to.equal('tcp dport { 21, 63006-63010 } accept comment "swfw:21"');
-    expect(formatRules('nftables', spec())).to.include(`nft 'insert rule inet filter input tcp dport { 21, 63006-63010 } accept comment "swfw:21"'`);
+    const script = formatRules('nftables', spec());
+    // A script for `nft -f` (and /etc/nftables.d/), not a shell line.
+    expect(script.split('\n')[0]).to.equal('#!/usr/sbin/nft -f');
+    expect(script.trim().split('\n').filter((l) => !l.startsWith('#'))).to.deep.equal(['insert rule inet filter input tcp dport { 21, 63006-63010 } accept comment "swfw:21"']);
   });
 
   it('firewalld, ufw and Windows use their own syntax for the range and the source', function () {
@@ -164,9 +167,20 @@ describe('firewall rule generators', function () {
     expect(windows).to.include('StatefulFTP');
   });
 
+  it('iptables-restore: a fragment for iptables-restore --noflush, the same two rules', function () {
+    const text = formatRules('iptables-restore', spec('10.1.0.0/24'));
+    expect(text.trim().split('\n').filter((l) => !l.startsWith('#'))).to.deep.equal([
+      '*filter',
+      '-I INPUT -p tcp -s 10.1.0.0/24 --dport 21 -m comment --comment swfw:21 -j ACCEPT',
+      '-I INPUT -p tcp -s 10.1.0.0/24 --dport 63006:63010 -m comment --comment swfw:21 -j ACCEPT',
+      'COMMIT',
+    ]);
+    expect(formatRules('iptables-restore', spec('fd00::/8', '::'))).to.include('ip6tables-restore --noflush');
+  });
+
   it('every format carries the FTP helper / FTPS note', function () {
-    for (const format of ['iptables', 'nftables', 'firewalld', 'ufw', 'windows'] as const) {
-      const text = formatRules(format, spec());
+    for (const format of ['iptables', 'iptables-restore', 'nftables', 'firewalld', 'ufw', 'windows'] as const) {
+      const text = formatRules(format, spec()).replace(/^#!.*\n/, '');
       expect(text, format).to.match(/^# swfw: allow inbound TCP 21 \(FTP control\) and 63006-63010 \(passive data\) from anywhere\./);
       expect(text.replace(/\n# /g, ' '), format).to.include('nf_conntrack_ftp');
       expect(text.replace(/\n# /g, ' '), format).to.match(/FTPS \(AUTH TLS\).*break the day FTPS is switched on/);
