@@ -193,8 +193,10 @@ class BullmqEngine implements JobEngine {
     await worker.waitUntilReady();
     return {
       close: async (force = false) => {
-        this.running.delete(worker);
         await worker.close(force);
+        // Only once closed: until then the engine's own close() can still drop its connections
+        // (a close that waits for an engine that is gone).
+        this.running.delete(worker);
       },
     };
   }

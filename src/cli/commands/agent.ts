@@ -138,14 +138,14 @@ async function agentCommand(flags: AgentFlags): Promise<void> {
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
         // A second signal: stop now (running switches are redelivered after their lease).
-        logger.warn('second signal: stopping now', { signal });
+        logger.warn('second signal: abandoning running transfers, stopping the server', { signal });
         agent?.stopNow();
         void server?.stop(0);
         void engine?.close();
         return;
       }
       stopping = true;
-      logger.info('stopping: no new jobs; running transfers finish and report (a second signal stops at once)', { signal });
+      logger.info('stopping: no new jobs; running transfers finish and report (a second signal abandons them)', { signal });
       void shutdown().then(() => {
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
