@@ -20,7 +20,7 @@ import { describeError } from '../core/errors.js';
 import { cidrContains, type Cidr } from '../core/address.js';
 import type { Logger } from '../core/logger.js';
 import type { CatalogEntry } from '../catalog/index.js';
-import { resultJobId, SITE_JOB_VERSION, transferJobProblem, type TransferJobData, type TransferResult } from './siteJobs.js';
+import { resultJobId, ROLLOUT_ID, SITE_JOB_VERSION, transferJobProblem, type TransferJobData, type TransferResult } from './siteJobs.js';
 import { resultsQueue, siteQueue, type Consumer, type EngineJob, type JobEngine } from '../engine/index.js';
 import type { FirmwareServer } from '../server/server.js';
 import type { SwitchDriver } from '../switches/index.js';
@@ -116,7 +116,7 @@ export class SiteAgent {
   private journalFor(rolloutId: string): RolloutJournal {
     let entry = this.journals.get(rolloutId);
     if (!entry) {
-      if (!/^[A-Za-z0-9-]{1,64}$/.test(rolloutId)) throw new Error(`not a rollout ID: ${rolloutId}`);
+      if (!ROLLOUT_ID.test(rolloutId)) throw new Error(`not a rollout ID: ${rolloutId}`);
       const journal = Journal.open(join(this.options.stateDir, 'rollouts', `${rolloutId}.jsonl`), this.now);
       entry = { journal, fold: new JournalFold(journal.records) };
       this.journals.set(rolloutId, entry);
@@ -142,7 +142,7 @@ export class SiteAgent {
       this.logger.error('a job this agent will not work on', { job: job.id, problem });
       // When the job names a rollout, a switch and this site sanely, its coordinator is told (an
       // agent of another swfw version, say), so it does not wait forever; nothing is touched.
-      const sane = typeof d === 'object' && d !== null && typeof d.rolloutId === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(d.rolloutId) && typeof d.name === 'string' && d.name.length <= 253 && d.site === this.options.site;
+      const sane = typeof d === 'object' && d !== null && typeof d.rolloutId === 'string' && ROLLOUT_ID.test(d.rolloutId) && typeof d.name === 'string' && d.name.length <= 253 && d.site === this.options.site;
       if (sane) {
         await this.post(job, this.failedWithoutJournal(d.name, `site ${d.site}'s agent (${this.agentId}) cannot work on this job: ${problem}`, 'job-refused-by-agent'));
       }

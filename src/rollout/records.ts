@@ -9,6 +9,8 @@
  * agent writes `job`, host-key, switch and audit records to its own journal, one per rollout.
  */
 
+import type { SessionFacts } from '../switches/index.js';
+
 export type SwitchOutcome = 'verified' | 'skipped' | 'failed';
 export type OutcomeCounts = Record<SwitchOutcome | 'pending', number>;
 export type RunOutcome = 'completed' | 'halted' | 'aborted' | 'window-closed';
@@ -29,9 +31,9 @@ export interface PrecheckRecord {
   version?: string | null;
   freeBytes?: number | null;
   onFlash?: string | null;
-  /** The SSH algorithms agreed: `{ kex, serverHostKey, cipher, mac }`. */
-  ssh?: Record<string, string> | null;
-  login?: string | null;
+  /** The SSH algorithms agreed. */
+  ssh?: SessionFacts['algorithms'] | null;
+  login?: SessionFacts['authMethod'] | null;
   prompt?: string | null;
 }
 

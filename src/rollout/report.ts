@@ -43,7 +43,7 @@ export interface FtpSequence {
 
 function row(s: SwitchState): ReportRow {
   const alg = s.hashes?.switchAlgorithm ?? null;
-  const ssh = s.precheck?.ssh as { kex: string; serverHostKey: string; cipher: string; mac: string } | null | undefined;
+  const ssh = s.precheck?.ssh;
   return {
     name: s.name,
     address: s.address,

@@ -12,6 +12,9 @@ import type { SiteSwitchRecord } from './records.js';
 import type { SwitchSettings } from './transfer.js';
 import type { MaintenanceWindow } from './window.js';
 
+/** A rollout ID as it names files and queues (a UUID): nothing that could climb out of a directory. */
+export const ROLLOUT_ID = /^[A-Za-z0-9-]{1,64}$/;
+
 /** The version of the job and result shapes; an agent refuses jobs of a version it does not know. */
 export const SITE_JOB_VERSION = 1;
 
@@ -69,7 +72,7 @@ const isText = (v: unknown, max = 1024): v is string => typeof v === 'string' &&
 export function transferJobProblem(data: unknown): string | null {
   if (!isObject(data)) return 'not an object';
   if (data['v'] !== SITE_JOB_VERSION) return `version ${String(data['v'])} (this agent reads ${SITE_JOB_VERSION})`;
-  if (!isText(data['rolloutId'], 64) || !/^[A-Za-z0-9-]+$/.test(data['rolloutId'])) return 'rolloutId is not a rollout ID';
+  if (typeof data['rolloutId'] !== 'string' || !ROLLOUT_ID.test(data['rolloutId'])) return 'rolloutId is not a rollout ID';
   if (!isText(data['site'], 63) || !isText(data['name'], 253)) return 'site or name missing';
   if (data['resultQueue'] !== resultsQueue(data['rolloutId'], data['site'])) return "resultQueue is not the rollout's results queue for the site";
   const planned = data['planned'];

@@ -214,7 +214,7 @@ export async function processSwitch(ctx: SwitchWorkContext, job: SwitchJob): Pro
     const { model, version, freeBytes, onFlash } = facts;
     await step({
       phase: 'prechecked',
-      precheck: { reachable: true, model, version, freeBytes, onFlash, ssh: facts.session.algorithms as unknown as Record<string, string>, login: facts.session.authMethod, prompt: facts.session.prompt },
+      precheck: { reachable: true, model, version, freeBytes, onFlash, ssh: facts.session.algorithms, login: facts.session.authMethod, prompt: facts.session.prompt },
     });
     const decision = decide(facts, plan, entry);
     if (decision.action === 'skip') return done('skipped', decision.reason);
