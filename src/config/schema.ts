@@ -6,7 +6,7 @@ import type { ConfigProblem } from '../core/errors.js';
 
 /** How one scalar config key is typed, where env and flags can set it, and its bounds. */
 export interface ScalarField {
-  kind: 'string' | 'optionalString' | 'integer' | 'seconds' | 'boolean' | 'logLevel';
+  kind: 'string' | 'optionalString' | 'endpoint' | 'integer' | 'seconds' | 'boolean' | 'logLevel';
   /** Environment variable that overrides the file (file, then env, then flags). */
   env: string;
   min?: number;
@@ -38,6 +38,9 @@ export const SCALAR_FIELDS = {
   logLevel: { kind: 'logLevel', env: 'SWFW_LOG_LEVEL' },
   openFirewall: { kind: 'boolean', env: 'SWFW_OPEN_FIREWALL' },
   runAs: { kind: 'string', env: 'SWFW_RUN_AS' },
+  http: { kind: 'endpoint', env: 'SWFW_HTTP' },
+  https: { kind: 'endpoint', env: 'SWFW_HTTPS' },
+  httpListing: { kind: 'boolean', env: 'SWFW_HTTP_LISTING' },
 } as const satisfies Record<string, ScalarField>;
 
 export type ScalarKey = keyof typeof SCALAR_FIELDS;
@@ -59,6 +62,13 @@ export interface Account {
   readonly passwordEnv: string | null;
   readonly passwordHash: string | null;
   readonly allowFrom: readonly Cidr[];
+}
+
+/** Where an HTTP(S) listener binds: `host` defaults to the config's `host` when only a port was given. */
+export interface ListenEndpoint {
+  readonly host: string;
+  /** 0 picks a free port (tests). */
+  readonly port: number;
 }
 
 /** The validated, frozen server configuration. Durations are in milliseconds here. */
@@ -86,6 +96,12 @@ export interface ServerConfig {
   readonly openFirewall: boolean;
   /** Started as root: the user serve becomes after binding (`root`: stay root). */
   readonly runAs: string;
+  /** Plain HTTP listener for the same read-only repository (`[ADDR:]PORT`), or null (off, the default). */
+  readonly http: ListenEndpoint | null;
+  /** HTTPS listener (`[ADDR:]PORT`, needs tlsCert and tlsKey), or null (off, the default). */
+  readonly https: ListenEndpoint | null;
+  /** HTTP(S): answer a directory with an HTML listing; off (the default), a directory is 404. */
+  readonly httpListing: boolean;
 }
 
 const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -107,6 +123,12 @@ export function coerceScalar(field: ScalarField, raw: unknown): { value: unknown
       if (raw === null || raw === '') return { value: null };
       if (typeof raw !== 'string') return { problem: 'must be a string or null' };
       return { value: raw };
+    case 'endpoint':
+      // JSON may hold a bare port number; text is checked by parseEndpoint at validation.
+      if (raw === null || raw === '' || raw === false) return { value: null };
+      if (typeof raw === 'number') return { value: String(raw) };
+      if (typeof raw !== 'string') return { problem: 'must be [ADDR:]PORT (e.g. 63001 or 10.0.0.5:63001), or null for off' };
+      return { value: raw.trim() };
     case 'boolean':
       if (typeof raw === 'boolean') return { value: raw };
       if (fromText && /^(true|1|yes|on)$/i.test(raw)) return { value: true };
@@ -125,6 +147,22 @@ export function coerceScalar(field: ScalarField, raw: unknown): { value: unknown
       return { value: number };
     }
   }
+}
+
+/**
+ * Parses `PORT`, `ADDR:PORT` or `[IPv6]:PORT` into a listen endpoint (`defaultHost` when no
+ * address is given). Returns a problem message on failure.
+ */
+export function parseEndpoint(text: string, defaultHost: string): ListenEndpoint | string {
+  const match = /^(?:\[([^\]]+)\]:|([^:\[\]]+):)?(\d{1,5})$/.exec(text);
+  const usage = `"${text}" is not [ADDR:]PORT (e.g. 63001, 10.0.0.5:63001 or [fd00::5]:63001)`;
+  if (!match) return usage;
+  const host = match[1] ?? match[2] ?? defaultHost;
+  const port = Number(match[3]);
+  if (port > Limits.MAX_PORT) return `port ${port} is above ${Limits.MAX_PORT}`;
+  if (isIP(host) === 0) return `"${host}" is not an IP address`;
+  if (match[1] !== undefined && isIP(host) !== 6) return `"[${host}]" must hold an IPv6 address`;
+  return Object.freeze({ host, port });
 }
 
 function validateAccounts(raw: unknown, problems: ConfigProblem[]): Account[] {
@@ -238,6 +276,26 @@ function validate(values: Record<string, unknown>, value: <T>(key: string) => T,
   if (value<boolean>('requireTls') === true && tlsCert === null) {
     problems.push({ path: 'requireTls', message: 'needs tlsCert and tlsKey' });
   }
+  const endpoint = (key: 'http' | 'https'): ListenEndpoint | null => {
+    const text = value<string | null>(key);
+    if (text === null || text === undefined) return null;
+    const parsed = parseEndpoint(text, typeof host === 'string' ? host : '0.0.0.0');
+    if (typeof parsed === 'string') {
+      problems.push({ path: key, message: parsed });
+      return null;
+    }
+    return parsed;
+  };
+  const http = endpoint('http');
+  const https = endpoint('https');
+  if (https && tlsCert === null) problems.push({ path: 'https', message: 'needs tlsCert and tlsKey' });
+  const sameBind = (a: ListenEndpoint, b: { host: string; port: number }) => a.port !== 0 && a.port === b.port && (a.host === b.host || a.host === '0.0.0.0' || b.host === '0.0.0.0' || a.host === '::' || b.host === '::');
+  for (const [key, listen] of [['http', http], ['https', https]] as const) {
+    if (!listen) continue;
+    if (sameBind(listen, { host, port })) problems.push({ path: key, message: `uses the FTP control port ${port}` });
+    if (listen.port !== 0 && isPortInRange(listen.port, pasvRange)) problems.push({ path: key, message: `port ${listen.port} is inside the passive range ${pasvRange.min}-${pasvRange.max}` });
+  }
+  if (http && https && sameBind(https, http)) problems.push({ path: 'https', message: `uses the same port as http (${http.port})` });
   const maxPerIp = value<number>('maxPerIp');
   const maxConnections = value<number>('maxConnections');
   if (maxPerIp > maxConnections) {
@@ -265,5 +323,8 @@ function validate(values: Record<string, unknown>, value: <T>(key: string) => T,
     logLevel: value<LogLevel>('logLevel'),
     openFirewall: value<boolean>('openFirewall'),
     runAs: value<string>('runAs'),
+    http,
+    https,
+    httpListing: value<boolean>('httpListing'),
   });
 }
