@@ -214,6 +214,7 @@ const retr: CommandHandler = async (session, argument) => {
   const started = Date.now();
   const finalReplies: Array<[number, string]> = [];
   const record: TransferRecord = {
+    protocol: 'ftp',
     session: session.id,
     client: session.peerAddress,
     user: session.user ?? '',
@@ -247,7 +248,7 @@ const retr: CommandHandler = async (session, argument) => {
       fd,
       offset,
       length: expectedBytes,
-      socket,
+      sink: socket,
       dataTimeoutMs: config.dataTimeoutMs,
       hash: hashing.open(expectedBytes),
       pool,

@@ -1,5 +1,6 @@
 import type { BufferPool, PooledBuffer, SentBytesHash } from './sentBytesHash.js';
 import { read, readSync } from 'node:fs';
+import * as Net from 'node:net';
 import type { Socket } from 'node:net';
 import { ackedBytesProbe } from './peerProgress.js';
 
@@ -15,6 +16,19 @@ export type SendOutcome =
   | { ok: true; bytes: number; sha256: string | null }
   | { ok: false; bytes: number; sha256: string | null; reason: 'stalled' | 'closed' | 'aborted' | 'read-error'; error?: string };
 
+/**
+ * Where sendFile writes: a data connection (net.Socket, tls.TLSSocket) or an HTTP response
+ * (http.ServerResponse). Only what both offer is used: a write whose callback fires once the
+ * sink accepted the chunk, end, destroy and 'close'.
+ */
+export interface SendSink {
+  write(chunk: Uint8Array, callback: (err?: Error | null) => void): unknown;
+  end(callback: () => void): unknown;
+  destroy(): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  removeListener(event: 'close', listener: () => void): unknown;
+}
+
 export interface SendFileOptions {
   /** Open descriptor of the file; the caller closes it. */
   fd: number;
@@ -22,13 +36,25 @@ export interface SendFileOptions {
   offset: number;
   /** Bytes to send from `offset` (file size at open - offset). */
   length: number;
-  socket: Socket;
+  /** Where the bytes go; destroyed when the transfer fails. */
+  sink: SendSink;
+  /**
+   * The TCP socket under `sink`, for the acknowledged-bytes probe (peerProgress.ts). Default: the
+   * sink itself when it is a net.Socket; null: write callbacks alone measure progress.
+   */
+  peerSocket?: Socket | null;
+  /**
+   * true (the default, FTP): end the sink once every byte was accepted, and resolve after that.
+   * false (HTTP): resolve once every byte was accepted and leave the sink open, so the caller
+   * can log the audit record before it ends the response.
+   */
+  endSink?: boolean;
   /**
    * No byte acknowledged by the peer for this long aborts the transfer ("stalled reader"),
    * whatever the write size: a slow but steady reader is never cut (see peerProgress.ts).
    */
   dataTimeoutMs: number;
-  /** Hashes exactly the bytes the socket accepted, in order; null: no hash. */
+  /** Hashes exactly the bytes the sink accepted, in order; null: no hash. */
   hash: SentBytesHash | null;
   pool: BufferPool;
   /** Aborts the transfer (ABOR, shutdown). */
@@ -44,7 +70,8 @@ export interface SendFileOptions {
  * the bytes sent, not a re-read of the file.
  */
 export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
-  const { fd, socket, pool } = options;
+  const { fd, sink: socket, pool } = options;
+  const endSink = options.endSink ?? true;
   // A small file is read on the event loop: one page-cache copy is cheaper than a thread-pool hop.
   const readChunk =
     options.length <= SYNC_READ_MAX_BYTES
@@ -56,6 +83,8 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
   let remaining = options.length;
   let sentBytes = 0;
   let inFlight = 0;
+  /** Writes handed to the sink whose callback has not fired yet. */
+  let writesPending = 0;
   let finished = false;
   let reading = false;
   let readSettled: (() => void) | null = null;
@@ -91,7 +120,16 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
       const readIdle = reading ? new Promise<void>((resolve) => (readSettled = resolve)) : Promise.resolve();
       void readIdle.then(digest).then((sha256) => finish({ ok: false, bytes: sentBytes, sha256, reason, ...(error ? { error } : {}) }));
     };
-    const onClose = () => fail('closed');
+    const onClose = () => {
+      // An HTTP client that has every byte (Content-Length) may close before the hasher has
+      // caught up: the sink accepted the whole body, so this is a complete transfer.
+      if (!endSink && remaining === 0 && writesPending === 0 && !reading && !finished && !finishing) {
+        finishing = true;
+        void digest().then((sha256) => finish({ ok: true, bytes: sentBytes, sha256 }));
+        return;
+      }
+      fail('closed');
+    };
     const onAbort = () => fail('aborted');
 
     // Progress is a write the kernel took whole, or, once writes have been quiet for half the
@@ -102,7 +140,10 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
     const stallCheck = setInterval(() => {
       const quiet = Date.now() - progressAt;
       if (quiet < options.dataTimeoutMs / 2) return;
-      if (probe === undefined) probe = ackedBytesProbe(socket);
+      if (probe === undefined) {
+        const peer = options.peerSocket !== undefined ? options.peerSocket : socket instanceof Net.Socket ? socket : null;
+        probe = peer ? ackedBytesProbe(peer) : null;
+      }
       const acked = probe?.() ?? null;
       if (acked !== null && acked > ackedSeen) {
         ackedSeen = acked;
@@ -116,11 +157,13 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
     const endWhenDrained = () => {
       if (remaining > 0 || inFlight > 0 || finished || finishing || ending) return;
       ending = true;
-      socket.end(() => {
+      const succeed = () => {
         if (finished || finishing) return;
         finishing = true;
         void digest().then((sha256) => finish({ ok: true, bytes: sentBytes, sha256 }));
-      });
+      };
+      if (endSink) socket.end(succeed);
+      else succeed();
     };
 
     /** A buffer goes back to the pool once the socket and the hasher are both done with it. */
@@ -168,7 +211,9 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
           remaining -= bytesRead;
           inFlight++;
           const done = settle(buffer, 2);
+          writesPending++;
           socket.write(buffer.bytes.subarray(0, bytesRead), (err) => {
+            writesPending--;
             const accepted = !err && !finished && !finishing;
             if (accepted) {
               progressAt = Date.now();

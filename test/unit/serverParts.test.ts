@@ -92,7 +92,7 @@ describe('sendFile (the RETR data path)', function () {
       writeFileSync(join(dir, 'f.bin'), Buffer.alloc(1024 * 1024, 1));
       const fd = openSync(join(dir, 'f.bin'), 'r');
       closeSync(fd); // every read now fails with EBADF, as a failing disk's would with EIO
-      const outcome = await sendFile({ fd, offset: 0, length: 1024 * 1024, socket, dataTimeoutMs: 5000, hash: null, pool: new BufferPool(1024 * 1024, 2) });
+      const outcome = await sendFile({ fd, offset: 0, length: 1024 * 1024, sink: socket, dataTimeoutMs: 5000, hash: null, pool: new BufferPool(1024 * 1024, 2) });
       expect(outcome).to.include({ ok: false, reason: 'read-error', bytes: 0 });
       expect((outcome as { error?: string }).error).to.match(/^EBADF/);
     } finally {
