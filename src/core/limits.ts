@@ -11,6 +11,31 @@ export const Limits = {
   AUDIT_ARGUMENT_CHARS: 120,
   /** Failed logins allowed per control connection before 421 and close. */
   MAX_FAILED_LOGINS: 3,
+  /**
+   * HTTP(S): failed Basic logins from one address are counted over this window; MAX_FAILED_LOGINS
+   * of them lock the address out of Basic logins (429) for HTTP_LOGIN_LOCKOUT_MS.
+   */
+  HTTP_FAILED_LOGIN_WINDOW_MS: 60_000,
+  /** HTTP(S): how long an address stays locked out after MAX_FAILED_LOGINS failures. */
+  HTTP_LOGIN_LOCKOUT_MS: 60_000,
+  /** HTTP(S): addresses with failed logins remembered at once (memory bound under a spray from many addresses). */
+  HTTP_FAILED_LOGIN_ADDRESSES: 10_000,
+  /** HTTP(S): the request line and headers must arrive within this long (Node's headersTimeout; also the TLS handshake limit). */
+  HTTP_HEADERS_TIMEOUT_MS: 10_000,
+  /** HTTP(S): the whole request must arrive within this long (Node's requestTimeout; a GET has no body). */
+  HTTP_REQUEST_TIMEOUT_MS: 20_000,
+  /** HTTP(S): how often Node checks connections against the two timeouts above. */
+  HTTP_TIMEOUT_CHECK_MS: 1_000,
+  /** HTTP(S): an idle keep-alive connection is closed after this long. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: 5_000,
+  /** HTTP(S): request line plus headers larger than this get 431 (Node's maxHeaderSize; its default is 16 KiB). */
+  HTTP_MAX_HEADER_BYTES: 8192,
+  /** HTTP(S): most headers parsed per request (Node's maxHeadersCount); the rest are dropped. */
+  HTTP_MAX_HEADERS: 64,
+  /** HTTP(S): requests served on one keep-alive connection before it is closed. */
+  HTTP_MAX_REQUESTS_PER_CONNECTION: 1000,
+  /** HTTP(S): Retry-After (seconds) of the 503 for an image that is being verified again. */
+  HTTP_RETRY_AFTER_S: 5,
   /** Delay before answering a failed login; slows brute force to one guess a second per session. */
   FAILED_LOGIN_DELAY_MS: 1000,
   /** Read size for the RETR data path: 1 MiB reads match vsftpd's throughput; 64 KiB reads cost 3.6x. */

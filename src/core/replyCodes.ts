@@ -47,3 +47,22 @@ export type ReplyCodeValue = (typeof ReplyCode)[keyof typeof ReplyCode];
 export function isTransientReply(code: number): boolean {
   return code >= 400 && code < 500;
 }
+
+/** Every HTTP status the HTTP(S) front end sends, named once (RFC 9110 §15; 429 is RFC 6585 §4). */
+export const HttpStatus = {
+  OK: 200,
+  PARTIAL_CONTENT: 206,
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  /** An image the catalog refuses (drifted, missing, unreadable). */
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
+  RANGE_NOT_SATISFIABLE: 416,
+  TOO_MANY_REQUESTS: 429,
+  REQUEST_HEADER_FIELDS_TOO_LARGE: 431,
+  INTERNAL_SERVER_ERROR: 500,
+  /** Starting, shutting down, or an image being verified again (with Retry-After). */
+  SERVICE_UNAVAILABLE: 503,
+} as const;

@@ -137,6 +137,23 @@ export class Authenticator {
     this.grants.delete(user);
   }
 
+  /**
+   * Checks one-time grants only (HTTP grant URLs): a live grant named `user`, whose token is
+   * `password`, used from inside its source. Costs one SHA-256, never scrypt, so a flood of
+   * made-up tokens costs nothing; any other user name is null at once. Returns the grant's login
+   * (limited to its image path) or null.
+   */
+  checkGrant(user: string, password: string, peerAddress: string, now = Date.now()): Login | null {
+    const grant = this.grants.get(user);
+    if (!grant) return null;
+    if (grant.expiresAt <= now) {
+      this.grants.delete(user);
+      return null;
+    }
+    const valid = timingSafeEqual(digestToken(password), grant.tokenDigest) && cidrContains(grant.source, canonicalAddress(peerAddress));
+    return valid ? { user, onlyPath: grant.imagePath } : null;
+  }
+
   async check(user: string, password: string, peerAddress: string, now = Date.now()): Promise<Login | null> {
     const grant = this.grants.get(user);
     if (grant) {

@@ -8,26 +8,40 @@ import type { ImageGuard } from './imageGuard.js';
 import type { PassivePorts } from './passivePorts.js';
 import type { BufferPool, SentBytesHashing } from './sentBytesHash.js';
 
-/** One audit record per RETR: what was sent, to whom, and the SHA-256 of the bytes sent. */
+/**
+ * One audit record per RETR, or per HTTP(S) GET that sent a body: what was sent, to whom, and
+ * the SHA-256 of the bytes sent.
+ */
 export interface TransferRecord {
+  /** How the bytes went out: an FTP(S) RETR, or a GET over plain HTTP or HTTPS. */
+  protocol: 'ftp' | 'http' | 'https';
+  /** FTP: the control session's id; HTTP(S): the request's id. */
   session: string;
   client: string;
   user: string;
   path: string;
-  offset: number;
-  /** Bytes the file had to send from `offset` when the transfer started. */
+  /** Bytes the file had to send from `offset` when the transfer started (HTTP: the range's length). */
   expectedBytes: number;
   bytes: number;
   durationMs: number;
-  /** The server's port of the data connection (inside the passive range, or null without one). */
+  /** FTP: the REST offset; HTTP: the first byte of the Range (0 without one). */
+  offset: number;
+  /** The server's port of the data connection (inside the passive range, or null without one; HTTP: null). */
   dataPort: number | null;
-  /** The final reply: 226 complete, 426 aborted, 425 no data connection, 451 a disk read error. */
+  /**
+   * FTP: the final reply (226 complete, 426 aborted, 425 no data connection, 451 a disk read
+   * error). HTTP: the status sent (200, or 206 for a range); `result` says whether the body ended.
+   */
   code: number;
   result: 'complete' | 'aborted';
   reason?: string;
   /** SHA-256 of exactly the bytes written to the data connection; null if hashing is off. */
   sha256: string | null;
-  /** The session's commands up to this RETR (`USER sw-…`, `PASS ***`, `TYPE I`, `PASV`, …). */
+  /**
+   * FTP: the session's commands up to this RETR (`USER sw-…`, `PASS ***`, `TYPE I`, `PASV`, …).
+   * HTTP: the request line with a grant's password replaced by `***`, then the Range, If-Range
+   * and User-Agent headers it had (never Authorization).
+   */
   commands: string[];
 }
 

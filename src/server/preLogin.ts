@@ -9,7 +9,8 @@ import { ReplyCode } from '../core/replyCodes.js';
 import type { Session } from './session.js';
 import { command, reject, type CommandHandler, type CommandSpec } from './commandSpec.js';
 
-const ANONYMOUS_USERS: ReadonlySet<string> = new Set(['anonymous', 'ftp']);
+/** Login names that mean anonymous when `anonymous` is on (FTP USER, HTTP Basic). */
+export const ANONYMOUS_USERS: ReadonlySet<string> = new Set(['anonymous', 'ftp']);
 
 // --- login -----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import { ImageGuard } from './imageGuard.js';
 import { PassivePorts } from './passivePorts.js';
 import { BufferPool, SentBytesHashing } from './sentBytesHash.js';
 import { Session } from './session.js';
+import { HttpFrontEnd, HttpListenError, grantUrlPath } from './http.js';
 
 /**
  * Read buffers the server may ever allocate (each Limits.RETR_READ_BYTES): the bound on transfer
@@ -30,8 +31,20 @@ export interface OneTimeAccess {
   password: string;
   /** The image's virtual path, e.g. /cisco/c9300.bin: the only file this account can read. */
   path: string;
+  /**
+   * The same grant as an HTTP(S) URL path: `/grant/<user>.<password><path>` (path segments
+   * percent-encoded). Prefix it with `http(s)://<server address>:<port>` from `httpEndpoints()`.
+   * Same source, expiry and revoke as the FTP account; a secret: never log it.
+   */
+  httpPath: string;
   expiresAt: number;
   revoke(): void;
+}
+
+/** A bound HTTP(S) listener: the address and the real port (also when the config asked for 0). */
+export interface HttpEndpoint {
+  address: string;
+  port: number;
 }
 
 /** Why the server could not start, in a form the CLI can print as one line. */
@@ -67,6 +80,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
   private readonly sessions = new Map<string, Session>();
   private readonly perAddress = new Map<string, number>();
   private listener: ControlListener | null = null;
+  private http: HttpFrontEnd | null = null;
   private ports: PassivePorts | null = null;
   private hashing: SentBytesHashing | null = null;
   private context: ServerContext | null = null;
@@ -108,7 +122,15 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     const expiresAt = Date.now() + options.validForMs;
     const { user, password } = context.auth.grant({ source: options.sourceAddress, imagePath: virtualPath, expiresAt });
     this.options.logger.info('one-time access granted', { user, client: options.sourceAddress, path: virtualPath, expiresAt: new Date(expiresAt).toISOString() });
-    return { user, password, path: virtualPath, expiresAt, revoke: () => context.auth.revoke(user) };
+    return { user, password, path: virtualPath, httpPath: grantUrlPath(user, password, virtualPath), expiresAt, revoke: () => context.auth.revoke(user) };
+  }
+
+  /**
+   * The bound HTTP and HTTPS listeners (`http`, `https` config keys), each null when off or
+   * before start. A grant's URL is `http(s)://<server address>:<port><access.httpPath>`.
+   */
+  httpEndpoints(): { http: HttpEndpoint | null; https: HttpEndpoint | null } {
+    return this.http?.endpoints() ?? { http: null, https: null };
   }
 
   /** Resolves when background re-verification of changed images has finished. */
@@ -135,7 +157,8 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     const jail = await RepositoryJail.open(config.images).catch((err: NodeJS.ErrnoException) => {
       throw new StartError(`images directory ${config.images} is not usable (${err.code ?? err.message})`, 'images');
     });
-    const secureContext = this.loadTls();
+    const tls = this.loadTls();
+    const secureContext = tls?.secureContext ?? null;
     let context: ServerContext | null = null;
     const listener = new ControlListener({
       host: config.host,
@@ -155,6 +178,25 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
       throw this.describeListenError(err as NodeJS.ErrnoException);
     }
     this.listener = listener;
+    if (config.http || config.https) {
+      // Bound here, with the control port, so serve binds every port before it drops root.
+      const http = new HttpFrontEnd({
+        http: config.http,
+        https: config.https,
+        tls: tls && { cert: tls.cert, key: tls.key },
+        maxConnections: config.maxConnections,
+        maxPerIp: config.maxPerIp,
+        logger,
+      });
+      try {
+        await http.listen();
+      } catch (err) {
+        listener.dispose();
+        this.listener = null;
+        throw err instanceof HttpListenError ? this.describeHttpListenError(err) : err;
+      }
+      this.http = http;
+    }
     try {
       // An invalid catalog is a config problem (one line per problem); an unreadable one cannot start.
       const guard = await ImageGuard.load(jail.rootRealPath, logger).catch((err: Error) => {
@@ -194,6 +236,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
         isShuttingDown: () => this.shuttingDown,
       };
       this.context = context;
+      this.http?.attach(context);
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -208,7 +251,14 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
       tls: secureContext ? (config.requireTls ? 'required' : 'optional') : 'off',
       anonymous: config.anonymous,
       activeMode: config.activeMode,
+      http: this.describeEndpoint('http'),
+      https: this.describeEndpoint('https'),
     });
+  }
+
+  private describeEndpoint(protocol: 'http' | 'https'): string {
+    const bound = this.httpEndpoints()[protocol];
+    return bound ? `${bound.address}:${bound.port}` : 'off';
   }
 
   /**
@@ -237,10 +287,13 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     this.shuttingDown = true;
     const listener = this.listener;
     const allClosed = listener?.stopAccepting() ?? Promise.resolve();
+    const httpClosed = this.http?.stopAccepting() ?? Promise.resolve();
     await this.waitForTransfers(graceMs);
     for (const session of this.sessions.values()) {
       session.closeWith(ReplyCode.SERVICE_NOT_AVAILABLE, 'Server shutting down');
     }
+    this.http?.closeAll();
+    await httpClosed;
     await this.ports?.stop();
     await allClosed;
     await this.hashing?.stop();
@@ -250,7 +303,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
   }
 
   private waitForTransfers(graceMs: number): Promise<void> {
-    const busy = () => [...this.sessions.values()].some((s) => s.transfer !== null);
+    const busy = () => [...this.sessions.values()].some((s) => s.transfer !== null) || (this.http?.busy() ?? false);
     if (!busy() || graceMs <= 0) return Promise.resolve();
     this.options.logger.info('waiting for running transfers before stopping', { graceMs });
     return new Promise((resolve) => {
@@ -286,14 +339,31 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     });
   }
 
-  private loadTls(): SecureContext | null {
+  /** Reads the certificate and key once (before serve drops root): FTPS's context and HTTPS's PEM. */
+  private loadTls(): { secureContext: SecureContext; cert: Buffer; key: Buffer } | null {
     const { tlsCert, tlsKey } = this.options.config;
     if (!tlsCert || !tlsKey) return null;
     try {
-      return createSecureContext({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey), minVersion: 'TLSv1.2' });
+      const cert = readFileSync(tlsCert);
+      const key = readFileSync(tlsKey);
+      return { secureContext: createSecureContext({ cert, key, minVersion: 'TLSv1.2' }), cert, key };
     } catch (err) {
       throw new StartError(`TLS certificate or key cannot be used: ${(err as Error).message}`, 'tls');
     }
+  }
+
+  private describeHttpListenError(err: HttpListenError): StartError {
+    const { protocol, endpoint, reason: cause } = err;
+    const name = protocol.toUpperCase();
+    if (cause.code === 'EACCES') {
+      return new StartError(
+        `${name} port ${endpoint.port} needs privilege: run as root, grant it with \`setcap cap_net_bind_service=+ep $(command -v node)\`, or use --${protocol} ${protocol === 'http' ? 63001 : 63002}`,
+        'privileged-port',
+      );
+    }
+    if (cause.code === 'EADDRINUSE') return new StartError(`${name} port ${endpoint.port} on ${endpoint.host} is already in use by another process`, 'port-in-use');
+    if (cause.code === 'EADDRNOTAVAIL') return new StartError(`${name} address ${endpoint.host} is not an address of this host`, 'address-unavailable');
+    return new StartError(`cannot listen for ${name} on ${endpoint.host}:${endpoint.port}: ${cause.message}`, 'other');
   }
 
   private describeListenError(err: NodeJS.ErrnoException): StartError {

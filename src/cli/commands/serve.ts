@@ -73,7 +73,12 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   }
   const { address, port } = server.address();
   const as = process.geteuid?.() === 0 ? ' as root' : dropTo ? ` as ${dropTo.name}` : '';
-  process.stdout.write(`swfw serving ${config.images} on ${address}:${port}, passive ${config.pasvRange.min}-${config.pasvRange.max}${as}\n`);
+  const endpoints = server.httpEndpoints();
+  const web = (['http', 'https'] as const)
+    .map((protocol) => endpoints[protocol] && `, ${protocol.toUpperCase()} ${endpoints[protocol]!.address}:${endpoints[protocol]!.port}`)
+    .filter(Boolean)
+    .join('');
+  process.stdout.write(`swfw serving ${config.images} on ${address}:${port}, passive ${config.pasvRange.min}-${config.pasvRange.max}${web}${as}\n`);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -105,6 +110,12 @@ async function startFirewallHelper(config: ServerConfig, logger: ReturnType<type
   try {
     if (typeof spec === 'string') throw new FirewallRefusal(spec);
     if (config.port === 0) throw new FirewallRefusal('--open-firewall needs a fixed control port, not 0');
+    if (config.http || config.https) {
+      logger.warn('--open-firewall opens the FTP control port and the passive range only; open the HTTP(S) ports yourself', {
+        http: config.http?.port ?? null,
+        https: config.https?.port ?? null,
+      });
+    }
     return await FirewallHelper.start(spec, logger);
   } catch (err) {
     await logger.close();
@@ -116,7 +127,7 @@ async function startFirewallHelper(config: ServerConfig, logger: ReturnType<type
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('serve the firmware repository read-only over FTP (defaults: config/default.json)')
+    .description('serve the firmware repository read-only over FTP, and optionally HTTP(S) (defaults: config/default.json)')
     .option('--config <file>', 'config file layered over config/default.json')
     .option('--host <addr>', 'bind address (default 0.0.0.0)')
     .option('--port <n>', 'control port (default 21; 0 picks a free port)', numberArgument)
@@ -134,6 +145,9 @@ export function registerServe(program: Command): void {
     .option('--tls-cert <file>', 'certificate for explicit FTPS (AUTH TLS)')
     .option('--tls-key <file>', 'private key for explicit FTPS')
     .option('--require-tls', 'refuse plaintext logins and data connections')
+    .option('--http <[addr:]port>', 'also serve the repository read-only over HTTP, e.g. 63001 (default off; addr defaults to --host)')
+    .option('--https <[addr:]port>', 'also serve it over HTTPS with --tls-cert/--tls-key, e.g. 63002 (default off)')
+    .option('--http-listing', 'HTTP(S): answer a directory with an HTML listing (default off: a directory is 404)')
     .addOption(new Option('--no-hash-sent-bytes', 'skip the SHA-256 of sent bytes in the audit log (default: hash)'))
     .option('--open-firewall', 'Linux, root: insert iptables/nft rules for the ports at start, remove them at stop (a helper keeps root for that)')
     .option('--run-as <user>', 'started as root: become this user after binding (default nobody; root keeps root)')
