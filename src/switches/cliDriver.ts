@@ -9,6 +9,7 @@ import {
   type HashRequest,
   type PullOutcome,
   type PullRequest,
+  type PullScheme,
   type SessionFacts,
   type SwitchDigest,
   type SwitchDriver,
@@ -36,6 +37,7 @@ export class CliDriver implements SwitchDriver {
   readonly hashAlgorithms: readonly SwitchHashAlgorithm[];
   readonly protocols: readonly string[];
   readonly unsupported = null;
+  readonly pullSchemes: readonly PullScheme[] = ['ftp'];
 
   constructor(
     private readonly dialect: Dialect,
@@ -224,6 +226,7 @@ class DialectSession implements SwitchSession {
 /** A platform swfw knows and cannot roll out to: its pre-check fails with the reason, before any login. */
 export class UnsupportedDriver implements SwitchDriver {
   readonly hashAlgorithms: readonly SwitchHashAlgorithm[] = [];
+  readonly pullSchemes: readonly PullScheme[] = [];
   constructor(
     readonly name: string,
     readonly protocols: readonly string[],

@@ -18,8 +18,10 @@ export interface SwitchTarget {
   timeoutMs: number;
   /** Names from ssh.ts WEAK_ALGORITHMS the switch may also use (very old images). */
   weakAlgorithms?: readonly string[];
-  /** The VRF (NX-OS `vrf`, Comware `vpn-instance`, EOS `cli vrf`) the FTP connection goes out of; default per platform. */
+  /** The VRF (NX-OS `vrf`, Comware `vpn-instance`, EOS `cli vrf`, AOS-CX `vrf`) the image download goes out of; default per platform. */
   vrf?: string | null;
+  /** Platforms driven over a REST API (AOS-CX): its HTTPS port and how its certificate is checked (as `hostKey` is for SSH). */
+  rest?: { port: number; certificate: HostKeyCheck };
 }
 
 export interface SwitchInventory {
@@ -50,8 +52,14 @@ export interface PullOutcome {
   notes?: string[];
 }
 
+/** How a switch can fetch an image from swfw: FTP (its CLI's copy) or HTTP(S) (a REST API's download). */
+export type PullScheme = 'ftp' | 'http' | 'https';
+
 export interface PullRequest {
-  /** ftp://user:pass@host:port/path (the one-time grant's URL). */
+  /**
+   * The one-time grant's URL: `ftp://user:pass@host:port/path`, or for HTTP(S)
+   * `https://host:port/grant/<token>/path` (the token is the secret; see `redactGrantToken`).
+   */
   url: string;
   /** The name the image gets on the switch. */
   fileName: string;
@@ -97,6 +105,8 @@ export interface SwitchDriver {
   readonly hashAlgorithms: readonly SwitchHashAlgorithm[];
   /** Protocols the platform's CLI can pull images with. */
   readonly protocols: readonly string[];
+  /** The schemes of the URLs this driver hands the switch, best first (`['ftp']` for CLI drivers). */
+  readonly pullSchemes: readonly PullScheme[];
   /** Why swfw cannot roll out to this platform (it fails its pre-check with this), or null. */
   readonly unsupported: string | null;
   /** Free bytes the pull of an image of `size` needs (a Comware .ipe bundle unpacks beside itself). */
@@ -143,6 +153,16 @@ export function redactSecrets(text: string, secrets: readonly string[] = []): st
   let out = text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@');
   for (const secret of secrets) if (secret.length > 0) out = out.split(secret).join('***');
   return out;
+}
+
+/** The token of an HTTP(S) grant URL (`/grant/<token>/…`), kept out of logs and messages; null for other URLs. */
+export function grantToken(url: string): string | null {
+  return /\/grant\/([^/?#]+)\//.exec(url)?.[1] ?? null;
+}
+
+/** `redactSecrets`, plus the token of any HTTP(S) grant URL in the text (`/grant/***\/…`). */
+export function redactGrantToken(text: string, secrets: readonly string[] = []): string {
+  return redactSecrets(text, secrets).replace(/\/grant\/[^/\s?#]+\//g, '/grant/***/');
 }
 
 export interface FtpUrlParts {

@@ -9,11 +9,14 @@ import { juniperJunos } from './dialects/junos.js';
 import { comware } from './dialects/comware.js';
 import { dellOs10 } from './dialects/dellOs10.js';
 import type { SwitchDriver } from './driver.js';
+import { AosCxDriver } from './aoscx/driver.js';
 
 export * from './driver.js';
 export { fingerprintProblem, fingerprintsEqual, hostKeyFingerprint, type HostKeyCheck } from './hostKey.js';
 export { WEAK_ALGORITHMS } from './ssh.js';
 export type { Dialect, PolledStatus } from './dialect.js';
+export { AOSCX_DEFAULT_VRF } from './aoscx/driver.js';
+export { parseAosCxShowImages, parseAosCxShowVersion, aosCxReleaseVersion, canPullFromUrl, type ShowImages, type AosCxSlot } from './aoscx/cli.js';
 
 /** Every platform whose switches pull images over FTP with their own CLI, by driver name. */
 export const DIALECTS: Readonly<Record<string, Dialect>> = {
@@ -31,13 +34,9 @@ export const DIALECTS: Readonly<Record<string, Dialect>> = {
  * Their switches fail the pre-check with the reason, before any login; they never attempt a transfer.
  */
 export const UNSUPPORTED_PLATFORMS: Readonly<Record<string, { protocols: readonly string[]; reason: string }>> = {
-  'aruba-aoscx': {
-    protocols: ['tftp', 'sftp', 'http(s) through the REST API (10.04 and later)'],
-    reason: 'Aruba AOS-CX cannot pull over FTP: its CLI copies over TFTP or SFTP, its REST API (10.04 and later) over HTTP(S); swfw serves FTP only',
-  },
   'aruba-aos-switch': {
     protocols: ['tftp', 'sftp', 'usb', 'xmodem'],
-    reason: 'ArubaOS-Switch (ProVision) cannot pull over FTP: it copies over TFTP, SFTP, USB or Xmodem only; swfw serves FTP only',
+    reason: 'ArubaOS-Switch (ProVision) cannot pull over FTP: it copies over TFTP, SFTP, USB or Xmodem only, and swfw serves FTP and HTTP(S)',
   },
   'brocade-fos': {
     protocols: ['ftp (a release directory)', 'scp', 'sftp', 'usb'],
@@ -46,11 +45,21 @@ export const UNSUPPORTED_PLATFORMS: Readonly<Record<string, { protocols: readonl
   },
 };
 
-export const DRIVER_NAMES = [...Object.keys(DIALECTS), ...Object.keys(UNSUPPORTED_PLATFORMS)];
+/**
+ * Platforms that cannot pull over FTP but download from swfw's HTTP(S) server through a REST API
+ * (SWITCH-CLI-REFERENCE.md §2.1): the plan's server must serve `https` or `http`.
+ */
+export const REST_DRIVERS: Readonly<Record<string, (logger?: Logger) => SwitchDriver>> = {
+  'aruba-aoscx': (logger) => new AosCxDriver(logger),
+};
+
+export const DRIVER_NAMES = [...Object.keys(DIALECTS), ...Object.keys(REST_DRIVERS), ...Object.keys(UNSUPPORTED_PLATFORMS)];
 
 export function driverFor(name: string, logger?: Logger): SwitchDriver {
   const dialect = DIALECTS[name];
   if (dialect) return new CliDriver(dialect, logger);
+  const rest = REST_DRIVERS[name];
+  if (rest) return rest(logger);
   const unsupported = UNSUPPORTED_PLATFORMS[name];
   if (unsupported) return new UnsupportedDriver(name, unsupported.protocols, `${unsupported.reason} (supported protocols: ${unsupported.protocols.join(', ')})`);
   throw new Error(`unknown driver "${name}" (known: ${DRIVER_NAMES.join(', ')})`);
