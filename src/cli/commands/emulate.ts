@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../core/durableFile.js';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from '../program.js';
@@ -29,6 +29,8 @@ interface EmulateFlags {
   swVersion?: string;
   catalogPlatform?: string;
   site?: string;
+  restPort: number;
+  trustCa?: string;
 }
 
 const PLATFORMS = [...Object.keys(PERSONALITIES), 'mixed'];
@@ -54,6 +56,10 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
   if (flags.flashUnder !== undefined && !(await stat(flags.flashUnder).catch(() => null))?.isDirectory()) {
     throw new ExitError(ExitCode.USAGE, `--flash-under: ${flags.flashUnder} is not a directory`);
   }
+  const trustCa = flags.trustCa === undefined ? undefined : await readFile(flags.trustCa, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new ExitError(ExitCode.USAGE, `--trust-ca: cannot read ${flags.trustCa} (${err.code ?? err.message})`);
+  });
+  if (trustCa !== undefined && !trustCa.includes('-----BEGIN CERTIFICATE-----')) throw new ExitError(ExitCode.USAGE, `--trust-ca: ${flags.trustCa} holds no PEM certificate`);
   let password = process.env[SWITCH_PASSWORD_ENV];
   let credentials: { username: string; passwordEnv?: string; passwordFile?: string } = { username: 'admin', passwordEnv: SWITCH_PASSWORD_ENV };
   if (!password) {
@@ -75,6 +81,8 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
       flashBytes: flags.flashBytes,
       ...(flags.flashUnder ? { flashUnder: resolve(flags.flashUnder) } : {}),
       ...(flags.swVersion ? { version: flags.swVersion } : {}),
+      restPort: flags.restPort,
+      ...(trustCa !== undefined ? { trustCa } : {}),
       faults,
     });
   } catch (err) {
@@ -111,5 +119,7 @@ export function registerEmulate(program: Command): void {
     .option('--flash-under <dir>', 'make the flash temp dir (removed at exit) under this directory, e.g. /dev/shm for RAM (default: the system temp dir)')
     .option('--site <name>', 'multi-site: the inventory puts every switch at this site and prefixes its name with it (paris-emu-001)')
     .option('--sw-version <v>', "software version every switch reports (default: each platform's own)")
+    .option('--rest-port <port>', 'HTTPS port of the REST API on switches that have one (aruba-aoscx)', whole(1, 65535), 443)
+    .option('--trust-ca <pem>', "the certificate (or CA) aruba-aoscx switches trust for HTTPS downloads: swfw's --tls-cert (without it they download over HTTP only)")
     .action(emulateCommand);
 }

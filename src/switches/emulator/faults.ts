@@ -40,8 +40,10 @@ export interface SwitchFaults {
   banner?: boolean;
   /** `ftpsource=ADDR`: the switch's FTP connections come from this address, not its SSH address (Cisco `ip ftp source-interface`). */
   ftpSource?: string;
-  /** `dlfail`: a background download (Dell OS10) ends `Failed: …` after it started. */
+  /** `dlfail`: a background download (Dell OS10, AOS-CX) ends `Failed: …` after it started. */
   downloadFails?: boolean;
+  /** `put400`: AOS-CX's `PUT /firmware` answers 400 "Firmware upgrade in progress" and downloads anyway (the answer pyaoscx tolerates). */
+  put400?: boolean;
 }
 
 export const FAULT_KINDS = [
@@ -64,6 +66,7 @@ export const FAULT_KINDS = [
   'banner',
   'ftpsource',
   'dlfail',
+  'put400',
 ] as const;
 
 /** `3:slow=65536,5:cut=300000,7:stall=12,9:erase,11:kbdint,2:version=17.09.04a` → faults per switch number. */
@@ -113,6 +116,7 @@ export function parseFaults(spec: string | undefined, count: number): Map<number
         f.ftpSource = value;
         break;
       case 'dlfail': f.downloadFails = flag(); break;
+      case 'put400': f.put400 = flag(); break;
       default:
         throw new Error(`fault "${item}": unknown kind (kinds: ${FAULT_KINDS.join(', ')})`);
     }

@@ -4,7 +4,10 @@
  * A switch's copy pulls through swfw's client module out of the switch's own FTP source address,
  * so the server sees N distinct switches.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +18,8 @@ import type { SwitchFaults } from './faults.js';
 import { EmulatedTerminal } from './terminal.js';
 import type { CliSessionState, EmulatedSwitchState, Personality } from './personality.js';
 import { MIXED_PLATFORMS, PERSONALITIES } from './personalities/index.js';
+import { AosCxRestServer } from './personalities/aoscx.js';
+import { hostKeyFingerprint } from '../hostKey.js';
 
 export interface FleetOptions {
   count: number;
@@ -44,6 +49,14 @@ export interface FleetOptions {
   flashUnder?: string;
   /** Per-command FTP timeout inside a switch. */
   ftpTimeoutMs?: number;
+  /** HTTPS port of the REST API on switches that have one (AOS-CX; default 443, as on a real switch). */
+  restPort?: number;
+  /**
+   * PEM of the CA the switches trust when they download over HTTPS (AOS-CX `crypto pki
+   * ta-profile`): swfw's server certificate, or its CA. Without it an HTTPS download fails the
+   * certificate check, as on a switch with no TA profile.
+   */
+  trustCa?: string;
 }
 
 export interface EmulatedSwitchInfo {
@@ -59,6 +72,8 @@ export interface EmulatedSwitchInfo {
   hostKey: string;
   /** The address its FTP connections come from. */
   ftpSource: string;
+  /** REST API switches (AOS-CX): the HTTPS port and the `SHA256:` fingerprint of its certificate. */
+  rest?: { port: number; certificateFingerprint: string };
 }
 
 const DEFAULT_FLASH_BYTES = 64 * 1024 * 1024;
@@ -82,6 +97,7 @@ class EmulatedSwitch implements EmulatedSwitchState {
   /** Login attempts the SSH server saw (any method but `none`). */
   authAttempts = 0;
   private hang: { server: Server; sockets: Set<Socket> } | null = null;
+  private rest: AosCxRestServer | null = null;
   readonly flash: Flash;
   readonly version: string;
   readonly name: string;
@@ -98,7 +114,8 @@ class EmulatedSwitch implements EmulatedSwitchState {
     readonly username: string,
     readonly password: string,
     private readonly hostKey: string,
-    fleet: FleetOptions,
+    private readonly fleet: FleetOptions,
+    private readonly certificate: { cert: string; key: string } | null,
   ) {
     this.name = info.name;
     this.address = info.address;
@@ -142,6 +159,22 @@ class EmulatedSwitch implements EmulatedSwitchState {
       onExec: (exec, connection) => this.onExec(exec, connection),
     });
     await this.ssh.listen();
+    if (this.certificate && this.info.rest) {
+      this.rest = new AosCxRestServer({
+        sw: this,
+        address: this.info.address,
+        port: this.info.rest.port,
+        ...this.certificate,
+        trustCa: this.fleet.trustCa ?? null,
+        checkLogin: (u, p) => u === this.username && p === password,
+      });
+      await this.rest.listen();
+    }
+  }
+
+  /** REST sessions logged in and not logged out (AOS-CX), or null for switches without a REST API. */
+  restSessions(): { open: number; logins: number; logouts: number } | null {
+    return this.rest ? { open: this.rest.openSessions(), ...this.rest.counts } : null;
   }
 
   private session(terminal: () => EmulatedTerminal): CliSessionState {
@@ -205,11 +238,27 @@ class EmulatedSwitch implements EmulatedSwitchState {
     for (const t of this.terminals) t.close();
     for (const task of this.memory.values()) (task as { stop?: () => Promise<void> } | undefined)?.stop?.();
     await this.ssh?.close();
+    await this.rest?.stop();
     if (this.hang) {
       for (const s of this.hang.sockets) s.destroy();
       await new Promise<void>((resolve) => this.hang!.server.close(() => resolve()));
     }
   }
+}
+
+const run = promisify(execFile);
+
+/**
+ * A self-signed certificate for a switch's HTTPS server (a real AOS-CX makes its own at first
+ * boot), with its address in the SAN. Made by openssl: Node can make keys but not certificates.
+ */
+async function switchCertificate(name: string, address: string, dir: string): Promise<{ cert: string; key: string; fingerprint: string }> {
+  const keyFile = join(dir, `${name}.key`);
+  const certFile = join(dir, `${name}.crt`);
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '30', '-subj', `/CN=${name}`, '-addext', `subjectAltName=IP:${address}`]);
+  const [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
+  await Promise.all([rm(keyFile), rm(certFile)]);
+  return { cert, key, fingerprint: hostKeyFingerprint(new X509Certificate(cert).raw) };
 }
 
 /** The personality of switch `i` (0-based) in a fleet of `platform`. */
@@ -255,7 +304,13 @@ export class EmulatedFleet {
         hostKey: key.fingerprint,
         ftpSource: faults.ftpSource ?? address,
       };
-      members.push(new EmulatedSwitch(info, personality, options.username ?? 'admin', options.password, key.privateKey, options));
+      let certificate: { cert: string; key: string } | null = null;
+      if (personality.restApi) {
+        const made = await switchCertificate(name, address, root);
+        certificate = { cert: made.cert, key: made.key };
+        info.rest = { port: options.restPort ?? 443, certificateFingerprint: made.fingerprint };
+      }
+      members.push(new EmulatedSwitch(info, personality, options.username ?? 'admin', options.password, key.privateKey, options, certificate));
     }
     const fleet = new EmulatedFleet(members.map((m) => m.info), members, ownedDir);
     try {
@@ -265,6 +320,11 @@ export class EmulatedFleet {
       throw err;
     }
     return fleet;
+  }
+
+  /** REST sessions of switch `name` (AOS-CX): logins, logouts and those still open. */
+  restSessions(name: string): { open: number; logins: number; logouts: number } | null {
+    return this.members.find((m) => m.info.name === name)?.restSessions() ?? null;
   }
 
   /** Login attempts (any method) switch `name` has seen since the fleet started. */
@@ -286,6 +346,7 @@ export class EmulatedFleet {
         tags: Object.keys(s.faults).length ? ['faulty'] : [],
         ...(s.ftpSource !== s.address ? { ftpSource: s.ftpSource } : {}),
         ...(s.faults.oldSsh ? { sshWeakAlgorithms: ['diffie-hellman-group1-sha1'] } : {}),
+        ...(s.rest ? { restPort: s.rest.port, restCertificate: s.rest.certificateFingerprint } : {}),
       })),
     };
   }

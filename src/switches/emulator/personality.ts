@@ -53,6 +53,8 @@ export interface Personality {
   /** Text shown after login, before the first prompt (MOTD, last login). */
   greeting(sw: EmulatedSwitchState): string;
   prompt(sw: EmulatedSwitchState, session: CliSessionState): string;
+  /** Platforms driven over a REST API as well (AOS-CX): the fleet starts the switch's HTTPS server. */
+  readonly restApi?: boolean;
   /** Runs one command line (already trimmed); `exit` ends the session. */
   run(line: string, io: CliIo, sw: EmulatedSwitchState, session: CliSessionState): Promise<void | 'exit'>;
 }

@@ -6,6 +6,7 @@ import { dellOs10Personality } from './dellOs10.js';
 import { eosPersonality } from './eos.js';
 import { junosPersonality } from './junos.js';
 import { nxosPersonality } from './nxos.js';
+import { aosCxPersonality } from './aoscx.js';
 
 export const PERSONALITIES: Readonly<Record<string, Personality>> = {
   'cisco-ios': ciscoIosPersonality,
@@ -15,7 +16,8 @@ export const PERSONALITIES: Readonly<Record<string, Personality>> = {
   'juniper-junos': junosPersonality,
   comware: comwarePersonality,
   'dell-os10': dellOs10Personality,
+  'aruba-aoscx': aosCxPersonality,
 };
 
-/** `--platform mixed`: every FTP-capable platform, switch after switch (all of the above can pull over FTP). */
-export const MIXED_PLATFORMS: readonly string[] = Object.keys(PERSONALITIES);
+/** `--platform mixed`: every FTP-capable platform, switch after switch (AOS-CX downloads over HTTP(S) only). */
+export const MIXED_PLATFORMS: readonly string[] = Object.keys(PERSONALITIES).filter((name) => !PERSONALITIES[name]!.restApi);
