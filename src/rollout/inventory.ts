@@ -37,6 +37,14 @@ export interface InventorySwitch {
   credentials: CredentialsRef;
   /** The pinned OpenSSH SHA256 fingerprint of the switch's SSH host key, or null (see the plan's `hostKeys`). */
   hostKey: string | null;
+  /** HTTPS port of the switch's REST API (REST drivers such as aruba-aoscx; default 443). */
+  restPort: number;
+  /**
+   * The pinned `SHA256:` fingerprint of the REST API's HTTPS certificate (of the DER certificate,
+   * e.g. `openssl x509 -outform der | openssl dgst -sha256 -binary | base64`), or null: the plan's
+   * `hostKeys` policy applies to it as to SSH host keys.
+   */
+  restCertificate: string | null;
   /**
    * The address or CIDR block the switch's FTP connections come from, when it is not the
    * management address (Cisco `ip ftp source-interface`, a management VRF's interface).
@@ -50,9 +58,10 @@ export interface InventorySwitch {
   tags: string[];
 }
 
-const SWITCH_KEYS = ['name', 'address', 'port', 'driver', 'platform', 'hostKey', 'credentials', 'ftpSource', 'vrf', 'sshWeakAlgorithms', 'site', 'tags'] as const;
+const SWITCH_KEYS = ['name', 'address', 'port', 'driver', 'platform', 'hostKey', 'restPort', 'restCertificate', 'credentials', 'ftpSource', 'vrf', 'sshWeakAlgorithms', 'site', 'tags'] as const;
 const CREDENTIAL_KEYS = ['username', 'passwordEnv', 'passwordFile', 'enablePasswordEnv', 'enablePasswordFile'] as const;
 const SSH_PORT = 22;
+const HTTPS_PORT = 443;
 /** A DNS name (RFC 1123 labels) or an address: what `address` may hold. */
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const VRF_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -97,6 +106,10 @@ export function validateInventory(raw: unknown, baseDir: string): { switches: In
     const hostKey = p.string(item['hostKey'], `${at}.hostKey`, true) ?? null;
     const hostKeyProblem = hostKey === null ? null : fingerprintProblem(hostKey);
     if (hostKeyProblem) p.add(`${at}.hostKey`, hostKeyProblem);
+    const restPort = p.int(item['restPort'], `${at}.restPort`, 1, 65535, true) ?? HTTPS_PORT;
+    const restCertificate = p.string(item['restCertificate'], `${at}.restCertificate`, true) ?? null;
+    const restCertificateProblem = restCertificate === null ? null : fingerprintProblem(restCertificate);
+    if (restCertificateProblem) p.add(`${at}.restCertificate`, restCertificateProblem.replace('OpenSSH SHA256 fingerprint', 'SHA256 fingerprint of the DER certificate').replace(' (ssh-keygen -lf)', ''));
     const ftpSource = p.string(item['ftpSource'], `${at}.ftpSource`, true) ?? null;
     const ftpSourceCidr = ftpSource === null ? null : parseCidr(canonicalAddress(ftpSource));
     if (typeof ftpSourceCidr === 'string') p.add(`${at}.ftpSource`, `${ftpSourceCidr} (the address or CIDR block the switch's FTP connections come from)`);
@@ -127,7 +140,7 @@ export function validateInventory(raw: unknown, baseDir: string): { switches: In
         if (enableFile) credentials.enablePasswordFile = isAbsolute(enableFile) ? enableFile : resolve(baseDir, enableFile);
       }
     }
-    if (name && address && driver && platform && credentials && !hostKeyProblem) {
+    if (name && address && driver && platform && credentials && !hostKeyProblem && !restCertificateProblem) {
       const ip = isIP(address) ? canonicalAddress(address) : null;
       switches.push({
         name,
@@ -139,6 +152,8 @@ export function validateInventory(raw: unknown, baseDir: string): { switches: In
         platform,
         credentials,
         hostKey,
+        restPort,
+        restCertificate,
         ftpSource: typeof ftpSourceCidr === 'object' && ftpSourceCidr !== null ? canonicalAddress(ftpSource!) : null,
         vrf,
         sshWeakAlgorithms,

@@ -23,7 +23,12 @@ export interface RolloutPlanConfig {
   window: MaintenanceWindow | null;
   /** Multi-site (`--engine`): per site, its concurrency, time zone or window, and failure threshold. */
   sites: Record<string, SitePolicy>;
-  server: { address: string; listen: string; port: number; pasvRange: string; images: string; pasvWait: number };
+  /**
+   * The embedded server. `http`/`https`: ports for switches that download over HTTP(S) (REST
+   * drivers such as aruba-aoscx; 63001/63002 in the HP layout), null when off; `https` needs
+   * `tlsCert` and `tlsKey` (paths, relative to the plan).
+   */
+  server: { address: string; listen: string; port: number; pasvRange: string; images: string; pasvWait: number; http: number | null; https: number | null; tlsCert: string | null; tlsKey: string | null };
   sshTimeoutMs: number;
   pullTimeoutMs: number;
   /**
@@ -182,7 +187,14 @@ export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlan
   let server: RolloutPlanConfig['server'] | null = null;
   if (p.isObject(raw['server'], 'server')) {
     const s = raw['server'];
-    p.keys(s, 'server', ['address', 'listen', 'port', 'pasvRange', 'images', 'pasvWait']);
+    p.keys(s, 'server', ['address', 'listen', 'port', 'pasvRange', 'images', 'pasvWait', 'http', 'https', 'tlsCert', 'tlsKey']);
+    const http = p.int(s['http'], 'server.http', 0, 65535, true) ?? null;
+    const https = p.int(s['https'], 'server.https', 0, 65535, true) ?? null;
+    const tlsCert = p.string(s['tlsCert'], 'server.tlsCert', true) ?? null;
+    const tlsKey = p.string(s['tlsKey'], 'server.tlsKey', true) ?? null;
+    if (https !== null && (tlsCert === null || tlsKey === null)) p.add('server.https', 'needs server.tlsCert and server.tlsKey');
+    if ((tlsCert === null) !== (tlsKey === null)) p.add(tlsCert === null ? 'server.tlsKey' : 'server.tlsCert', tlsCert === null ? 'needs server.tlsCert too' : 'needs server.tlsKey too');
+    const fromPlan = (file: string | null) => (file === null ? null : isAbsolute(file) ? file : resolve(baseDir, file));
     const address = p.string(s['address'], 'server.address');
     const images = p.string(s['images'], 'server.images');
     const pasvRange = p.string(s['pasvRange'], 'server.pasvRange', true) ?? '63006-63010';
@@ -196,6 +208,10 @@ export function validatePlan(raw: unknown, baseDir: string): { plan: RolloutPlan
         pasvRange,
         images: isAbsolute(images) ? images : resolve(baseDir, images),
         pasvWait: p.int(s['pasvWait'], 'server.pasvWait', 1, 3600, true) ?? 20,
+        http,
+        https,
+        tlsCert: fromPlan(tlsCert),
+        tlsKey: fromPlan(tlsKey),
       };
     }
   }

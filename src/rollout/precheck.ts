@@ -30,10 +30,27 @@ export const HOST_KEY_MISMATCH_VERDICT = 'host-key-mismatch';
  * `onFirstUse` before the password is sent. Null under `pinned` when the inventory has none.
  */
 export function hostKeyCheckFor(sw: InventorySwitch, policy: HostKeyPolicy, recorded: string | null, onFirstUse: (fingerprint: string) => void | Promise<void>): HostKeyCheck | null {
-  if (sw.hostKey !== null) return { pinned: sw.hostKey };
+  return identityCheckFor(sw.hostKey, policy, recorded, onFirstUse);
+}
+
+/** The pre-check failure of a REST switch with no `restCertificate` under the `pinned` policy. */
+export const NO_PINNED_REST_CERTIFICATE = 'no pinned REST API certificate (restCertificate)';
+
+/** The same policy for the HTTPS certificate of a REST switch's API (`restCertificate`). */
+export function restCertificateCheckFor(sw: InventorySwitch, policy: HostKeyPolicy, recorded: string | null, onFirstUse: (fingerprint: string) => void | Promise<void>): HostKeyCheck | null {
+  return identityCheckFor(sw.restCertificate, policy, recorded, onFirstUse);
+}
+
+function identityCheckFor(pinned: string | null, policy: HostKeyPolicy, recorded: string | null, onFirstUse: (fingerprint: string) => void | Promise<void>): HostKeyCheck | null {
+  if (pinned !== null) return { pinned };
   if (policy === 'pinned') return null;
   if (recorded !== null) return { pinned: recorded };
   return { trustOnFirstUse: onFirstUse };
+}
+
+/** Drivers that make the switch download over HTTP(S) through a REST API (AOS-CX), not over FTP. */
+export function usesRestApi(driver: SwitchDriver): boolean {
+  return !driver.pullSchemes.includes('ftp');
 }
 
 /** Whether an error is a host key refusal (an impostor, maybe: never retried, never a transient failure). */
@@ -52,7 +69,13 @@ export function cannotContact(sw: InventorySwitch, driver: SwitchDriver): string
 }
 
 /** The SSH target of a switch: its resolved address, secrets read from their references, the plan's limits. */
-export async function switchTarget(sw: InventorySwitch, plan: Pick<RolloutPlanConfig, 'sshTimeoutMs' | 'sshWeakAlgorithms'>, hostKey: HostKeyCheck, env?: NodeJS.ProcessEnv): Promise<SwitchTarget> {
+export async function switchTarget(
+  sw: InventorySwitch,
+  plan: Pick<RolloutPlanConfig, 'sshTimeoutMs' | 'sshWeakAlgorithms'>,
+  hostKey: HostKeyCheck,
+  env?: NodeJS.ProcessEnv,
+  restCertificate?: HostKeyCheck,
+): Promise<SwitchTarget> {
   const password = await resolvePassword(sw.credentials, env);
   const enablePassword = await resolveEnablePassword(sw.credentials, env);
   return {
@@ -65,6 +88,7 @@ export async function switchTarget(sw: InventorySwitch, plan: Pick<RolloutPlanCo
     timeoutMs: plan.sshTimeoutMs,
     weakAlgorithms: [...new Set([...plan.sshWeakAlgorithms, ...sw.sshWeakAlgorithms])],
     vrf: sw.vrf,
+    ...(restCertificate ? { rest: { port: sw.restPort, certificate: restCertificate } } : {}),
   };
 }
 
@@ -147,8 +171,10 @@ export async function dryRunPrechecks(options: {
     // A dry run records nothing: under trust-on-first-use it accepts any key.
     const hostKey = hostKeyCheckFor(sw, options.plan.hostKeys, null, () => {});
     if (hostKey === null) return { name: plan.name, reachable: false, facts: null, decision: { action: 'fail', reason: NO_PINNED_HOST_KEY } };
+    const restCertificate = usesRestApi(driver) ? restCertificateCheckFor(sw, options.plan.hostKeys, null, () => {}) : undefined;
+    if (restCertificate === null) return { name: plan.name, reachable: false, facts: null, decision: { action: 'fail', reason: NO_PINNED_REST_CERTIFICATE } };
     try {
-      const target = await switchTarget(sw, options.plan, hostKey, options.env);
+      const target = await switchTarget(sw, options.plan, hostKey, options.env, restCertificate);
       secret = target.password;
       session = await driver.connect(target);
       const facts = await gatherFacts(session, driver, plan, entry, options.plan.hashBytesPerSecond);

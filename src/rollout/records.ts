@@ -75,7 +75,8 @@ export type SwitchStep =
 
 export type SwitchRecordBody = { t: 'switch'; name: string } & SwitchStep;
 export type AuditRecordBody = { t: 'audit'; name: string; record: AuditEntry };
-export type HostKeyRecordBody = { t: 'host-key'; name: string; address: string | null; fingerprint: string };
+/** A key first seen under trust-on-first-use: the SSH host key, or (`service: 'https'`) a REST API's certificate. */
+export type HostKeyRecordBody = { t: 'host-key'; name: string; address: string | null; fingerprint: string; service?: 'https' };
 
 /** A switch's own records, as an agent journals them and posts them back to the coordinator. */
 export type SiteSwitchRecord = (SwitchRecordBody | AuditRecordBody | HostKeyRecordBody) & { seq: number; at: string };

@@ -124,6 +124,7 @@ export class EmbeddedExecutor implements SwitchExecutor {
       }
     } else {
       const s = o.plan.server;
+      const hostPort = (host: string, port: number) => `${host.includes(':') ? `[${host}]` : host}:${port}`;
       // Sized to the plan: `concurrency` switches hold a control connection each at once, and
       // switches behind one NAT or ftpSource address share one source (serve's defaults, 64 and 8
       // per address, would answer the rest 421).
@@ -139,6 +140,10 @@ export class EmbeddedExecutor implements SwitchExecutor {
           logLevel: 'warn',
           maxConnections: String(Math.max(defaults.maxConnections, o.plan.concurrency * 2)),
           maxPerIp: String(Math.max(defaults.maxPerIp, o.plan.concurrency * 2)),
+          // Switches that download over HTTP(S) (AOS-CX) get the same repository on these ports.
+          ...(s.http !== null ? { http: hostPort(s.listen, s.http) } : {}),
+          ...(s.https !== null ? { https: hostPort(s.listen, s.https) } : {}),
+          ...(s.tlsCert !== null && s.tlsKey !== null ? { tlsCert: s.tlsCert, tlsKey: s.tlsKey } : {}),
         },
       });
       const server = new FirmwareServer({ config, accounts: [], logger: (o.logger ?? silentLogger).child({ component: 'server' }) });

@@ -10,11 +10,31 @@ import type { CatalogEntry } from '../catalog/index.js';
 import type { FirmwareServer, OneTimeAccess } from '../server/server.js';
 import type { TransferProgress, TransferRecord } from '../server/context.js';
 import { judgeEvidence } from '../verify/evidence.js';
-import { driverFor as defaultDriverFor, redactSecrets, SwitchConnectError, SwitchOutputError, type SwitchDriver, type SwitchSession } from '../switches/index.js';
+import {
+  driverFor as defaultDriverFor,
+  redactSecrets,
+  SwitchConnectError,
+  SwitchOutputError,
+  type PullScheme,
+  type SwitchDriver,
+  type SwitchSession,
+} from '../switches/index.js';
 import type { InventorySwitch } from './inventory.js';
 import type { Journal } from './journal.js';
 import type { HostKeyPolicy, PlannedSwitch, RolloutPlanConfig } from './plan.js';
-import { HOST_KEY_MISMATCH_VERDICT, NO_PINNED_HOST_KEY, cannotContact, decide, gatherFacts, hostKeyCheckFor, isHostKeyError, switchTarget } from './precheck.js';
+import {
+  HOST_KEY_MISMATCH_VERDICT,
+  NO_PINNED_HOST_KEY,
+  NO_PINNED_REST_CERTIFICATE,
+  cannotContact,
+  decide,
+  gatherFacts,
+  hostKeyCheckFor,
+  isHostKeyError,
+  restCertificateCheckFor,
+  switchTarget,
+  usesRestApi,
+} from './precheck.js';
 import type { AuditEntry, Hashes, SwitchOutcome, SwitchStep } from './records.js';
 import type { JournalFold } from './state.js';
 
@@ -180,10 +200,19 @@ export async function processSwitch(ctx: SwitchWorkContext, job: SwitchJob): Pro
     await step({ phase: 'prechecked', precheck: { reachable: false, error: refused } });
     return done('failed', refused, { verdict: driver.unsupported ? UNSUPPORTED_PLATFORM_VERDICT : null });
   }
+  const scheme = pullSchemeFor(driver, ctx.desk.server);
+  if (scheme === null) {
+    const why = `the switch downloads over ${driver.pullSchemes.join(' or ')} only and the server serves neither: set server.https (with tlsCert and tlsKey) or server.http in the plan (--https/--http for an agent)`;
+    await step({ phase: 'prechecked', precheck: { reachable: false, error: why } });
+    return done('failed', why);
+  }
   let session: SwitchSession | null = null;
   let secret = '';
-  const recorded = journal.records.find((r) => r.t === 'host-key' && r.name === name);
-  const hostKey = hostKeyCheckFor(sw, settings.hostKeys, recorded?.t === 'host-key' ? recorded.fingerprint : null, async (fingerprint) => {
+  const recorded = (service: 'https' | undefined) => {
+    const found = journal.records.find((r) => r.t === 'host-key' && r.name === name && r.service === service);
+    return found?.t === 'host-key' ? found.fingerprint : null;
+  };
+  const hostKey = hostKeyCheckFor(sw, settings.hostKeys, recorded(undefined), async (fingerprint) => {
     // Durable before the key exchange goes on (the password comes after it).
     await journal.append({ t: 'host-key', name, address: sw.resolvedAddress, fingerprint });
   });
@@ -191,8 +220,18 @@ export async function processSwitch(ctx: SwitchWorkContext, job: SwitchJob): Pro
     await step({ phase: 'prechecked', precheck: { reachable: false, error: NO_PINNED_HOST_KEY } });
     return done('failed', NO_PINNED_HOST_KEY);
   }
+  // A REST switch's HTTPS certificate, under the same policy: durable before the login is sent.
+  const restCertificate = usesRestApi(driver)
+    ? restCertificateCheckFor(sw, settings.hostKeys, recorded('https'), async (fingerprint) => {
+        await journal.append({ t: 'host-key', name, address: sw.resolvedAddress, fingerprint, service: 'https' });
+      })
+    : undefined;
+  if (restCertificate === null) {
+    await step({ phase: 'prechecked', precheck: { reachable: false, error: NO_PINNED_REST_CERTIFICATE } });
+    return done('failed', NO_PINNED_REST_CERTIFICATE);
+  }
   try {
-    const target = await switchTarget(sw, settings, hostKey, ctx.env);
+    const target = await switchTarget(sw, settings, hostKey, ctx.env, restCertificate);
     secret = target.password;
     session = await driver.connect(target);
   } catch (err) {
@@ -225,14 +264,36 @@ export async function processSwitch(ctx: SwitchWorkContext, job: SwitchJob): Pro
       });
     }
     if (decision.action === 'fail') return done('failed', decision.reason);
-    return await copyAndVerify(ctx, job, sw, session, done);
+    return await copyAndVerify(ctx, job, sw, session, scheme, done);
   } catch (err) {
-    // A switch whose output cannot be read is a parse fault: it says nothing about the bytes.
-    const verdict = err instanceof SwitchOutputError ? UNREADABLE_OUTPUT_VERDICT : null;
+    // A switch whose output cannot be read is a parse fault: it says nothing about the bytes. A
+    // REST API certificate other than the pinned one (its session starts after SSH) is an impostor, maybe.
+    const verdict = err instanceof SwitchOutputError ? UNREADABLE_OUTPUT_VERDICT : isHostKeyError(err) ? HOST_KEY_MISMATCH_VERDICT : null;
     return done('failed', redactSecrets(describeError(err), [secret]), { verdict });
   } finally {
     await session.close().catch(() => {});
   }
+}
+
+/**
+ * The scheme the switch is handed: the driver's best that the server serves (FTP always; HTTP(S)
+ * when configured), or null when there is none.
+ */
+export function pullSchemeFor(driver: SwitchDriver, server: FirmwareServer): PullScheme | null {
+  const endpoints = server.httpEndpoints();
+  return driver.pullSchemes.find((scheme) => scheme === 'ftp' || endpoints[scheme] !== null) ?? null;
+}
+
+/** The URL of a one-time grant, as the switch is given it: the server's address for switches, its port for the scheme. */
+function grantUrl(scheme: PullScheme, serverAddress: string, server: FirmwareServer, access: OneTimeAccess): string {
+  const host = serverAddress.includes(':') ? `[${serverAddress}]` : serverAddress;
+  if (scheme === 'ftp') {
+    const port = server.address().port;
+    return `ftp://${access.user}:${encodeURIComponent(access.password)}@${host}${port === 21 ? '' : `:${port}`}${access.path}`;
+  }
+  const port = server.httpEndpoints()[scheme]!.port;
+  const defaultPort = scheme === 'https' ? 443 : 80;
+  return `${scheme}://${host}${port === defaultPort ? '' : `:${port}`}${access.httpPath}`;
 }
 
 /** The transfer (one-time credentials for this switch, this image, from its FTP source only) and the three-way verify. */
@@ -241,15 +302,16 @@ async function copyAndVerify(
   job: SwitchJob,
   sw: InventorySwitch,
   session: SwitchSession,
+  scheme: PullScheme,
   done: (outcome: SwitchOutcome, reason: string, extra?: { verdict?: string | null; hashes?: Hashes | null }) => Promise<SwitchVerdict>,
 ): Promise<SwitchVerdict> {
   const { journal, settings, desk } = ctx;
   const { name, planned: plan, entry } = job;
   const step = (s: SwitchStep) => journal.append({ t: 'switch', name, ...s });
-  // The slot first: the one-time password's lifetime starts at the grant, and must not be spent
-  // waiting behind switches that hold every slot.
-  await desk.slots.take();
-  let slotHeld = true;
+  // The passive slot first (FTP only: HTTP needs no passive port): the one-time password's
+  // lifetime starts at the grant, and must not be spent waiting behind switches that hold every slot.
+  let slotHeld = scheme === 'ftp';
+  if (slotHeld) await desk.slots.take();
   const giveSlot = () => {
     if (!slotHeld) return;
     slotHeld = false;
@@ -262,10 +324,7 @@ async function copyAndVerify(
   try {
     access = await desk.grant(name, journal, { sourceAddress: source, imagePath: plan.image, validForMs: settings.credentialMinutes * 60_000 }, giveSlot);
     await step({ phase: 'transfer', user: access.user, source });
-    const address = ctx.serverAddress;
-    const port = desk.server.address().port;
-    const host = address.includes(':') ? `[${address}]` : address;
-    const url = `ftp://${access.user}:${encodeURIComponent(access.password)}@${host}${port === 21 ? '' : `:${port}`}${access.path}`;
+    const url = grantUrl(scheme, ctx.serverAddress, desk.server, access);
     outcome = await session.pull({ url, fileName: plan.fileName, timeoutMs: settings.pullTimeoutMs });
   } finally {
     if (access) desk.revoke(access);
