@@ -13,7 +13,7 @@
  * later direct probe of the same port pass (nf_conntrack_ftp keeps unused ones for minutes).
  */
 import type { ConnectionOptions } from 'node:tls';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { Limits } from '../core/limits.js';
 import { ReplyCode } from '../core/replyCodes.js';
 import { canonicalAddress } from '../core/address.js';
@@ -41,6 +41,14 @@ export interface CheckPortsOptions {
   busyRetryDelayMs?: number;
   /** How long a SITE PROBE/PASV reply may take while the server queues it (default Limits.CHECK_PORTS_BUSY_REPLY_MS). */
   busyReplyMs?: number;
+  /**
+   * HTTP(S) listeners of the server to check too (`serve --http/--https`): for each, a TCP
+   * connect and a real exchange (`HEAD /`, any HTTP status line counts; for HTTPS after a TLS
+   * handshake with `httpsTls`).
+   */
+  web?: { http: number | null; https: number | null };
+  /** TLS options for the HTTPS check (CA, verification). Default: verify against the system CAs. */
+  httpsTls?: ConnectionOptions;
   logger?: Logger;
   /** Called as each port gets its (possibly provisional, if busy) result. */
   onResult?: (result: PortResult) => void;
@@ -61,11 +69,110 @@ export interface ControlReport {
   error?: string;
 }
 
+/** open: an HTTP status line came back; no-http: the port answered but not with HTTP; tls-failed: no TLS handshake. */
+export type WebStatus = 'open' | 'filtered' | 'rejected' | 'tls-failed' | 'no-http';
+
+/** One HTTP(S) port of the server, checked from the client side. */
+export interface WebPortReport {
+  protocol: 'http' | 'https';
+  port: number;
+  status: WebStatus;
+  connectMs: number | null;
+  /** The status line the server sent to `HEAD /` (e.g. `HTTP/1.1 401 Unauthorized`), or null. */
+  statusLine: string | null;
+  error?: string;
+}
+
 export interface CheckPortsReport {
   host: string;
   control: ControlReport;
   ports: PortResult[];
+  /** The HTTP(S) ports, when the server has them (empty otherwise). */
+  web: WebPortReport[];
   verdict: Verdict;
+}
+
+/** Bytes of a reply read while looking for its status line. */
+const WEB_STATUS_LINE_MAX_BYTES = 1024;
+
+/**
+ * Checks one HTTP(S) port: TCP connect, TLS handshake for HTTPS, then `HEAD /` (RFC 9110 §9.3.2)
+ * and the status line of whatever comes back: any status (401 included) proves the port passes.
+ */
+export async function checkWebPort(
+  host: string,
+  port: number,
+  protocol: 'http' | 'https',
+  timeoutMs: number,
+  tls: ConnectionOptions = {},
+): Promise<WebPortReport> {
+  const connected = await connectTcp(host, port, timeoutMs);
+  const report: WebPortReport = { protocol, port, status: 'open', connectMs: round(connected.ms), statusLine: null };
+  if (!connected.socket) {
+    report.status = connected.outcome === 'reset' || connected.outcome === 'unreachable' ? 'rejected' : 'filtered';
+    report.error = connected.outcome === 'timeout' ? `connect timed out after ${timeoutMs / 1000} s` : `connect failed (${connected.error})`;
+    return report;
+  }
+  let socket = connected.socket;
+  try {
+    if (protocol === 'https') {
+      try {
+        socket = await secureSocket(socket, { minVersion: 'TLSv1.2', ...(isIP(host) ? {} : { servername: host }), ...tls }, timeoutMs);
+      } catch (err) {
+        report.status = 'tls-failed';
+        report.error = (err as Error).message;
+        return report;
+      }
+    }
+    const reply = readStatusLine(socket, timeoutMs);
+    socket.write(`HEAD / HTTP/1.1\r\nHost: ${isIP(host) === 6 ? `[${host}]` : host}:${port}\r\nUser-Agent: swfw-check-ports\r\nConnection: close\r\n\r\n`);
+    const { line: firstLine, error } = await reply;
+    if (/^HTTP\/1\.[01] \d{3}\b/.test(firstLine)) report.statusLine = firstLine;
+    else {
+      report.status = 'no-http';
+      report.error = firstLine ? `not an HTTP reply: ${firstLine.slice(0, 80)}` : (error ?? 'closed without a reply');
+    }
+    return report;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/**
+ * The first line a server sends (up to WEB_STATUS_LINE_MAX_BYTES), as soon as it is complete: a
+ * server that greets and then waits (FTP's 220) is judged by that line, not by a timeout.
+ */
+function readStatusLine(socket: Socket, timeoutMs: number): Promise<{ line: string; error: string | null }> {
+  return new Promise((resolve) => {
+    let text = '';
+    const finish = (error: string | null) => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      resolve({ line: text.split('\r\n')[0]!.slice(0, WEB_STATUS_LINE_MAX_BYTES), error });
+    };
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (text.includes('\r\n') || text.length >= WEB_STATUS_LINE_MAX_BYTES) finish(null);
+    };
+    const onClose = () => finish(text ? null : 'closed without a reply');
+    const timer = setTimeout(() => finish(`no reply within ${timeoutMs} ms`), timeoutMs);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  });
+}
+
+/** The FTP verdict, failed by any HTTP(S) port that is not open (filtered or rejected ones are to open). */
+export function withWebVerdict(verdict: Verdict, web: readonly WebPortReport[], host: string): Verdict {
+  const bad = web.filter((w) => w.status !== 'open');
+  if (bad.length === 0) return verdict;
+  const toOpen = bad.filter((w) => w.status === 'filtered' || w.status === 'rejected').map((w) => w.port);
+  const portsToOpen = [...new Set([...verdict.portsToOpen, ...toOpen])].sort((a, b) => a - b);
+  const notes = [...verdict.notes, ...bad.map((w) => `${w.protocol} ${w.port} ${w.status}: ${w.error ?? ''}`.trim())];
+  const line = portsToOpen.length
+    ? `verdict: FAIL: open TCP ${portsToOpen.join(', ')} to ${host} (from the switches' subnet)`
+    : `verdict: FAIL: ${bad.map((w) => `${w.protocol} ${w.port}`).join(', ')} not proven to serve HTTP (see notes)`;
+  return { ok: false, portsToOpen, line, notes };
 }
 
 /** The control port could not be reached: connect failed or no 220 greeting in time. */
@@ -139,7 +246,16 @@ export class PortChecker {
         for (const port of busy) await test(port);
       }
       const ports = [...results.values()].sort((a, b) => a.port - b.port);
-      return { host, control: { ...this.controlReport }, ports, verdict: verdictOf(ports, host, controlPort) };
+      const web: WebPortReport[] = [];
+      for (const protocol of ['http', 'https'] as const) {
+        const port = this.options.web?.[protocol];
+        if (port === null || port === undefined) continue;
+        web.push(await checkWebPort(host, port, protocol, this.options.timeoutMs, this.options.httpsTls));
+      }
+      const ftpVerdict = verdictOf(ports, host, controlPort);
+      let verdict = withWebVerdict(ftpVerdict, web, host);
+      if (verdict.ok && web.length) verdict = { ...verdict, line: `${verdict.line}, and ${web.map((w) => `${w.protocol.toUpperCase()} ${w.port}`).join(' and ')} answer` };
+      return { host, control: { ...this.controlReport }, ports, web, verdict };
     } finally {
       await this.closeSession();
     }

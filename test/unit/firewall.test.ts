@@ -109,6 +109,7 @@ describe('check-ports classification', function () {
       host: '10.0.0.5',
       control: { port: 21, address: '10.0.0.5', status: 'open' as const, connectMs: 0.4, rttMs: 0.3, tls: false },
       ports,
+      web: [],
       verdict: verdictOf(ports, '10.0.0.5', 21),
     };
     const table = reportTable(report).split('\n');
@@ -117,7 +118,7 @@ describe('check-ports classification', function () {
     expect(table[4]).to.match(/^63007\s+filtered\s+connect timed out after 1 s/);
     expect(table[5]).to.equal('verdict: FAIL: open TCP 63007 to 10.0.0.5 (from the switches\' subnet); `swfw firewall rules --source SUBNET` prints the rules');
     const json = JSON.parse(reportJson(report)) as { host: string; control: object; ports: Array<{ port: number; status: string }> };
-    expect(Object.keys(json)).to.deep.equal(['host', 'control', 'ports', 'verdict']);
+    expect(Object.keys(json)).to.deep.equal(['host', 'control', 'ports', 'web', 'verdict']);
     expect(json.ports.map((p) => [p.port, p.status])).to.deep.equal([[63006, 'open'], [63007, 'filtered']]);
   });
 });

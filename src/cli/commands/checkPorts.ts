@@ -24,6 +24,8 @@ export interface CheckPortsFlags {
   host?: string;
   port?: string;
   pasvRange?: string;
+  http?: string;
+  https?: string;
   config?: string;
   user?: string;
   tls?: boolean;
@@ -44,7 +46,12 @@ function usage(message: string): never {
 
 /** Control port and passive range through the config loader (config/default.json, --config, env, flags). */
 function portFlags(flags: CheckPortsFlags): ServeFlags {
-  return { ...(flags.port !== undefined ? { port: flags.port } : {}), ...(flags.pasvRange !== undefined ? { pasvRange: flags.pasvRange } : {}) };
+  return {
+    ...(flags.port !== undefined ? { port: flags.port } : {}),
+    ...(flags.pasvRange !== undefined ? { pasvRange: flags.pasvRange } : {}),
+    ...(flags.http !== undefined ? { http: flags.http } : {}),
+    ...(flags.https !== undefined ? { https: flags.https } : {}),
+  };
 }
 
 /** Credentials: --user (default switch) with SWFW_PASSWORD; without a password and --user, anonymous. */
@@ -62,7 +69,7 @@ async function runCheck(flags: CheckPortsFlags): Promise<void> {
   const timeoutS = flags.timeout === undefined ? Limits.CHECK_PORTS_STEP_TIMEOUT_MS / 1000 : Number(flags.timeout);
   if (!(timeoutS > 0 && timeoutS <= 600)) usage('--timeout must be more than 0 and at most 600 seconds');
   if (flags.expectAddress !== undefined && isIP(flags.expectAddress) === 0) usage('--expect-address must be an IP address');
-  if ((flags.ca || flags.insecure) && !flags.tls) usage('--ca and --insecure need --tls');
+  if ((flags.ca || flags.insecure) && !flags.tls && !config.https) usage('--ca and --insecure need --tls or an HTTPS port');
   let ca: Buffer | undefined;
   if (flags.ca) {
     try {
@@ -82,6 +89,8 @@ async function runCheck(flags: CheckPortsFlags): Promise<void> {
       user,
       password,
       tls: flags.tls ? { minVersion: 'TLSv1.2', ...(ca ? { ca } : {}), ...(flags.insecure ? { rejectUnauthorized: false } : {}) } : null,
+      web: { http: config.http?.port ?? null, https: config.https?.port ?? null },
+      httpsTls: { ...(ca ? { ca } : {}), ...(flags.insecure ? { rejectUnauthorized: false } : {}) },
       timeoutMs: Math.round(timeoutS * 1000),
       expectAddress: flags.expectAddress ?? null,
       onResult: progress ? (r: PortResult) => process.stderr.write(`  ${r.port} ${r.status}\n`) : undefined,
@@ -89,7 +98,12 @@ async function runCheck(flags: CheckPortsFlags): Promise<void> {
     process.stdout.write(flags.json ? `${reportJson(report)}\n` : reportTable(report));
     if (!report.verdict.ok) {
       const bad = report.ports.filter((p) => p.status !== 'open').map((p) => p.port);
-      throw new ExitError(ExitCode.FAILURE, `check-ports: ${bad.length} of ${report.ports.length} passive ports not open (${formatPortList(bad)})`);
+      const badWeb = report.web.filter((w) => w.status !== 'open').map((w) => `${w.protocol} ${w.port} ${w.status}`);
+      const parts = [
+        ...(bad.length ? [`${bad.length} of ${report.ports.length} passive ports not open (${formatPortList(bad)})`] : []),
+        ...(badWeb.length ? [badWeb.join(', ')] : []),
+      ];
+      throw new ExitError(ExitCode.FAILURE, `check-ports: ${parts.join('; ')}`);
     }
   } catch (err) {
     if (err instanceof ControlUnreachableError) {
@@ -103,6 +117,7 @@ async function runCheck(flags: CheckPortsFlags): Promise<void> {
 
 /** `--listen`: bare responders on the control port and the passive range until SIGINT/SIGTERM. */
 async function runListen(flags: CheckPortsFlags): Promise<void> {
+  if (flags.http || flags.https) usage('--listen answers FTP only; start swfw serve --http/--https to check HTTP(S) ports');
   if (flags.tls || flags.json || flags.expectAddress) usage('--listen takes only --host (bind address), --port, --pasv-range, --user and --config');
   const logger = createLogger({ level: 'warn', logFile: null });
   let listener: ProbeListener;
@@ -150,6 +165,8 @@ export function registerCheckPorts(program: Command): void {
     .option('--host <addr>', 'the swfw server to check (with --listen: the bind address)')
     .option('--port <n>', 'control port (default 21)', numberArgument)
     .option('--pasv-range <min-max>', 'passive range to test (default 63006-63010)')
+    .option('--http <port>', "also check the server's HTTP port, e.g. 63001 (default: the config's http, else none)")
+    .option('--https <port>', "also check the server's HTTPS port, e.g. 63002: TLS handshake and HEAD / (default: the config's https)")
     .option('--config <file>', 'config file for the port defaults, as serve uses it')
     .option('--user <name>', `login (default ${DEFAULT_USER} with ${PASSWORD_ENV}; anonymous when ${PASSWORD_ENV} is unset)`)
     .option('--tls', 'explicit FTPS (AUTH TLS, PROT P), as switches with FTPS would use')
