@@ -23,6 +23,15 @@ const TOOLS = {
   'redis-cli': 'redis-tools',
   // The systemd units in contrib/ are checked with systemd's own verifier.
   'systemd-analyze': 'systemd',
+  // The HTML rollout report is rendered by a real browser, headless, with the network off.
+  chromium: 'chromium',
+};
+/**
+ * Files, not commands, and their packages: a font, so the report's screenshot has text in it
+ * (chromium only recommends fonts, and --no-install-recommends leaves them out).
+ */
+const FILES = {
+  '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf': 'fonts-dejavu-core',
 };
 const SBIN = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
 
@@ -31,7 +40,7 @@ function has(command) {
   return SBIN.some((dir) => existsSync(`${dir}/${command}`));
 }
 
-const missing = Object.entries(TOOLS).filter(([command]) => !has(command));
+const missing = [...Object.entries(TOOLS).filter(([command]) => !has(command)), ...Object.entries(FILES).filter(([path]) => !existsSync(path))];
 if (missing.length === 0) process.exit(0);
 const packages = [...new Set(missing.map(([, pkg]) => pkg))];
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -44,7 +53,7 @@ console.error(`installing test tools: ${packages.join(' ')}`);
 const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
 execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { stdio: 'inherit', env });
-const still = Object.keys(TOOLS).filter((command) => !has(command));
+const still = [...Object.keys(TOOLS).filter((command) => !has(command)), ...Object.keys(FILES).filter((path) => !existsSync(path))];
 if (still.length > 0) {
   console.error(`still missing after apt-get: ${still.join(', ')}`);
   process.exit(1);

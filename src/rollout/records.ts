@@ -10,6 +10,7 @@
  */
 
 import type { SessionFacts } from '../switches/index.js';
+import type { MaintenanceWindow } from './window.js';
 
 export type SwitchOutcome = 'verified' | 'skipped' | 'failed';
 export type OutcomeCounts = Record<SwitchOutcome | 'pending', number>;
@@ -53,6 +54,27 @@ export interface AuditEntry {
   commands: string[];
 }
 
+/** Who started or resumed a run, and on which host: the report's header names them. */
+export interface Operator {
+  /** The account the runner ran as. */
+  user: string;
+  host: string;
+  /** The person behind `sudo` (SUDO_USER), when it was not the account itself. */
+  sudoUser?: string;
+}
+
+/** A catalog image the rollout installs, as the catalog had it when the run started. */
+export interface StartImage {
+  file: string;
+  platform: string;
+  version: string;
+  size: number;
+  sha256: string;
+  md5?: string;
+  sha512?: string;
+  sha1?: string;
+}
+
 /** One switch as the rollout started it: its wave, image, and (multi-site) site. */
 export interface StartSwitch {
   name: string;
@@ -92,8 +114,19 @@ export type JournalBody =
       switches: StartSwitch[];
       /** Multi-site: the job engine (password removed) and the sites the rollout uses. */
       engine?: { url: string; sites: string[] };
+      /** Who ran it, from which host (journals before this field: unknown). */
+      operator?: Operator;
+      /** The images the plan installs, with their catalog version and digests. */
+      images?: StartImage[];
+      /** The embedded FTP server the switches pulled from (not on a job engine: each site has its own). */
+      server?: { address: string; port: number; pasvRange: string };
+      /** The plan's maintenance window, or null for none. */
+      window?: MaintenanceWindow | null;
+      concurrency?: number;
+      /** Switches in the canary wave (0: no canary). */
+      canary?: number;
     }
-  | { t: 'run-resume'; pid: number }
+  | { t: 'run-resume'; pid: number; operator?: Operator }
   | { t: 'wave-start'; wave: number; switches: number }
   | { t: 'wave-end'; wave: number; counts: OutcomeCounts }
   | { t: 'control'; command: 'pause' | 'resume' | 'abort' }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RefusalError } from '../core/errors.js';
@@ -12,7 +13,7 @@ import type { SwitchDriver } from '../switches/index.js';
 import type { InventorySwitch } from './inventory.js';
 import { nameSwitches, planRollout, type PlannedSwitch, type RolloutPlanConfig } from './plan.js';
 import { Journal } from './journal.js';
-import type { JournalBody, RunOutcome, StartSwitch } from './records.js';
+import type { JournalBody, Operator, RunOutcome, StartImage, StartSwitch } from './records.js';
 import { countOutcomes, JournalFold, type RolloutState } from './state.js';
 import { JOURNAL_FILE, lockStateDir, readControl, releaseLock } from './control.js';
 import { GrantDesk, processSwitch, type SwitchWorkEvent } from './transfer.js';
@@ -85,6 +86,21 @@ export interface RunnerOptions {
   lockHeld?: boolean;
   driverFor?: (name: string) => SwitchDriver;
   onEvent?: (event: RunnerEvent) => void;
+  /** Who runs this, journaled at start and resume for the report; default: this process's user and host. */
+  operator?: Operator;
+}
+
+/** This process's account and host; the person behind sudo too, when there is one. */
+export function currentOperator(env: NodeJS.ProcessEnv = process.env): Operator {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    // A uid without a passwd entry (a container's): its number says who it was.
+    user = env['USER'] ?? `uid ${process.getuid?.() ?? '?'}`;
+  }
+  const sudoUser = env['SUDO_USER'];
+  return { user, host: hostname(), ...(sudoUser && sudoUser !== user ? { sudoUser } : {}) };
 }
 
 export interface RunSummary {
@@ -110,7 +126,9 @@ export class EmbeddedExecutor implements SwitchExecutor {
   }
 
   startFields() {
-    return {};
+    // The address switches were told to pull from, and the port the server really listens on (a plan's 0 is resolved here).
+    const s = this.options.plan.server;
+    return this.server ? { server: { address: s.address, port: this.server.address().port, pasvRange: s.pasvRange } } : {};
   }
 
   async open(run: ExecutorRun): Promise<void> {
@@ -239,7 +257,7 @@ export class RolloutRunner {
         return { outcome: state.end.outcome, reason: `already ended: ${state.end.reason}`, state };
       }
       await this.executor.open(run);
-      await journal.append({ t: 'run-resume', pid: process.pid });
+      await journal.append({ t: 'run-resume', pid: process.pid, operator: o.operator ?? currentOperator() });
       this.logger.info('resuming rollout', { runId: state.runId });
     } else {
       // The server (or engine) first: a plan that cannot start leaves nothing in the journal, so
@@ -252,7 +270,25 @@ export class RolloutRunner {
         // A DNS name is resolved once, at load: the journal keeps what SSH and the grant use.
         return { name: p.name, address: sw.address, resolvedAddress: sw.resolvedAddress, driver: sw.driver, wave: p.wave, image: p.image, ...(sw.site ? { site: sw.site } : {}) };
       });
-      await journal.append({ t: 'run-start', runId, planPath: o.planPath, planDigest: o.planDigest, inventoryPath: o.inventoryPath, waves, switches, ...this.executor.startFields() });
+      const images = [...new Set(planned.map((p) => p.image))].sort().map((file): StartImage => {
+        const e = o.findImage(file)!;
+        return { file: e.file, platform: e.platform, version: e.version, size: e.size, sha256: e.sha256, md5: e.md5, sha512: e.sha512, ...(e.sha1 ? { sha1: e.sha1 } : {}) };
+      });
+      await journal.append({
+        t: 'run-start',
+        runId,
+        planPath: o.planPath,
+        planDigest: o.planDigest,
+        inventoryPath: o.inventoryPath,
+        waves,
+        switches,
+        operator: o.operator ?? currentOperator(),
+        images,
+        window: o.plan.window,
+        concurrency: o.plan.concurrency,
+        canary: o.plan.waves.canary,
+        ...this.executor.startFields(),
+      });
       run.runId = () => this.fold!.state.runId!;
     }
     state = this.fold!.state;

@@ -1,4 +1,4 @@
-import type { AuditEntry, Hashes, JournalRecord, OutcomeCounts, PrecheckRecord, StartSwitch, SwitchOutcome, SwitchStep } from './records.js';
+import type { AuditEntry, Hashes, JournalRecord, Operator, OutcomeCounts, PrecheckRecord, StartSwitch, SwitchOutcome, SwitchStep } from './records.js';
 
 export type { Hashes, SwitchOutcome } from './records.js';
 
@@ -27,6 +27,10 @@ export interface SwitchState {
   verdict: string | null;
   reason: string | null;
   hashes: Hashes | null;
+  /** When its latest attempt began (its pre-check: the SSH connect); null before any. */
+  startedAt: string | null;
+  /** When its latest transfer was asked for, and when it ended. */
+  transferStartedAt: string | null;
   transferredAt: string | null;
   /** When the verdict was journaled (the agent's clock, for a multi-site switch). */
   doneAt: string | null;
@@ -45,10 +49,14 @@ export interface RolloutState {
   end: Extract<JournalRecord, { t: 'run-end' }> | null;
   /** Multi-site: sites halted by their own failure threshold, and why. */
   haltedSites: Map<string, string>;
+  /** When each wave first started (a resumed run starts its unfinished wave again: the first one counts). */
+  waveStartedAt: Map<number, string>;
+  /** Every time a runner took the rollout up again, by whom. */
+  resumes: { at: string; pid: number; operator: Operator | null }[];
 }
 
 function emptyState(): RolloutState {
-  return { runId: null, start: null, waves: [], wavesDone: new Set(), switches: new Map(), control: null, end: null, haltedSites: new Map() };
+  return { runId: null, start: null, waves: [], wavesDone: new Set(), switches: new Map(), control: null, end: null, haltedSites: new Map(), waveStartedAt: new Map(), resumes: [] };
 }
 
 /** Folds the journal into the current state; pure, so status and resume agree by construction. */
@@ -87,6 +95,10 @@ function applyRecord(state: RolloutState, r: JournalRecord): void {
     }
     case 'run-resume':
       state.end = null;
+      state.resumes.push({ at: r.at, pid: r.pid, operator: r.operator ?? null });
+      break;
+    case 'wave-start':
+      if (!state.waveStartedAt.has(r.wave)) state.waveStartedAt.set(r.wave, r.at);
       break;
     case 'wave-end':
       state.wavesDone.add(r.wave);
@@ -130,7 +142,6 @@ function applyRecord(state: RolloutState, r: JournalRecord): void {
       state.switches.get(r.name)?.audit.push(r.record);
       break;
     case 'host-key':
-    case 'wave-start':
       break;
     default: {
       // A record type this version does not know (a newer swfw wrote it): skipped, as before.
@@ -147,12 +158,17 @@ function applyStep(s: SwitchState | undefined, step: SwitchStep, at: string): vo
     case 'precheck':
       s.attempts++;
       s.outcome = null;
+      s.startedAt = at;
+      s.transferStartedAt = null;
+      s.transferredAt = null;
+      s.doneAt = null;
       break;
     case 'prechecked':
       s.precheck = step.precheck;
       break;
     case 'transfer':
       s.transfers++;
+      s.transferStartedAt = at;
       break;
     case 'transferred':
       s.bytes = step.bytes ?? s.bytes;
@@ -192,6 +208,8 @@ function newSwitchState(s: StartSwitch): SwitchState {
     verdict: null,
     reason: null,
     hashes: null,
+    startedAt: null,
+    transferStartedAt: null,
     transferredAt: null,
     doneAt: null,
     notes: [],

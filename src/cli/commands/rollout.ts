@@ -316,7 +316,7 @@ async function statusCommand(flags: { state: string; json?: boolean; engine?: st
       ? 'interrupted, abort requested: `swfw rollout resume` ends it as aborted'
       : 'interrupted: `swfw rollout resume` continues it';
   process.stdout.write(`rollout ${report.runId}: ${report.outcome ?? running}${report.reason ? ` (${report.reason})` : ''}\n`);
-  for (const w of report.waves as Record<string, number>[]) process.stdout.write(`  wave ${w['wave']}: ${formatCount(w['size']!, 'switch', 'switches')}, verified ${w['verified']}, skipped ${w['skipped']}, failed ${w['failed']}, pending ${w['pending']}\n`);
+  for (const w of report.waves) process.stdout.write(`  wave ${w.wave}: ${formatCount(w.size, 'switch', 'switches')}, verified ${w.verified}, skipped ${w.skipped}, failed ${w.failed}, pending ${w.pending}\n`);
   for (const x of report.sites) {
     const q = queues?.find((y) => y.site === x.site);
     const live = q ? `; queue ${q.paused ? 'paused' : 'running'}: ${q.waiting} waiting, ${q.delayed} delayed, ${q.active} active; ${formatCount(q.agents, 'agent', 'agents')} connected` : '';
