@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -39,6 +39,21 @@ describe('swfw serve (CLI)', function () {
     expect(result.stderr).to.include('bad.json: pasvRange: range 63010-63006 is reversed');
     expect(result.stderr).to.include('bad.json: accounts[0]: needs exactly one of passwordEnv');
     expect(result.stderr).to.include('--idle-timeout: must be at least 1');
+  });
+
+  it('with no usable images directory, one line says where to set it, exit 2 (the default /srv/firmware too)', async function () {
+    const nowhere = join(dir, 'no-such-images');
+    const result = await runCli(['serve', '--port', '0', '--images', nowhere], { env: { SWFW_PASSWORD: PASSWORD } });
+    expect(result.code).to.equal(2);
+    expect(result.stderr.trim().split('\n')).to.deep.equal([
+      `swfw: images directory ${nowhere} does not exist: set the firmware repository with --images DIR, "images" in the --config file, or SWFW_IMAGES`,
+    ]);
+    expect(result.stdout).to.not.include('swfw serving');
+    if (existsSync('/srv/firmware')) return; // this host has a repository at the default path
+    // SWFW_IMAGES unset (the helper sets it to the fixtures): the production default applies.
+    const byDefault = await runCli(['serve', '--port', '0'], { env: { SWFW_PASSWORD: PASSWORD, SWFW_IMAGES: undefined } });
+    expect(byDefault.code).to.equal(2);
+    expect(byDefault.stderr).to.include('swfw: images directory /srv/firmware does not exist: set the firmware repository with --images DIR');
   });
 
   it('refuses passive ranges outside 1024-65535 or overlapping the control port', async function () {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadServerConfig, PROJECT_ROOT } from '../../src/config/loader.js';
+import { loadServerConfig } from '../../src/config/loader.js';
 import { ConfigError } from '../../src/core/errors.js';
 
 function problems(fn: () => unknown): string[] {
@@ -36,7 +36,7 @@ describe('server config', function () {
       requireTls: false,
       hashSentBytes: true,
       logFile: null,
-      images: join(PROJECT_ROOT, 'fixtures', 'images'),
+      images: '/srv/firmware',
     });
     expect(config.pasvRange).to.deep.equal({ min: 63006, max: 63010 });
     expect(config.accounts.map((a) => [a.user, a.passwordEnv])).to.deep.equal([['switch', 'SWFW_PASSWORD']]);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { accessSync, constants, statSync } from 'node:fs';
 import { Option, type Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
@@ -35,6 +36,7 @@ async function resolveAccounts(config: ServerConfig, env: NodeJS.ProcessEnv, pri
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const { config: configFile, ...flags } = options;
   const config = loadServerConfig({ configFile, flags });
+  checkImagesDirectory(config.images);
   const logger = createLogger({ level: config.logLevel, logFile: config.logFile });
   let dropTo: RunAsUser | null;
   try {
@@ -100,6 +102,27 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   });
 }
 
+/**
+ * The images directory must be a readable directory before anything else happens: its default is
+ * a production path (/srv/firmware), so on a new host the one line says where to set another.
+ */
+function checkImagesDirectory(images: string): void {
+  let problem: string | null = null;
+  try {
+    if (!statSync(images).isDirectory()) problem = 'is not a directory';
+    else accessSync(images, constants.R_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    problem = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (err as Error).message})`;
+  }
+  if (problem) {
+    throw new ExitError(
+      ExitCode.USAGE,
+      `images directory ${images} ${problem}: set the firmware repository with --images DIR, "images" in the --config file, or SWFW_IMAGES`,
+    );
+  }
+}
+
 async function startFirewallHelper(config: ServerConfig, logger: ReturnType<typeof createLogger>): Promise<FirewallHelper> {
   const spec = ruleSpec({ host: config.host, controlPort: config.port, pasvRange: config.pasvRange });
   try {
@@ -122,7 +145,7 @@ export function registerServe(program: Command): void {
     .option('--port <n>', 'control port (default 21; 0 picks a free port)', numberArgument)
     .option('--pasv-range <min-max>', 'passive port range (default 63006-63010)')
     .option('--pasv-address <ip>', 'IPv4 address put in PASV replies (default: local address of the control connection)')
-    .option('--images <dir>', 'firmware repository (default fixtures/images)')
+    .option('--images <dir>', 'firmware repository (default /srv/firmware)')
     .option('--user <name>', 'the one account; its password comes from SWFW_PASSWORD')
     .option('--anonymous', 'allow anonymous read-only login (default off)')
     .option('--active-mode', 'allow PORT/EPRT, to the control peer only, ports >= 1024 (default off)')
