@@ -21,7 +21,7 @@ export function defaultImagesDir(defaultsFile: string = DEFAULT_CONFIG_FILE): st
 }
 
 /** Keys whose values are paths; relative paths resolve against the layer's base directory. */
-const PATH_KEYS: ReadonlySet<string> = new Set(['images', 'tlsCert', 'tlsKey', 'logFile']);
+const PATH_KEYS: ReadonlySet<string> = new Set(['images', 'tlsCert', 'tlsKey', 'logFile', 'xferlog', 'syslogSocket']);
 
 /** Flag values as commander hands them over: strings, or true for switches. */
 export type ServeFlags = Partial<Record<ScalarKey, string | boolean>> & { user?: string };

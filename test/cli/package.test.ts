@@ -60,6 +60,7 @@ describe('the npm package (npm pack, npm install -g)', function () {
     expect(run(swfw, ['--version'], scratch).trim()).to.equal('0.1.0');
     const help = run(swfw, ['serve', '--help'], scratch);
     expect(help).to.include('--images <dir>');
+    expect(help).to.include('--metrics <host:port>');
 
     // And it serves, from the installed copy alone (its config/default.json and dist/).
     const port = await freePort();

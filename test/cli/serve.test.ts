@@ -9,6 +9,7 @@ import { readableRuntime, runCli, startCli, type CliProcess } from '../helpers/c
 import { FtpControl, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
 import { FIXTURE_IMAGES } from '../helpers/testServer.js';
 import { freePort } from '../helpers/ports.js';
+import { httpGet, parseSamples } from '../helpers/prometheus.js';
 
 const PASSWORD = 'cli-test-password';
 
@@ -261,6 +262,22 @@ describe('swfw serve (CLI)', function () {
         rmSync(secret, { recursive: true, force: true });
       }
     });
+  });
+
+  it('--metrics HOST:PORT serves Prometheus metrics (bound before the drop of root) and closes them at SIGTERM', async function () {
+    const [port, metricsPort] = [await freePort(), await freePort()];
+    running = serve(port, ['--metrics', `127.0.0.1:${metricsPort}`]);
+    await running.waitFor(/swfw serving/);
+    const scraped = await httpGet(metricsPort);
+    expect(scraped.status).to.equal(200);
+    expect(parseSamples(scraped.body).get('swfw_sessions')).to.equal(0);
+    expect(parseSamples(scraped.body).get('swfw_login_failures_total')).to.equal(0);
+    const result = await running.stop('SIGTERM');
+    expect(result.code).to.equal(0);
+    expect(await httpGet(metricsPort).then(() => 'answered', (err: NodeJS.ErrnoException) => err.code)).to.equal('ECONNREFUSED');
+    const taken = await runCli(['serve', '--host', '127.0.0.1', '--port', String(port), '--pasv-range', '40500-40504', '--metrics', `127.0.0.1:${port}`], { env: { SWFW_PASSWORD: PASSWORD } });
+    expect(taken.code).to.equal(2);
+    expect(taken.stderr.trim()).to.equal(`swfw: config: --metrics: port ${port} is the control port`);
   });
 
   it('a second SIGTERM during the grace period stops at once: the transfer gets 421, exit 0', async function () {

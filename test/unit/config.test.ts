@@ -68,7 +68,7 @@ describe('server config', function () {
       loadServerConfig({ configFile: join(dir, 'c.json'), env: { SWFW_DATA_TIMEOUT: '-1' }, flags: { pasvRange: '63010-63006' } }),
     );
     expect(found).to.have.members([
-      `${join(dir, 'c.json')}: prot: unknown key (known: host, port, pasvRange, pasvAddress, images, anonymous, activeMode, pasvWait, idleTimeout, dataTimeout, maxPerIp, maxConnections, tlsCert, tlsKey, requireTls, hashSentBytes, logFile, logLevel, openFirewall, runAs, accounts)`,
+      `${join(dir, 'c.json')}: prot: unknown key (known: host, port, pasvRange, pasvAddress, images, anonymous, activeMode, pasvWait, idleTimeout, dataTimeout, maxPerIp, maxConnections, tlsCert, tlsKey, requireTls, hashSentBytes, logFile, logLevel, openFirewall, runAs, metrics, xferlog, syslog, syslogFacility, syslogSocket, accounts)`,
       `${join(dir, 'c.json')}: maxPerIp: must be a number`,
       'env SWFW_DATA_TIMEOUT: must be at least 1',
       '--pasv-range: range 63010-63006 is reversed; the lower port comes first',

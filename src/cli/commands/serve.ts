@@ -5,7 +5,8 @@ import { numberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
 import { loadServerConfig, PASSWORD_ENV, type ServeFlags } from '../../config/loader.js';
 import type { ServerConfig } from '../../config/schema.js';
-import { createLogger } from '../../log/logger.js';
+import { createLogger, type ClosableLogger } from '../../log/logger.js';
+import type { MetricsEndpoint } from '../../metrics/prometheus.js';
 import { hashPassword, type ResolvedAccount } from '../../server/accounts.js';
 import { FirmwareServer, StartError } from '../../server/server.js';
 import { FirewallHelper, FirewallRefusal, ruleSpec } from '../../firewall/index.js';
@@ -50,9 +51,12 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   // The rules belong to a helper that keeps root; the server itself does not.
   const firewall = config.openFirewall ? await startFirewallHelper(config, logger) : null;
   const server = new FirmwareServer({ config, accounts, logger });
+  // Bound before the server and before dropping root, so a port below 1024 works too.
+  const metrics = config.metrics ? await startMetricsEndpoint(config, server, logger, firewall) : null;
   try {
     await server.start();
   } catch (err) {
+    await metrics?.stop();
     await firewall?.stop();
     await logger.close();
     if (err instanceof StartError) throw new ExitError(ExitCode.USAGE, err.message);
@@ -62,6 +66,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     await firewall?.open();
   } catch (err) {
     await server.stop(0);
+    await metrics?.stop();
     await firewall?.stop();
     await logger.close();
     throw new ExitError(ExitCode.USAGE, `--open-firewall: ${(err as Error).message}`);
@@ -91,6 +96,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
       void stopped.then(async () => {
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
+        await metrics?.stop();
         // After the transfers: removing the rules first would cut them off.
         await firewall?.close().catch((err: Error) => logger.error('could not remove firewall rules', { error: err.message }));
         await logger.close();
@@ -120,6 +126,24 @@ function checkImagesDirectory(images: string): void {
       ExitCode.USAGE,
       `images directory ${images} ${problem}: set the firmware repository with --images DIR, "images" in the --config file, or SWFW_IMAGES`,
     );
+  }
+}
+
+/** `--metrics HOST:PORT`: prom-client is loaded only when asked for. A port in use is one line. */
+async function startMetricsEndpoint(config: ServerConfig, server: FirmwareServer, logger: ClosableLogger, firewall: FirewallHelper | null): Promise<MetricsEndpoint> {
+  const listen = config.metrics!;
+  try {
+    const { startMetrics } = await import('../../metrics/prometheus.js');
+    return await startMetrics({ listen, server, logger: logger.child({ component: 'metrics' }) });
+  } catch (err) {
+    await firewall?.stop();
+    await logger.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    const where = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+    if (code === 'EADDRINUSE') throw new ExitError(ExitCode.USAGE, `--metrics: ${where} is already in use by another process`);
+    if (code === 'EACCES') throw new ExitError(ExitCode.USAGE, `--metrics: port ${listen.port} needs privilege; choose a port above 1023 (Prometheus exporters use 9100-9999)`);
+    if (code === 'EADDRNOTAVAIL') throw new ExitError(ExitCode.USAGE, `--metrics: ${listen.host} is not an address of this host`);
+    throw err;
   }
 }
 
@@ -161,6 +185,7 @@ export function registerServe(program: Command): void {
     .option('--open-firewall', 'Linux, root: insert iptables/nft rules for the ports at start, remove them at stop (a helper keeps root for that)')
     .option('--run-as <user>', 'started as root: become this user after binding (default nobody; root keeps root)')
     .option('--log-file <file>', 'JSON-lines log file')
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (default off)')
     .addOption(new Option('--log-level <level>', 'console and file log level (default info)').choices(['error', 'warn', 'info', 'debug']))
     .action(async (options: Record<string, string | boolean | undefined>) => {
       // Commander sets hashSentBytes=true when --no-hash-sent-bytes is absent; only pass it when given.
