@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -278,6 +278,30 @@ describe('swfw serve (CLI)', function () {
     const taken = await runCli(['serve', '--host', '127.0.0.1', '--port', String(port), '--pasv-range', '40500-40504', '--metrics', `127.0.0.1:${port}`], { env: { SWFW_PASSWORD: PASSWORD } });
     expect(taken.code).to.equal(2);
     expect(taken.stderr.trim()).to.equal(`swfw: config: --metrics: port ${port} is the control port`);
+  });
+
+  it('--xferlog FILE is reopened at its path on SIGHUP (logrotate), and serve goes on serving', async function () {
+    const port = await freePort();
+    // Its directory as /var/log/swfw would be: writable by the user serve runs as after a drop.
+    mkdirSync(join(dir, 'logs'));
+    chmodSync(join(dir, 'logs'), 0o777);
+    const xferlog = join(dir, 'logs', 'xferlog');
+    running = serve(port, ['--xferlog', xferlog]);
+    await running.waitFor(/swfw serving/);
+    renameSync(xferlog, `${xferlog}.1`);
+    running.child.kill('SIGHUP');
+    await running.waitFor(/xferlog reopened/);
+    expect(existsSync(xferlog)).to.equal(true);
+    const control = await FtpControl.connect(port);
+    try {
+      expect((await control.login('switch', PASSWORD)).code).to.equal(230);
+    } finally {
+      control.close();
+    }
+    expect((await running.stop('SIGTERM')).code).to.equal(0);
+    const unwritable = await runCli(['serve', '--port', '0', '--xferlog', join(dir, 'missing', 'xferlog')], { env: { SWFW_PASSWORD: PASSWORD } });
+    expect(unwritable.code).to.equal(2);
+    expect(unwritable.stderr.trim()).to.equal(`swfw: --xferlog: cannot open ${join(dir, 'missing', 'xferlog')} for appending (ENOENT)`);
   });
 
   it('a second SIGTERM during the grace period stops at once: the transfer gets 421, exit 0', async function () {

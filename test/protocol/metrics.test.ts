@@ -10,7 +10,7 @@ import { Client } from 'basic-ftp';
 import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
 import { FtpControl, parsePasv } from '../helpers/ftpControl.js';
 import { httpGet, parseSamples } from '../helpers/prometheus.js';
-import { startMetrics, type MetricsEndpoint } from '../../src/metrics/prometheus.js';
+import { startMetrics, type MetricsEndpoint } from '../../src/observability/prometheus.js';
 import { silentLogger } from '../../src/core/logger.js';
 
 const CISCO = 'cisco/c9300-universalk9.17.09.04a.SPA.bin';

@@ -6,7 +6,8 @@ import { ExitCode, ExitError } from '../exitCodes.js';
 import { loadServerConfig, PASSWORD_ENV, type ServeFlags } from '../../config/loader.js';
 import type { ServerConfig } from '../../config/schema.js';
 import { createLogger, type ClosableLogger } from '../../log/logger.js';
-import type { MetricsEndpoint } from '../../metrics/prometheus.js';
+import type { MetricsEndpoint } from '../../observability/prometheus.js';
+import { Xferlog } from '../../observability/xferlog.js';
 import { hashPassword, type ResolvedAccount } from '../../server/accounts.js';
 import { FirmwareServer, StartError } from '../../server/server.js';
 import { FirewallHelper, FirewallRefusal, ruleSpec } from '../../firewall/index.js';
@@ -51,12 +52,15 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   // The rules belong to a helper that keeps root; the server itself does not.
   const firewall = config.openFirewall ? await startFirewallHelper(config, logger) : null;
   const server = new FirmwareServer({ config, accounts, logger });
+  // Opened before dropping root: /var/log is root's.
+  const xferlog = config.xferlog ? await openXferlog(config.xferlog, server, logger, firewall) : null;
   // Bound before the server and before dropping root, so a port below 1024 works too.
-  const metrics = config.metrics ? await startMetricsEndpoint(config, server, logger, firewall) : null;
+  const metrics = config.metrics ? await startMetricsEndpoint(config, server, logger, firewall, xferlog) : null;
   try {
     await server.start();
   } catch (err) {
     await metrics?.stop();
+    xferlog?.close();
     await firewall?.stop();
     await logger.close();
     if (err instanceof StartError) throw new ExitError(ExitCode.USAGE, err.message);
@@ -67,6 +71,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   } catch (err) {
     await server.stop(0);
     await metrics?.stop();
+    xferlog?.close();
     await firewall?.stop();
     await logger.close();
     throw new ExitError(ExitCode.USAGE, `--open-firewall: ${(err as Error).message}`);
@@ -81,6 +86,9 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const { address, port } = server.address();
   const as = process.geteuid?.() === 0 ? ' as root' : dropTo ? ` as ${dropTo.name}` : '';
   process.stdout.write(`swfw serving ${config.images} on ${address}:${port}, passive ${config.pasvRange.min}-${config.pasvRange.max}${as}\n`);
+  // logrotate's postrotate sends SIGHUP: the xferlog is opened again at its path.
+  const reopen = () => xferlog?.reopen();
+  if (xferlog) process.on('SIGHUP', reopen);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -97,6 +105,8 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
         await metrics?.stop();
+        process.removeListener('SIGHUP', reopen);
+        xferlog?.close();
         // After the transfers: removing the rules first would cut them off.
         await firewall?.close().catch((err: Error) => logger.error('could not remove firewall rules', { error: err.message }));
         await logger.close();
@@ -130,12 +140,19 @@ function checkImagesDirectory(images: string): void {
 }
 
 /** `--metrics HOST:PORT`: prom-client is loaded only when asked for. A port in use is one line. */
-async function startMetricsEndpoint(config: ServerConfig, server: FirmwareServer, logger: ClosableLogger, firewall: FirewallHelper | null): Promise<MetricsEndpoint> {
+async function startMetricsEndpoint(
+  config: ServerConfig,
+  server: FirmwareServer,
+  logger: ClosableLogger,
+  firewall: FirewallHelper | null,
+  xferlog: Xferlog | null,
+): Promise<MetricsEndpoint> {
   const listen = config.metrics!;
   try {
-    const { startMetrics } = await import('../../metrics/prometheus.js');
+    const { startMetrics } = await import('../../observability/prometheus.js');
     return await startMetrics({ listen, server, logger: logger.child({ component: 'metrics' }) });
   } catch (err) {
+    xferlog?.close();
     await firewall?.stop();
     await logger.close();
     const code = (err as NodeJS.ErrnoException).code;
@@ -144,6 +161,18 @@ async function startMetricsEndpoint(config: ServerConfig, server: FirmwareServer
     if (code === 'EACCES') throw new ExitError(ExitCode.USAGE, `--metrics: port ${listen.port} needs privilege; choose a port above 1023 (Prometheus exporters use 9100-9999)`);
     if (code === 'EADDRNOTAVAIL') throw new ExitError(ExitCode.USAGE, `--metrics: ${listen.host} is not an address of this host`);
     throw err;
+  }
+}
+
+/** `--xferlog FILE`, opened at once: a path that cannot be written is one line. */
+async function openXferlog(file: string, server: FirmwareServer, logger: ClosableLogger, firewall: FirewallHelper | null): Promise<Xferlog> {
+  try {
+    return Xferlog.start(file, server, logger.child({ component: 'xferlog' }));
+  } catch (err) {
+    await firewall?.stop();
+    await logger.close();
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ExitError(ExitCode.USAGE, `--xferlog: cannot open ${file} for appending (${code})`);
   }
 }
 
@@ -185,6 +214,7 @@ export function registerServe(program: Command): void {
     .option('--open-firewall', 'Linux, root: insert iptables/nft rules for the ports at start, remove them at stop (a helper keeps root for that)')
     .option('--run-as <user>', 'started as root: become this user after binding (default nobody; root keeps root)')
     .option('--log-file <file>', 'JSON-lines log file')
+    .option('--xferlog <file>', 'one line per transfer in the wu-ftpd/vsftpd xferlog format; reopened on SIGHUP (default off)')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (default off)')
     .addOption(new Option('--log-level <level>', 'console and file log level (default info)').choices(['error', 'warn', 'info', 'debug']))
     .action(async (options: Record<string, string | boolean | undefined>) => {
