@@ -4,7 +4,7 @@ import { Option, type Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
 import { loadServerConfig, PASSWORD_ENV, type ServeFlags } from '../../config/loader.js';
-import type { ServerConfig } from '../../config/schema.js';
+import { SYSLOG_FACILITIES, type ServerConfig } from '../../config/schema.js';
 import { createLogger, type ClosableLogger } from '../../log/logger.js';
 import type { MetricsEndpoint } from '../../observability/prometheus.js';
 import { Xferlog } from '../../observability/xferlog.js';
@@ -39,14 +39,13 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const { config: configFile, ...flags } = options;
   const config = loadServerConfig({ configFile, flags });
   checkImagesDirectory(config.images);
-  const logger = createLogger({ level: config.logLevel, logFile: config.logFile });
-  let dropTo: RunAsUser | null;
-  try {
-    dropTo = planPrivilegeDrop(config, 'serve');
-  } catch (err) {
-    await logger.close();
-    throw err;
-  }
+  // Decided before the logger exists: --syslog's logger(1) starts as that user, never as root.
+  const dropTo: RunAsUser | null = planPrivilegeDrop(config, 'serve');
+  const logger = createLogger({
+    level: config.logLevel,
+    logFile: config.logFile,
+    syslog: config.syslog ? { facility: SYSLOG_FACILITIES[config.syslogFacility], socket: config.syslogSocket, user: dropTo } : null,
+  });
   const accounts = await resolveAccounts(config, process.env, (line) => process.stdout.write(`${line}\n`));
   // --open-firewall is checked before anything binds: without root or iptables/nft, refuse at once.
   // The rules belong to a helper that keeps root; the server itself does not.
@@ -214,6 +213,9 @@ export function registerServe(program: Command): void {
     .option('--open-firewall', 'Linux, root: insert iptables/nft rules for the ports at start, remove them at stop (a helper keeps root for that)')
     .option('--run-as <user>', 'started as root: become this user after binding (default nobody; root keeps root)')
     .option('--log-file <file>', 'JSON-lines log file')
+    .option('--syslog', 'also log to the local syslog (default off)')
+    .option('--syslog-facility <name>', 'syslog facility (default daemon)')
+    .option('--syslog-socket <path>', 'the local syslog socket (default /dev/log)')
     .option('--xferlog <file>', 'one line per transfer in the wu-ftpd/vsftpd xferlog format; reopened on SIGHUP (default off)')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (default off)')
     .addOption(new Option('--log-level <level>', 'console and file log level (default info)').choices(['error', 'warn', 'info', 'debug']))
