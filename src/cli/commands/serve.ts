@@ -82,12 +82,13 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   } else if (isRoot()) {
     logger.warn('serving as root (--run-as root): the process that parses every client byte keeps every privilege');
   }
+  // logrotate's postrotate sends SIGHUP: the xferlog is opened again at its path.
+  // Registered before the `swfw serving` line, which tells scripts the process is ready for it.
+  const reopen = () => xferlog?.reopen();
+  if (xferlog) process.on('SIGHUP', reopen);
   const { address, port } = server.address();
   const as = process.geteuid?.() === 0 ? ' as root' : dropTo ? ` as ${dropTo.name}` : '';
   process.stdout.write(`swfw serving ${config.images} on ${address}:${port}, passive ${config.pasvRange.min}-${config.pasvRange.max}${as}\n`);
-  // logrotate's postrotate sends SIGHUP: the xferlog is opened again at its path.
-  const reopen = () => xferlog?.reopen();
-  if (xferlog) process.on('SIGHUP', reopen);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
