@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const extra = process.argv.slice(2);
+// The fixture images, named explicitly: serve's own default is a production path (/srv/firmware).
+// `npm start -- --images DIR` or SWFW_IMAGES serve another directory.
+if (!extra.includes('--images') && !process.env.SWFW_IMAGES) extra.unshift('--images', join(root, 'fixtures', 'images'));
 const { dropBlocker } = await import('../dist/src/server/privileges.js');
 if (!extra.includes('--run-as') && !process.env.SWFW_RUN_AS) {
   const problem = dropBlocker('nobody', [join(root, 'dist'), join(root, 'fixtures', 'images')]);

@@ -10,8 +10,18 @@ export const DEFAULT_CONFIG_FILE = join(PROJECT_ROOT, 'config', 'default.json');
 /** The env var that holds the password of the account made by `--user` and of the default account. */
 export const PASSWORD_ENV = 'SWFW_PASSWORD';
 
+/**
+ * The images directory serve uses when none is set (config/default.json's `images`, a production
+ * path): `swfw catalog` falls back to it too, so both name the same repository.
+ */
+export function defaultImagesDir(defaultsFile: string = DEFAULT_CONFIG_FILE): string {
+  const images = (JSON.parse(readFileSync(defaultsFile, 'utf8')) as { images?: unknown }).images;
+  if (typeof images !== 'string') throw new Error(`${defaultsFile}: images: must be a string`);
+  return resolve(PROJECT_ROOT, images);
+}
+
 /** Keys whose values are paths; relative paths resolve against the layer's base directory. */
-const PATH_KEYS: ReadonlySet<string> = new Set(['images', 'tlsCert', 'tlsKey', 'logFile']);
+const PATH_KEYS: ReadonlySet<string> = new Set(['images', 'tlsCert', 'tlsKey', 'logFile', 'xferlog', 'syslogSocket']);
 
 /** Flag values as commander hands them over: strings, or true for switches. */
 export type ServeFlags = Partial<Record<ScalarKey, string | boolean>> & { user?: string };

@@ -41,12 +41,40 @@ export const SCALAR_FIELDS = {
   http: { kind: 'endpoint', env: 'SWFW_HTTP' },
   https: { kind: 'endpoint', env: 'SWFW_HTTPS' },
   httpListing: { kind: 'boolean', env: 'SWFW_HTTP_LISTING' },
+  metrics: { kind: 'optionalString', env: 'SWFW_METRICS' },
+  xferlog: { kind: 'optionalString', env: 'SWFW_XFERLOG' },
+  syslog: { kind: 'boolean', env: 'SWFW_SYSLOG' },
+  syslogFacility: { kind: 'string', env: 'SWFW_SYSLOG_FACILITY' },
+  syslogSocket: { kind: 'string', env: 'SWFW_SYSLOG_SOCKET' },
 } as const satisfies Record<string, ScalarField>;
 
 export type ScalarKey = keyof typeof SCALAR_FIELDS;
 export const ACCOUNT_KEYS = ['user', 'passwordEnv', 'passwordHash', 'allowFrom'] as const;
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** Syslog facilities by name, with their codes (RFC 5424 §6.2.1). */
+export const SYSLOG_FACILITIES = {
+  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11,
+  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
+} as const;
+export type SyslogFacility = keyof typeof SYSLOG_FACILITIES;
+
+/** Where the Prometheus endpoint listens. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `HOST:PORT` (`[::1]:9100` for IPv6): the address, or a problem message. */
+export function parseListenAddress(text: string): ListenAddress | string {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  if (!match) return `"${text}" must be HOST:PORT, e.g. 127.0.0.1:9100 or [::1]:9100`;
+  const host = match[1] ?? match[2]!;
+  const port = Number(match[3]);
+  if (isIP(host) === 0) return `"${host}" is not an IP address`;
+  if (port > Limits.MAX_PORT) return `port ${port} is above ${Limits.MAX_PORT}`;
+  return Object.freeze({ host, port });
+}
 
 /** One login account as written in config. Exactly one of passwordEnv / passwordHash. */
 export interface AccountConfig {
@@ -102,6 +130,15 @@ export interface ServerConfig {
   readonly https: ListenEndpoint | null;
   /** HTTP(S): answer a directory with an HTML listing; off (the default), a directory is 404. */
   readonly httpListing: boolean;
+  /** Prometheus text format at http://HOST:PORT/metrics; null: off. */
+  readonly metrics: ListenAddress | null;
+  /** One line per transfer in the wu-ftpd/vsftpd xferlog format; null: off. */
+  readonly xferlog: string | null;
+  /** The log also goes to the local syslog. */
+  readonly syslog: boolean;
+  readonly syslogFacility: SyslogFacility;
+  /** The local syslog's Unix datagram socket (/dev/log). */
+  readonly syslogSocket: string;
 }
 
 const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -296,6 +333,21 @@ function validate(values: Record<string, unknown>, value: <T>(key: string) => T,
     if (listen.port !== 0 && isPortInRange(listen.port, pasvRange)) problems.push({ path: key, message: `port ${listen.port} is inside the passive range ${pasvRange.min}-${pasvRange.max}` });
   }
   if (http && https && sameBind(https, http)) problems.push({ path: 'https', message: `uses the same port as http (${http.port})` });
+  const metricsText = value<string | null>('metrics');
+  let metrics: ListenAddress | null = null;
+  if (typeof metricsText === 'string') {
+    const parsed = parseListenAddress(metricsText);
+    if (typeof parsed === 'string') problems.push({ path: 'metrics', message: parsed });
+    else if (parsed.port !== 0 && parsed.port === port && (parsed.host === host || host === '0.0.0.0' || host === '::')) {
+      problems.push({ path: 'metrics', message: `port ${parsed.port} is the control port` });
+    } else if (parsed.port !== 0 && isPortInRange(parsed.port, pasvRange)) {
+      problems.push({ path: 'metrics', message: `port ${parsed.port} is inside the passive range` });
+    } else metrics = parsed;
+  }
+  const syslogFacility = value<string>('syslogFacility');
+  if (typeof syslogFacility === 'string' && !(syslogFacility in SYSLOG_FACILITIES)) {
+    problems.push({ path: 'syslogFacility', message: `must be one of ${Object.keys(SYSLOG_FACILITIES).join(', ')}` });
+  }
   const maxPerIp = value<number>('maxPerIp');
   const maxConnections = value<number>('maxConnections');
   if (maxPerIp > maxConnections) {
@@ -326,5 +378,10 @@ function validate(values: Record<string, unknown>, value: <T>(key: string) => T,
     http,
     https,
     httpListing: value<boolean>('httpListing'),
+    metrics,
+    xferlog: value<string | null>('xferlog'),
+    syslog: value<boolean>('syslog'),
+    syslogFacility: syslogFacility as SyslogFacility,
+    syslogSocket: value<string>('syslogSocket'),
   });
 }

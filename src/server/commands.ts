@@ -198,6 +198,7 @@ const retr: CommandHandler = async (session, argument) => {
       session.context.guard.check(virtualPath, opened.entry.stats);
     } catch (err) {
       closeSync(opened.fd);
+      if (err instanceof FtpReplyError) events.emit('catalog-refusal', { client: session.peerAddress, path: virtualPath, code: err.replyCode });
       throw err;
     }
     if (offset > opened.entry.stats.size) {

@@ -6,6 +6,7 @@ import type { Authenticator } from './accounts.js';
 import type { RepositoryJail } from './jail.js';
 import type { ImageGuard } from './imageGuard.js';
 import type { PassivePorts } from './passivePorts.js';
+import type { FirmwareServerEvents } from './server.js';
 import type { BufferPool, SentBytesHashing } from './sentBytesHash.js';
 
 /**
@@ -69,8 +70,8 @@ export interface ServerContext {
   /** Hashers for the audit's SHA-256 of sent bytes (none when hashSentBytes is off). */
   readonly hashing: SentBytesHashing;
   readonly logger: Logger;
-  /** Emits 'transfer-start' (TransferProgress), 'transfer-progress' (TransferProgress), 'transfer' (TransferRecord). */
-  readonly events: EventEmitter;
+  /** The server's events (FirmwareServerEvents): transfers, failed logins, catalog refusals. */
+  readonly events: EventEmitter<FirmwareServerEvents>;
   /** True once shutdown started: new PASV and logins are refused with 421. */
   isShuttingDown(): boolean;
 }

@@ -31,6 +31,10 @@ export interface PassivePortsOptions {
   logger: Logger;
   /** How long a reservation waits for its data connection before the port is freed. */
   acceptTimeoutMs: number;
+  /** Every port is reserved: a PASV from `client` starts waiting for one. */
+  onWait?: (client: string) => void;
+  /** That wait ended without a port: the PASV gets 425. */
+  onWaitTimeout?: (client: string) => void;
 }
 
 interface PortState {
@@ -123,6 +127,7 @@ export class PassivePorts {
         signal,
         timer: setTimeout(() => {
           this.removeWaiter(waiter);
+          this.options.onWaitTimeout?.(owner.peerAddress);
           reject(new FtpReplyError(ReplyCode.CANT_OPEN_DATA_CONNECTION, 'No passive port came free in time; try again later'));
         }, waitMs),
         abort: () => {
@@ -132,6 +137,7 @@ export class PassivePorts {
       };
       signal?.addEventListener('abort', waiter.abort, { once: true });
       this.waiters.push(waiter);
+      this.options.onWait?.(owner.peerAddress);
     });
   }
 

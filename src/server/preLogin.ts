@@ -38,6 +38,7 @@ const pass: CommandHandler = async (session, argument) => {
   session.failedLogins++;
   // The user name is logged so an admin can see what was tried; the password never is.
   session.logger.warn('failed login', { user: name, attempt: session.failedLogins });
+  session.context.events.emit('login-failure', { client: session.peerAddress, user: name });
   await session.pause(Limits.FAILED_LOGIN_DELAY_MS);
   if (session.failedLogins >= Limits.MAX_FAILED_LOGINS) {
     return session.closeWith(ReplyCode.SERVICE_NOT_AVAILABLE, 'Too many failed logins; closing control connection');

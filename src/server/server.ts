@@ -69,6 +69,18 @@ export interface FirmwareServerEvents {
   'transfer-start': [TransferProgress];
   'transfer-progress': [TransferProgress];
   transfer: [TransferRecord];
+  /** A PASS that did not log in (wrong password, unknown user, outside allowFrom). No password. */
+  'login-failure': [{ client: string; user: string }];
+  /** A PASV/EPSV found every passive port reserved and waits for one (pasvWait). */
+  'pasv-wait': [{ client: string }];
+  /** A waiting PASV/EPSV got no port within pasvWait: the client got 425. */
+  'pasv-timeout': [{ client: string }];
+  /** A RETR the catalog refused: 550 (the image drifted or is missing) or 450 (being re-hashed). */
+  'catalog-refusal': [{ client: string; path: string; code: number }];
+  /** grantOneTimeAccess made a one-time account. */
+  'access-granted': [{ user: string; client: string; path: string }];
+  /** A one-time account's revoke() (once per account, however often it is called). */
+  'access-revoked': [{ user: string }];
 }
 
 /**
@@ -122,7 +134,15 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     const expiresAt = Date.now() + options.validForMs;
     const { user, password } = context.auth.grant({ source: options.sourceAddress, imagePath: virtualPath, expiresAt });
     this.options.logger.info('one-time access granted', { user, client: options.sourceAddress, path: virtualPath, expiresAt: new Date(expiresAt).toISOString() });
-    return { user, password, path: virtualPath, httpPath: grantUrlPath(user, password, virtualPath), expiresAt, revoke: () => context.auth.revoke(user) };
+    this.emit('access-granted', { user, client: options.sourceAddress, path: virtualPath });
+    let revoked = false;
+    const revoke = () => {
+      if (revoked) return;
+      revoked = true;
+      context.auth.revoke(user);
+      this.emit('access-revoked', { user });
+    };
+    return { user, password, path: virtualPath, httpPath: grantUrlPath(user, password, virtualPath), expiresAt, revoke };
   }
 
   /**
@@ -211,6 +231,8 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
         host: config.host,
         logger: logger.child({ component: 'pasv' }),
         acceptTimeoutMs: config.dataTimeoutMs,
+        onWait: (client) => this.emit('pasv-wait', { client }),
+        onWaitTimeout: (client) => this.emit('pasv-timeout', { client }),
       });
       this.ports = ports;
       await ports.start();

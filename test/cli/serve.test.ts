@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -9,6 +9,7 @@ import { readableRuntime, runCli, startCli, type CliProcess } from '../helpers/c
 import { FtpControl, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
 import { FIXTURE_IMAGES } from '../helpers/testServer.js';
 import { freePort } from '../helpers/ports.js';
+import { httpGet, parseSamples } from '../helpers/prometheus.js';
 
 const PASSWORD = 'cli-test-password';
 
@@ -39,6 +40,21 @@ describe('swfw serve (CLI)', function () {
     expect(result.stderr).to.include('bad.json: pasvRange: range 63010-63006 is reversed');
     expect(result.stderr).to.include('bad.json: accounts[0]: needs exactly one of passwordEnv');
     expect(result.stderr).to.include('--idle-timeout: must be at least 1');
+  });
+
+  it('with no usable images directory, one line says where to set it, exit 2 (the default /srv/firmware too)', async function () {
+    const nowhere = join(dir, 'no-such-images');
+    const result = await runCli(['serve', '--port', '0', '--images', nowhere], { env: { SWFW_PASSWORD: PASSWORD } });
+    expect(result.code).to.equal(2);
+    expect(result.stderr.trim().split('\n')).to.deep.equal([
+      `swfw: images directory ${nowhere} does not exist: set the firmware repository with --images DIR, "images" in the --config file, or SWFW_IMAGES`,
+    ]);
+    expect(result.stdout).to.not.include('swfw serving');
+    if (existsSync('/srv/firmware')) return; // this host has a repository at the default path
+    // SWFW_IMAGES unset (the helper sets it to the fixtures): the production default applies.
+    const byDefault = await runCli(['serve', '--port', '0'], { env: { SWFW_PASSWORD: PASSWORD, SWFW_IMAGES: undefined } });
+    expect(byDefault.code).to.equal(2);
+    expect(byDefault.stderr).to.include('swfw: images directory /srv/firmware does not exist: set the firmware repository with --images DIR');
   });
 
   it('refuses passive ranges outside 1024-65535 or overlapping the control port', async function () {
@@ -246,6 +262,46 @@ describe('swfw serve (CLI)', function () {
         rmSync(secret, { recursive: true, force: true });
       }
     });
+  });
+
+  it('--metrics HOST:PORT serves Prometheus metrics (bound before the drop of root) and closes them at SIGTERM', async function () {
+    const [port, metricsPort] = [await freePort(), await freePort()];
+    running = serve(port, ['--metrics', `127.0.0.1:${metricsPort}`]);
+    await running.waitFor(/swfw serving/);
+    const scraped = await httpGet(metricsPort);
+    expect(scraped.status).to.equal(200);
+    expect(parseSamples(scraped.body).get('swfw_sessions')).to.equal(0);
+    expect(parseSamples(scraped.body).get('swfw_login_failures_total')).to.equal(0);
+    const result = await running.stop('SIGTERM');
+    expect(result.code).to.equal(0);
+    expect(await httpGet(metricsPort).then(() => 'answered', (err: NodeJS.ErrnoException) => err.code)).to.equal('ECONNREFUSED');
+    const taken = await runCli(['serve', '--host', '127.0.0.1', '--port', String(port), '--pasv-range', '40500-40504', '--metrics', `127.0.0.1:${port}`], { env: { SWFW_PASSWORD: PASSWORD } });
+    expect(taken.code).to.equal(2);
+    expect(taken.stderr.trim()).to.equal(`swfw: config: --metrics: port ${port} is the control port`);
+  });
+
+  it('--xferlog FILE is reopened at its path on SIGHUP (logrotate), and serve goes on serving', async function () {
+    const port = await freePort();
+    // Its directory as /var/log/swfw would be: writable by the user serve runs as after a drop.
+    mkdirSync(join(dir, 'logs'));
+    chmodSync(join(dir, 'logs'), 0o777);
+    const xferlog = join(dir, 'logs', 'xferlog');
+    running = serve(port, ['--xferlog', xferlog]);
+    await running.waitFor(/swfw serving/);
+    renameSync(xferlog, `${xferlog}.1`);
+    running.child.kill('SIGHUP');
+    await running.waitFor(/xferlog reopened/);
+    expect(existsSync(xferlog)).to.equal(true);
+    const control = await FtpControl.connect(port);
+    try {
+      expect((await control.login('switch', PASSWORD)).code).to.equal(230);
+    } finally {
+      control.close();
+    }
+    expect((await running.stop('SIGTERM')).code).to.equal(0);
+    const unwritable = await runCli(['serve', '--port', '0', '--xferlog', join(dir, 'missing', 'xferlog')], { env: { SWFW_PASSWORD: PASSWORD } });
+    expect(unwritable.code).to.equal(2);
+    expect(unwritable.stderr.trim()).to.equal(`swfw: --xferlog: cannot open ${join(dir, 'missing', 'xferlog')} for appending (ENOENT)`);
   });
 
   it('a second SIGTERM during the grace period stops at once: the transfer gets 421, exit 0', async function () {

@@ -86,6 +86,8 @@ export function startCli(args: string[], options: CliOptions = {}): CliProcess {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     HOME: process.env['HOME'] ?? '/tmp',
     ...(CHECKOUT_READABLE_BY_NOBODY ? {} : { SWFW_RUN_AS: 'root' }),
+    // serve's default images directory is a production path (/srv/firmware); the tests serve the fixtures.
+    SWFW_IMAGES: join(PROJECT_ROOT, 'fixtures', 'images'),
     ...options.env,
   };
   const command = [...(options.wrapper ?? []), process.execPath, options.cli ?? CLI, ...args];

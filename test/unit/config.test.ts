@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadServerConfig, PROJECT_ROOT } from '../../src/config/loader.js';
+import { loadServerConfig } from '../../src/config/loader.js';
 import { ConfigError } from '../../src/core/errors.js';
 
 function problems(fn: () => unknown): string[] {
@@ -36,7 +36,7 @@ describe('server config', function () {
       requireTls: false,
       hashSentBytes: true,
       logFile: null,
-      images: join(PROJECT_ROOT, 'fixtures', 'images'),
+      images: '/srv/firmware',
     });
     expect(config.pasvRange).to.deep.equal({ min: 63006, max: 63010 });
     expect(config.accounts.map((a) => [a.user, a.passwordEnv])).to.deep.equal([['switch', 'SWFW_PASSWORD']]);
@@ -68,7 +68,7 @@ describe('server config', function () {
       loadServerConfig({ configFile: join(dir, 'c.json'), env: { SWFW_DATA_TIMEOUT: '-1' }, flags: { pasvRange: '63010-63006' } }),
     );
     expect(found).to.have.members([
-      `${join(dir, 'c.json')}: prot: unknown key (known: host, port, pasvRange, pasvAddress, images, anonymous, activeMode, pasvWait, idleTimeout, dataTimeout, maxPerIp, maxConnections, tlsCert, tlsKey, requireTls, hashSentBytes, logFile, logLevel, openFirewall, runAs, http, https, httpListing, accounts)`,
+      `${join(dir, 'c.json')}: prot: unknown key (known: host, port, pasvRange, pasvAddress, images, anonymous, activeMode, pasvWait, idleTimeout, dataTimeout, maxPerIp, maxConnections, tlsCert, tlsKey, requireTls, hashSentBytes, logFile, logLevel, openFirewall, runAs, http, https, httpListing, metrics, xferlog, syslog, syslogFacility, syslogSocket, accounts)`,
       `${join(dir, 'c.json')}: maxPerIp: must be a number`,
       'env SWFW_DATA_TIMEOUT: must be at least 1',
       '--pasv-range: range 63010-63006 is reversed; the lower port comes first',

@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { PROJECT_ROOT } from '../../src/config/loader.js';
 
 /** Lowest first: a directory may import only from directories before it (and from itself). */
-const LAYERS = ['core', 'log', 'config', 'verify', 'catalog', 'client', 'server', 'firewall', 'switches', 'engine', 'rollout', 'cli'];
+const LAYERS = ['core', 'log', 'config', 'verify', 'catalog', 'client', 'server', 'observability', 'firewall', 'switches', 'engine', 'rollout', 'cli'];
 /** Each library and the one module that may import it. */
 const LIBRARY_HOMES: Record<string, string> = {
   'ftp-srv': 'src/server/ftpSrv.ts',
@@ -21,6 +21,7 @@ const LIBRARY_HOMES: Record<string, string> = {
   croner: 'src/rollout/cron.ts',
   bullmq: 'src/engine/bullmq.ts',
   ioredis: 'src/engine/bullmq.ts',
+  'prom-client': 'src/observability/prometheus.ts',
 };
 
 function sources(dir: string): string[] {

@@ -1,19 +1,19 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Command } from '../program.js';
 import { addDigestOptions, digestsFromFlags, type DigestFlags } from '../digestOptions.js';
 import { formatBytes } from '../../core/format.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
-import { PROJECT_ROOT } from '../../config/loader.js';
+import { defaultImagesDir } from '../../config/loader.js';
 import { CatalogError, addImage, catalogFilePath, checkCatalog, loadCatalog } from '../../catalog/index.js';
 
 /** Env var naming the images directory (as for `swfw serve`). */
 export const IMAGES_ENV = 'SWFW_IMAGES';
 
-/** `--images DIR` (relative to the cwd), else SWFW_IMAGES, else the project's fixtures/images. */
+/** `--images DIR` (relative to the cwd), else SWFW_IMAGES, else serve's default (/srv/firmware). */
 export function resolveImagesDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   if (flag !== undefined) return resolve(flag);
   if (env[IMAGES_ENV]) return resolve(env[IMAGES_ENV]);
-  return join(PROJECT_ROOT, 'fixtures', 'images');
+  return defaultImagesDir();
 }
 
 /** Runs a catalog action; a CatalogError (bad path, unknown image) is a usage error. */
@@ -88,7 +88,7 @@ export function registerCatalog(program: Command): void {
   // root options count only before the subcommand name (`swfw --version` still works).
   program.enablePositionalOptions();
   const catalog = program.command('catalog').description('the image catalog (catalog.json in the images directory): add, list, check');
-  const imagesHelp = `images directory holding catalog.json (default: ${IMAGES_ENV} or fixtures/images)`;
+  const imagesHelp = `images directory holding catalog.json (default: ${IMAGES_ENV} or ${defaultImagesDir()})`;
   const add = catalog
     .command('add')
     .description("hash an image once (SHA-256, MD5, SHA-512), cross-check the vendor's published digests, record it")
