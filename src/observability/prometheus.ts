@@ -25,7 +25,7 @@ export function serverMetrics(server: FirmwareServer): { registry: Registry; det
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: [registry] });
-  const transfers = counter('swfw_transfers_total', 'RETR transfers finished, by result (complete, aborted) and final reply code (226, 425, 426, 451)', ['result', 'code']);
+  const transfers = counter('swfw_transfers_total', 'Transfers finished, by protocol (ftp, http, https), result (complete, aborted) and final reply code (FTP 226, 425, 426, 451; HTTP 200, 206)', ['protocol', 'result', 'code']);
   const sentBytes = counter('swfw_sent_bytes_total', 'Bytes written to data connections by RETR, aborted transfers included');
   const loginFailures = counter('swfw_login_failures_total', 'PASS commands that did not log in (wrong password, unknown user, outside allowFrom)');
   const pasvWaits = counter('swfw_passive_waits_total', 'PASV/EPSV that found every passive port reserved and waited for one');
@@ -43,7 +43,7 @@ export function serverMetrics(server: FirmwareServer): { registry: Registry; det
   });
   const listeners: { [K in keyof FirmwareServerEvents]?: Listener<K> } = {
     transfer: (record) => {
-      transfers.inc({ result: record.result, code: String(record.code) });
+      transfers.inc({ protocol: record.protocol, result: record.result, code: String(record.code) });
       sentBytes.inc(record.bytes);
     },
     'login-failure': () => loginFailures.inc(),

@@ -1,5 +1,5 @@
 /**
- * `swfw serve --xferlog FILE`: one line per RETR in the xferlog format of wu-ftpd, as vsftpd
+ * `swfw serve --xferlog FILE`: one line per transfer (RETR, or an HTTP(S) GET with its service name `http`/`https`) in the xferlog format of wu-ftpd, as vsftpd
  * writes it (xferlog_std_format), so the tools that read FTP transfer logs (webalizer, awstats,
  * fail2ban filters, admins' awk) read ours:
  *
@@ -49,7 +49,8 @@ export function xferlogLine(record: TransferRecord, finishedAt: Date): string {
     'o',
     anonymous ? 'a' : 'r',
     field(record.user || 'unknown'),
-    'ftp',
+    // The service: `ftp`, or `http`/`https` for the same repository served over HTTP(S).
+    record.protocol,
     '0',
     '*',
     record.result === 'complete' ? 'c' : 'i',

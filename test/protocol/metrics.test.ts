@@ -77,7 +77,7 @@ describe('Prometheus metrics (--metrics)', function () {
       wrong.close();
     }
     const after = await scrape();
-    expect(moved(before, after, 'swfw_transfers_total{code="226",result="complete"}')).to.equal(1);
+    expect(moved(before, after, 'swfw_transfers_total{code="226",protocol="ftp",result="complete"}')).to.equal(1);
     expect(moved(before, after, 'swfw_sent_bytes_total')).to.equal(statSync(join(server.images, DELL)).size);
     expect(moved(before, after, 'swfw_login_failures_total')).to.equal(1);
     expect(moved(before, after, 'swfw_catalog_refusals_total{code="550"}')).to.equal(0);
@@ -110,7 +110,7 @@ describe('Prometheus metrics (--metrics)', function () {
     expect(moved(before, after, 'swfw_passive_waits_total')).to.equal(1);
     expect(moved(before, after, 'swfw_passive_wait_timeouts_total')).to.equal(1);
     expect(moved(before, after, 'swfw_catalog_refusals_total{code="550"}')).to.equal(1);
-    expect(moved(before, after, 'swfw_transfers_total{code="226",result="complete"}')).to.equal(0);
+    expect(moved(before, after, 'swfw_transfers_total{code="226",protocol="ftp",result="complete"}')).to.equal(0);
   });
 
   it('counts one-time access granted and revoked (a second revoke() counts nothing)', async function () {
