@@ -6,7 +6,7 @@ import type { ConfigProblem } from '../core/errors.js';
 
 /** How one scalar config key is typed, where env and flags can set it, and its bounds. */
 export interface ScalarField {
-  kind: 'string' | 'optionalString' | 'endpoint' | 'integer' | 'seconds' | 'boolean' | 'logLevel';
+  kind: 'string' | 'optionalString' | 'endpoint' | 'integer' | 'seconds' | 'boolean' | 'logLevel' | 'hashSentBytes';
   /** Environment variable that overrides the file (file, then env, then flags). */
   env: string;
   min?: number;
@@ -33,7 +33,7 @@ export const SCALAR_FIELDS = {
   tlsCert: { kind: 'optionalString', env: 'SWFW_TLS_CERT' },
   tlsKey: { kind: 'optionalString', env: 'SWFW_TLS_KEY' },
   requireTls: { kind: 'boolean', env: 'SWFW_REQUIRE_TLS' },
-  hashSentBytes: { kind: 'boolean', env: 'SWFW_HASH_SENT_BYTES' },
+  hashSentBytes: { kind: 'hashSentBytes', env: 'SWFW_HASH_SENT_BYTES' },
   logFile: { kind: 'optionalString', env: 'SWFW_LOG_FILE' },
   logLevel: { kind: 'logLevel', env: 'SWFW_LOG_LEVEL' },
   openFirewall: { kind: 'boolean', env: 'SWFW_OPEN_FIREWALL' },
@@ -117,7 +117,8 @@ export interface ServerConfig {
   readonly tlsCert: string | null;
   readonly tlsKey: string | null;
   readonly requireTls: boolean;
-  readonly hashSentBytes: boolean;
+  /** How the audit's SHA-256 of the sent bytes is had (see HASH_SENT_BYTES_MODES). */
+  readonly hashSentBytes: HashSentBytesMode;
   readonly logFile: string | null;
   readonly logLevel: LogLevel;
   /** serve: insert iptables/nft rules for the ports at start, remove them at stop (Linux, root). */
@@ -140,6 +141,17 @@ export interface ServerConfig {
   /** The local syslog's Unix datagram socket (/dev/log). */
   readonly syslogSocket: string;
 }
+
+/**
+ * `hashSentBytes`: how the audit's SHA-256 of the sent bytes is had.
+ * - `per-version` (the default): hashed on the stream the first time a file version is sent whole;
+ *   a later whole transfer of the same version (fstat on the open descriptor: device, inode, size,
+ *   mtime and ctime in ns, checked at open and after the last byte) carries that digest unhashed.
+ * - `per-transfer`: every transfer is hashed on the stream.
+ * - `off`: no digest.
+ */
+export const HASH_SENT_BYTES_MODES = ['per-version', 'per-transfer', 'off'] as const;
+export type HashSentBytesMode = (typeof HASH_SENT_BYTES_MODES)[number];
 
 const USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -171,6 +183,12 @@ export function coerceScalar(field: ScalarField, raw: unknown): { value: unknown
       if (fromText && /^(true|1|yes|on)$/i.test(raw)) return { value: true };
       if (fromText && /^(false|0|no|off)$/i.test(raw)) return { value: false };
       return { problem: 'must be true or false' };
+    case 'hashSentBytes':
+      // true/false from configs written before the modes existed: on meant hashed, now per version.
+      if (raw === true || (fromText && /^(true|yes|on)$/i.test(raw))) return { value: 'per-version' };
+      if (raw === false || (fromText && /^(false|no)$/i.test(raw))) return { value: 'off' };
+      if (typeof raw === 'string' && (HASH_SENT_BYTES_MODES as readonly string[]).includes(raw)) return { value: raw };
+      return { problem: `must be one of ${HASH_SENT_BYTES_MODES.join(', ')}` };
     case 'logLevel':
       if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return { value: raw };
       return { problem: `must be one of ${LOG_LEVELS.join(', ')}` };
@@ -370,7 +388,7 @@ function validate(values: Record<string, unknown>, value: <T>(key: string) => T,
     tlsCert,
     tlsKey,
     requireTls: value<boolean>('requireTls'),
-    hashSentBytes: value<boolean>('hashSentBytes'),
+    hashSentBytes: value<HashSentBytesMode>('hashSentBytes'),
     logFile: value<string | null>('logFile'),
     logLevel: value<LogLevel>('logLevel'),
     openFirewall: value<boolean>('openFirewall'),

@@ -242,6 +242,7 @@ const retr: CommandHandler = async (session, argument) => {
       return;
     }
     record.dataPort = socket.localPort ?? null;
+    const digest = hashing.begin(fd, offset, expectedBytes, entry.stats.size);
     const abort = new AbortController();
     session.setTransfer(abort);
     events.emit('transfer-start', progress);
@@ -251,14 +252,25 @@ const retr: CommandHandler = async (session, argument) => {
       length: expectedBytes,
       sink: socket,
       dataTimeoutMs: config.dataTimeoutMs,
-      hash: hashing.open(expectedBytes),
+      hash: digest.hash,
+      unchangedAfterLastRead: digest.unchanged,
       pool,
       signal: AbortSignal.any([abort.signal, session.lifetime.signal]),
       onProgress: (bytes) => events.emit('transfer-progress', { ...progress, bytes }),
     });
     record.bytes = outcome.bytes;
-    record.sha256 = outcome.sha256;
-    if (outcome.ok) {
+    const evidence = digest.settle(outcome);
+    record.sha256 = evidence.sha256;
+    record.sha256Basis = evidence.basis;
+    if (evidence.versionChanged) {
+      // The file changed on disk while it was sent (RFC 959: 451, a local error): the client got
+      // a mix of two versions, no digest describes it, and no 226 says otherwise.
+      closeDataSocket(socket);
+      logger.error('image changed on disk while it was being sent: transfer failed', { path: virtualPath, client: session.peerAddress });
+      record.code = ReplyCode.LOCAL_ERROR;
+      record.reason = 'file-changed';
+      finalReplies.push([ReplyCode.LOCAL_ERROR, 'The file changed while it was being sent; transfer failed, retry']);
+    } else if (outcome.ok) {
       closeDataSocket(socket);
       record.code = ReplyCode.TRANSFER_COMPLETE;
       record.result = 'complete';

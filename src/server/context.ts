@@ -36,8 +36,17 @@ export interface TransferRecord {
   code: number;
   result: 'complete' | 'aborted';
   reason?: string;
-  /** SHA-256 of exactly the bytes written to the data connection; null if hashing is off. */
+  /**
+   * SHA-256 of exactly the bytes written to the data connection; null if hashing is off, or if the
+   * file changed on disk during the transfer (`reason: 'file-changed'`).
+   */
   sha256: string | null;
+  /**
+   * `stream`: hashed from this transfer's bytes as they were sent; `version`: this whole transfer
+   * sent a file version (fstat identity unchanged from open to the last byte) that an earlier whole
+   * transfer hashed on the stream (`hashSentBytes: per-version`); null with no digest.
+   */
+  sha256Basis?: 'stream' | 'version' | null;
   /**
    * FTP: the session's commands up to this RETR (`USER sw-…`, `PASS ***`, `TYPE I`, `PASV`, …).
    * HTTP: the request line with a grant's password replaced by `***`, then the Range, If-Range

@@ -527,7 +527,7 @@ export class HttpFrontEnd {
         this.logger.debug('HTTP HEAD', { protocol, client, user, path, status });
         return;
       }
-      await this.transfer(protocol, context, req, res, client, user, path, fd, start, length, status);
+      await this.transfer(protocol, context, req, res, client, user, path, fd, size, start, length, status);
     } finally {
       closeSync(fd);
     }
@@ -542,6 +542,8 @@ export class HttpFrontEnd {
     user: string,
     path: string,
     fd: number,
+    /** The file's size at open: a whole transfer of it may carry its version's digest. */
+    size: number,
     offset: number,
     expectedBytes: number,
     status: number,
@@ -573,6 +575,7 @@ export class HttpFrontEnd {
     const started = Date.now();
     this.transfers++;
     try {
+      const digest = hashing.begin(fd, offset, expectedBytes, size);
       events.emit('transfer-start', progress);
       const outcome = await sendFile({
         fd,
@@ -582,13 +585,20 @@ export class HttpFrontEnd {
         peerSocket: req.socket,
         endSink: false,
         dataTimeoutMs: config.dataTimeoutMs,
-        hash: hashing.open(expectedBytes),
+        hash: digest.hash,
+        unchangedAfterLastRead: digest.unchanged,
         pool,
         onProgress: (bytes) => events.emit('transfer-progress', { ...progress, bytes }),
       });
       record.bytes = outcome.bytes;
-      record.sha256 = outcome.sha256;
-      if (outcome.ok) record.result = 'complete';
+      const evidence = digest.settle(outcome);
+      record.sha256 = evidence.sha256;
+      record.sha256Basis = evidence.basis;
+      if (evidence.versionChanged) {
+        // Headers are sent: the only way left to say "failed" is to cut the response unfinished.
+        logger.error('image changed on disk while it was being sent: transfer failed', { path, client });
+        record.reason = 'file-changed';
+      } else if (outcome.ok) record.result = 'complete';
       else {
         record.reason = outcome.reason;
         if (outcome.reason === 'read-error') {
@@ -599,7 +609,8 @@ export class HttpFrontEnd {
       // As RETR logs before its 226: the evidence exists before the response ends.
       logger.info('transfer', { ...record });
       events.emit('transfer', record);
-      if (outcome.ok) res.end();
+      if (outcome.ok && !evidence.versionChanged) res.end();
+      else if (evidence.versionChanged) res.destroy();
     } finally {
       this.transfers--;
     }

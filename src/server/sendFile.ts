@@ -14,7 +14,10 @@ const STALL_CHECK_MAX_MS = 1000;
 
 export type SendOutcome =
   | { ok: true; bytes: number; sha256: string | null }
-  | { ok: false; bytes: number; sha256: string | null; reason: 'stalled' | 'closed' | 'aborted' | 'read-error'; error?: string };
+  | { ok: false; bytes: number; sha256: string | null; reason: SendFailure; error?: string };
+
+/** Why a transfer ended early: `file-changed` when `unchangedAfterLastRead` said the file changed. */
+export type SendFailure = 'stalled' | 'closed' | 'aborted' | 'read-error' | 'file-changed';
 
 /**
  * Where sendFile writes: a data connection (net.Socket, tls.TLSSocket) or an HTTP response
@@ -57,6 +60,11 @@ export interface SendFileOptions {
   /** Hashes exactly the bytes the sink accepted, in order; null: no hash. */
   hash: SentBytesHash | null;
   pool: BufferPool;
+  /**
+   * Called once, after the last read and before its bytes are written: false (the file changed
+   * since it was opened) fails the transfer with `file-changed` and withholds those bytes.
+   */
+  unchangedAfterLastRead?: () => boolean;
   /** Aborts the transfer (ABOR, shutdown). */
   signal?: AbortSignal;
   onProgress?: (bytesSent: number) => void;
@@ -111,7 +119,7 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
       while (hashing > 0) await new Promise<void>((resolve) => (hashDrained = resolve));
       return hash ? hash.digest() : null;
     };
-    const fail = (reason: 'stalled' | 'closed' | 'aborted' | 'read-error', error?: string) => {
+    const fail = (reason: SendFailure, error?: string) => {
       if (finished || finishing) return;
       finishing = true;
       endWaiting();
@@ -209,6 +217,13 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
           }
           position += bytesRead;
           remaining -= bytesRead;
+          // Every byte is read: if the file changed since it was opened, the bytes may mix two
+          // versions, and the last buffer is withheld so that no client takes them for whole.
+          if (remaining === 0 && options.unchangedAfterLastRead && !options.unchangedAfterLastRead()) {
+            pool.give(buffer);
+            fail('file-changed');
+            return;
+          }
           inFlight++;
           const done = settle(buffer, 2);
           writesPending++;

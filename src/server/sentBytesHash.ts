@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { fstatSync } from 'node:fs';
+import type { HashSentBytesMode } from '../config/schema.js';
 import { Worker } from 'node:worker_threads';
 import type { FromHashWorker, ToHashWorker } from './hashWorker.js';
 
@@ -132,16 +134,96 @@ export class HashWorker {
 /** Transfers up to this size hash on the event loop: 1 MiB costs under a millisecond. */
 export const INLINE_HASH_MAX_BYTES = 1024 * 1024;
 
-/** Chooses the hasher per transfer: none, inline for small ones, the worker for the rest. */
+/** Where a record's digest comes from: this transfer's own bytes, or an earlier whole transfer of the same file version. */
+export type DigestBasis = 'stream' | 'version';
+
+/** File versions whose digests are kept: a repository holds a few hundred images at most. */
+const VERSION_DIGESTS_MAX = 4096;
+
+/**
+ * A file version as `fstat` on the open descriptor sees it: device, inode, size, and mtime and
+ * ctime in nanoseconds. A write in place moves mtime; one that puts mtime back (`touch -d`) still
+ * moves ctime, which no user can set; a file replaced by rename is another inode.
+ */
+export function fileVersion(fd: number): string {
+  const s = fstatSync(fd, { bigint: true });
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+}
+
+/** The digest fields of one transfer's audit record. */
+export interface SentBytesDigest {
+  sha256: string | null;
+  basis: DigestBasis | null;
+  /** The file's version on the descriptor changed between open and the last byte: no digest, and no success reply. */
+  versionChanged: boolean;
+}
+
+/** One transfer's hashing: the hasher sendFile feeds (null when none is needed), then the record's digest. */
+export interface TransferHashing {
+  readonly hash: SentBytesHash | null;
+  /** Whether the file's version on the descriptor is still the one it had at open (for sendFile's `unchangedAfterLastRead`). */
+  unchanged(): boolean;
+  /** Called after the last byte, before the final reply, with the descriptor still open. */
+  settle(outcome: { ok: boolean; bytes: number; sha256: string | null; reason?: string }): SentBytesDigest;
+}
+
+/**
+ * Chooses the hasher per transfer (none, inline for small ones, the worker for the rest) and keeps
+ * the digests of file versions this server read whole itself. Never from catalog.json: the
+ * server's evidence stays its own, so the three-way verify (catalog, server, switch) keeps three
+ * independent witnesses.
+ */
 export class SentBytesHashing {
   private readonly worker: HashWorker | null;
-  constructor(enabled: boolean) {
-    this.worker = enabled ? new HashWorker() : null;
+  private readonly versionDigests = new Map<string, string>();
+
+  constructor(readonly mode: HashSentBytesMode) {
+    this.worker = mode === 'off' ? null : new HashWorker();
   }
+
+  /** A hasher on the stream for `expectedBytes`, or null when hashing is off. */
   open(expectedBytes: number): SentBytesHash | null {
     if (!this.worker) return null;
     return expectedBytes <= INLINE_HASH_MAX_BYTES ? inlineHash() : this.worker.open();
   }
+
+  /**
+   * Starts one transfer of `length` bytes from `offset` of the file open on `fd` (`size` bytes at
+   * open). Its version is read from the descriptor now and again in `settle`.
+   */
+  begin(fd: number, offset: number, length: number, size: number): TransferHashing {
+    if (this.mode === 'off') return { hash: null, unchanged: () => true, settle: () => ({ sha256: null, basis: null, versionChanged: false }) };
+    const version = fileVersion(fd);
+    const unchanged = () => {
+      try {
+        return fileVersion(fd) === version;
+      } catch {
+        return false;
+      }
+    };
+    const whole = offset === 0 && length === size;
+    const known = this.mode === 'per-version' && whole ? this.versionDigests.get(version) : undefined;
+    const hash = known === undefined ? this.open(length) : null;
+    return {
+      hash,
+      unchanged,
+      settle: (outcome) => {
+        if (outcome.reason === 'file-changed' || !unchanged()) return { sha256: null, basis: null, versionChanged: true };
+        if (known !== undefined) {
+          // Only a whole transfer sent the bytes that digest describes.
+          return outcome.ok && outcome.bytes === length ? { sha256: known, basis: 'version', versionChanged: false } : { sha256: null, basis: null, versionChanged: false };
+        }
+        if (this.mode === 'per-version' && whole && outcome.ok && outcome.bytes === size && outcome.sha256 !== null) this.remember(version, outcome.sha256);
+        return { sha256: outcome.sha256, basis: outcome.sha256 === null ? null : 'stream', versionChanged: false };
+      },
+    };
+  }
+
+  private remember(version: string, sha256: string): void {
+    if (this.versionDigests.size >= VERSION_DIGESTS_MAX) this.versionDigests.delete(this.versionDigests.keys().next().value!);
+    this.versionDigests.set(version, sha256);
+  }
+
   async stop(): Promise<void> {
     await this.worker?.stop();
   }

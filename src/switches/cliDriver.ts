@@ -19,7 +19,7 @@ import {
   type SwitchTarget,
 } from './driver.js';
 import { HASH_UNSUPPORTED, type Dialect, type PolledStatus } from './dialect.js';
-import { CliSession } from './cliSession.js';
+import { CliSession, type PromptGrammar } from './cliSession.js';
 import { SshConnection } from './ssh.js';
 
 /** How often a background pull (Dell OS10) is polled. */
@@ -54,25 +54,35 @@ export class CliDriver implements SwitchDriver {
 
   async connect(target: SwitchTarget): Promise<SwitchSession> {
     const logger = this.logger.child({ switch: `${target.host}:${target.port}`, driver: this.name });
-    const connection = await SshConnection.connect({
-      host: target.host,
-      port: target.port,
-      username: target.username,
-      password: target.password,
-      timeoutMs: target.timeoutMs,
-      hostKey: target.hostKey,
-      weakAlgorithms: target.weakAlgorithms ?? [],
-    });
-    try {
-      const shell = await connection.openShell(PTY, target.timeoutMs);
-      const cli = await CliSession.start(shell, { grammar: this.dialect.prompt, timeoutMs: target.timeoutMs, logger });
+    return openCli(target, this.dialect.prompt, logger, async (connection, cli) => {
       const session = new DialectSession(this.dialect, connection, cli, target, logger);
       await session.prepare();
       return session;
-    } catch (err) {
-      await connection.close();
-      throw err;
-    }
+    });
+  }
+}
+
+/**
+ * Logs into the switch over SSH, opens one interactive shell and learns its prompt, then hands
+ * both to `prepare` (which builds the session). Anything failing on the way closes the connection.
+ */
+export async function openCli<T>(target: SwitchTarget, grammar: PromptGrammar, logger: Logger, prepare: (connection: SshConnection, cli: CliSession) => Promise<T>): Promise<T> {
+  const connection = await SshConnection.connect({
+    host: target.host,
+    port: target.port,
+    username: target.username,
+    password: target.password,
+    timeoutMs: target.timeoutMs,
+    hostKey: target.hostKey,
+    weakAlgorithms: target.weakAlgorithms ?? [],
+  });
+  try {
+    const shell = await connection.openShell(PTY, target.timeoutMs);
+    const cli = await CliSession.start(shell, { grammar, timeoutMs: target.timeoutMs, logger });
+    return await prepare(connection, cli);
+  } catch (err) {
+    await connection.close();
+    throw err;
   }
 }
 

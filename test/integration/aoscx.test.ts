@@ -16,7 +16,7 @@ import { validateInventory, type InventorySwitch } from '../../src/rollout/inven
 import { validatePlan } from '../../src/rollout/plan.js';
 import type { RunSummary } from '../../src/rollout/index.js';
 
-const PASV = '44030-44034';
+const PASV = '44045-44049';
 const SSH_PORT = 47150;
 const REST_PORT = 47151;
 const PASSWORD = 'aoscx-test-pass';
@@ -164,7 +164,7 @@ describe('aruba-aoscx over its REST API, against the emulator', function () {
 
   it('a server with no HTTP(S) fails AOS-CX switches before any login; with HTTP only, they download over HTTP', async function () {
     const fleet = await start({ count: 1, firstOctet: 130 });
-    const ftpOnly = await startTestServer('44035-44039');
+    const ftpOnly = await startTestServer('44050-44054');
     try {
       const summary = await rollout(inventoryOf(fleet), {}, 'state-ftp-only', ftpOnly);
       const sw = summary.state.switches.get('emu-001')!;
@@ -174,7 +174,7 @@ describe('aruba-aoscx over its REST API, against the emulator', function () {
     } finally {
       await ftpOnly.stop();
     }
-    const httpOnly = await startTestServer('44035-44039', { flags: { http: '127.0.0.1:0' } });
+    const httpOnly = await startTestServer('44050-44054', { flags: { http: '127.0.0.1:0' } });
     try {
       const summary = await rollout(inventoryOf(fleet), {}, 'state-http-only', httpOnly);
       expect(summary.state.switches.get('emu-001')!.outcome, summary.state.switches.get('emu-001')!.reason ?? '').to.equal('verified');

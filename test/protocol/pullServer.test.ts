@@ -153,6 +153,8 @@ describe('pull from our own server (real sockets, loopback)', function () {
     expect(result.outcome).to.equal('mismatch');
     expect(result.out).to.equal(null);
     const record = await lastTransfer(server, 2);
+    // The second whole transfer of this version carries the first one's digest (hashSentBytes per-version).
+    expect(record.sha256Basis).to.equal('version');
     expect(judgeEvidence({ reference, server: record, client: { digests: result.digests, bytes: result.bytes } }).verdict).to.equal('wrong-image-served');
     expectOnlyFiles(dir, []);
   });

@@ -66,7 +66,7 @@ describe('BufferPool', function () {
 
   it('hashes shared buffers in the worker, and the worker stops cleanly', async function () {
     const pool = new BufferPool(2 * 1024 * 1024, 1);
-    const hashing = new SentBytesHashing(true);
+    const hashing = new SentBytesHashing('per-transfer');
     try {
       const hash = hashing.open(10 * 1024 * 1024)!;
       const buffer = pool.tryTake()!;

@@ -224,7 +224,8 @@ export function registerServe(program: Command): void {
     .option('--http <[addr:]port>', 'also serve the repository read-only over HTTP, e.g. 63001 (default off; addr defaults to --host)')
     .option('--https <[addr:]port>', 'also serve it over HTTPS with --tls-cert/--tls-key, e.g. 63002 (default off)')
     .option('--http-listing', 'HTTP(S): answer a directory with an HTML listing (default off: a directory is 404)')
-    .addOption(new Option('--no-hash-sent-bytes', 'skip the SHA-256 of sent bytes in the audit log (default: hash)'))
+    .addOption(new Option('--hash-sent-bytes <mode>', 'the SHA-256 of sent bytes in the audit record: per-version (hash each file version once, the default), per-transfer, or off'))
+    .addOption(new Option('--no-hash-sent-bytes', 'the same as --hash-sent-bytes off'))
     .option('--open-firewall', 'Linux, root: insert iptables/nft rules for the ports at start, remove them at stop (a helper keeps root for that)')
     .option('--run-as <user>', 'started as root: become this user after binding (default nobody; root keeps root)')
     .option('--log-file <file>', 'JSON-lines log file')
@@ -235,7 +236,7 @@ export function registerServe(program: Command): void {
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (default off)')
     .addOption(new Option('--log-level <level>', 'console and file log level (default info)').choices(['error', 'warn', 'info', 'debug']))
     .action(async (options: Record<string, string | boolean | undefined>) => {
-      // Commander sets hashSentBytes=true when --no-hash-sent-bytes is absent; only pass it when given.
+      // Commander sets hashSentBytes=true when neither form is given; the config's default applies then.
       if (options['hashSentBytes'] === true) delete options['hashSentBytes'];
       await serveCommand(options);
     });

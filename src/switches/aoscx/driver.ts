@@ -13,8 +13,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { describeError } from '../../core/errors.js';
-import { CISCO_STYLE_PROMPT, CliSession } from '../cliSession.js';
-import { SshConnection } from '../ssh.js';
+import { CISCO_STYLE_PROMPT, type CliSession } from '../cliSession.js';
+import type { SshConnection } from '../ssh.js';
+import { openCli } from '../cliDriver.js';
 import {
   SwitchConnectError,
   SwitchOutputError,
@@ -41,7 +42,6 @@ export const AOSCX_DEFAULT_VRF = 'mgmt';
 const STATUS_POLL_MS = 1000;
 /** A download the switch still does not report after this long was never started. */
 const STATUS_APPEAR_MS = 15_000;
-const PTY = { cols: 511, rows: 24 };
 
 export class AosCxDriver implements SwitchDriver {
   readonly name = 'aruba-aoscx';
@@ -59,25 +59,11 @@ export class AosCxDriver implements SwitchDriver {
   async connect(target: SwitchTarget): Promise<SwitchSession> {
     if (!target.rest) throw new SwitchConnectError(`${target.host}: the aruba-aoscx driver needs the switch's REST port and certificate check`, 'other');
     const logger = this.logger.child({ switch: `${target.host}:${target.port}`, driver: this.name });
-    const connection = await SshConnection.connect({
-      host: target.host,
-      port: target.port,
-      username: target.username,
-      password: target.password,
-      timeoutMs: target.timeoutMs,
-      hostKey: target.hostKey,
-      weakAlgorithms: target.weakAlgorithms ?? [],
-    });
-    try {
-      const shell = await connection.openShell(PTY, target.timeoutMs);
-      const cli = await CliSession.start(shell, { grammar: CISCO_STYLE_PROMPT, timeoutMs: target.timeoutMs, logger });
+    return openCli(target, CISCO_STYLE_PROMPT, logger, async (connection, cli) => {
       const session = new AosCxSession(connection, cli, target, logger);
       await session.prepare();
       return session;
-    } catch (err) {
-      await connection.close();
-      throw err;
-    }
+    });
   }
 }
 
