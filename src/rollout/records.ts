@@ -119,7 +119,7 @@ export type JournalBody =
       /** The images the plan installs, with their catalog version and digests. */
       images?: StartImage[];
       /** The embedded FTP server the switches pulled from (not on a job engine: each site has its own). */
-      server?: { address: string; port: number; pasvRange: string };
+      server?: { address: string; port: number; pasvRange: string; http?: number | null; https?: number | null };
       /** The plan's maintenance window, or null for none. */
       window?: MaintenanceWindow | null;
       concurrency?: number;

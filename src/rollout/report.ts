@@ -105,7 +105,7 @@ export interface RolloutReport {
   resumes: { at: string; pid: number; operator: Operator | null }[];
   images: ReportImage[];
   /** The embedded server the switches pulled from; null on a job engine or in older journals. */
-  server: { address: string; port: number; pasvRange: string } | null;
+  server: { address: string; port: number; pasvRange: string; http?: number | null; https?: number | null } | null;
   /** The plan's maintenance window in words, or null for none (or unknown). */
   window: string | null;
   concurrency: number | null;
@@ -309,7 +309,7 @@ export function describePrecheck(precheck: PrecheckRecord | null): string {
   const parts = [precheck['model'], precheck['version']].filter((v) => typeof v === 'string' && v !== '') as string[];
   const free = freeSpace(precheck['freeBytes']);
   if (free) parts.push(free);
-  const onFlash = { absent: 'image not on flash', match: 'image already on flash', differs: 'a different file of that name on flash' }[String(precheck['onFlash'])];
+  const onFlash = { absent: 'image not on flash', match: 'image already on flash', differs: 'a different image where it goes (file of that name, or the non-booted slot)' }[String(precheck['onFlash'])];
   if (onFlash) parts.push(onFlash);
   const login = typeof precheck['login'] === 'string' ? `; logged in by ${precheck['login']}` : '';
   return `${parts.join(', ')}${login}`;
@@ -489,7 +489,7 @@ function timeline(report: RolloutReport): string {
   const notStarted = report.switches.length - started.length;
   const caption = aggregate
     ? `Switches at work over time (${started.length} switches, too many for one bar each), stacked by outcome; the left axis gives the peak${report.concurrency ? ` (the plan allows ${report.concurrency} at once)` : ''}.`
-    : `One bar per switch from its connect (pre-check) to its verdict, by wave; the darker part is its FTP transfer.`;
+    : `One bar per switch from its connect (pre-check) to its verdict, by wave; the darker part is its transfer (FTP, or HTTP(S) for REST switches).`;
   const legend = OUTCOMES.map((o) => `<span><i class="swatch ${o}"></i>${esc(o)} ${esc(report.totals[o])}</span>`).join(' ');
   return `<figure class="timeline"><svg role="img" aria-labelledby="tl-title tl-desc" viewBox="0 0 ${SVG_WIDTH} ${n2(height)}" width="100%" xmlns="http://www.w3.org/2000/svg"><title id="tl-title">Timeline of the rollout, ${esc(clock(iso(t0)))} to ${esc(clock(iso(t1)))} UTC</title><desc id="tl-desc">${esc(caption)}</desc>${parts.join('')}</svg><figcaption>${esc(caption)} ${legend}${notStarted ? ` · ${esc(notStarted)} not started` : ''}</figcaption></figure>`;
 }
@@ -546,7 +546,7 @@ export function toHtml(report: RolloutReport): string {
   const tiles = OUTCOMES.map((o) => `<div class="tile ${o}${report.totals[o] === 0 ? ' zero' : ''}"><b>${esc(report.totals[o])}</b>${esc(o)}</div>`).join('');
   const fact = (name: string, value: string | null) => (value ? `<dt>${esc(name)}</dt><dd>${value}</dd>` : '');
   const images = report.images
-    .map((i) => `${esc(i.file)}${i.version ? ` — version <b>${esc(i.version)}</b>` : ''}${i.size !== null ? `, ${esc(formatBytes(i.size))}` : ''}${i.sha256 ? `, SHA-256 <code title="${esc(i.sha256)}">${esc(i.sha256)}</code>` : ''} <small>(${esc(i.switches)} switches)</small>`)
+    .map((i) => `${esc(i.file)}${i.version ? ` — version <b>${esc(i.version)}</b>` : ''}${i.size !== null ? `, ${esc(formatBytes(i.size))}` : ''}${i.sha256 ? `, SHA-256 <code title="${esc(i.sha256)}">${esc(i.sha256)}</code>` : ''} <small>(${esc(i.switches)} switch${i.switches === 1 ? '' : 'es'})</small>`)
     .join('<br>');
   const resumes = report.resumes.map((r) => `${esc(readableTime(r.at))}${r.operator ? ` by ${esc(who(r.operator))}` : ''}`).join('<br>');
   const facts = [
@@ -558,7 +558,12 @@ export function toHtml(report: RolloutReport): string {
     fact('Image', images || null),
     fact('Plan', report.plan.path ? `${esc(report.plan.path)}${report.plan.digest ? ` <small>SHA-256</small> <code title="${esc(report.plan.digest)}">${esc(report.plan.digest.slice(0, SHORT_HASH))}…</code>` : ''}` : null),
     fact('Inventory', report.inventoryPath ? esc(report.inventoryPath) : null),
-    fact('Server', report.server ? `ftp://${esc(report.server.address)}:${esc(report.server.port)} <small>passive ports ${esc(report.server.pasvRange)}</small>` : null),
+    fact(
+      'Server',
+      report.server
+        ? `ftp://${esc(report.server.address)}:${esc(report.server.port)} <small>passive ports ${esc(report.server.pasvRange)}</small>${report.server.https ? `, https://${esc(report.server.address)}:${esc(report.server.https)}` : ''}${report.server.http ? `, http://${esc(report.server.address)}:${esc(report.server.http)}` : ''}`
+        : null,
+    ),
     fact('Job engine', report.engine ? `${esc(report.engine.url)}` : null),
     fact('Sites', report.engine ? esc(report.engine.sites.join(', ')) : null),
     fact('Window', report.window ? esc(report.window) : null),
@@ -606,7 +611,7 @@ export function toHtml(report: RolloutReport): string {
     .join('\n');
 
   const sequences = report.ftpSequences.length
-    ? `<h2>FTP commands per platform (its first switch)</h2><table><thead><tr><th>driver</th><th>switch</th><th>commands, in order</th></tr></thead><tbody>${report.ftpSequences
+    ? `<h2>Transfer commands per platform (its first switch: FTP commands, or the HTTP(S) request)</h2><table><thead><tr><th>driver</th><th>switch</th><th>commands, in order</th></tr></thead><tbody>${report.ftpSequences
         .map((q) => `<tr><td>${esc(q.driver)}</td><td>${esc(q.switch)}</td><td><code>${q.commands.map(esc).join('<br>')}</code></td></tr>`)
         .join('')}</tbody></table>`
     : '';

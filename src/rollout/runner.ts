@@ -9,7 +9,7 @@ import { parsePortRange, portRangeSize } from '../core/portRange.js';
 import type { CatalogEntry } from '../catalog/index.js';
 import { loadServerConfig } from '../config/loader.js';
 import { FirmwareServer, StartError } from '../server/server.js';
-import type { SwitchDriver } from '../switches/index.js';
+import { driverFor as defaultDriverFor, type SwitchDriver } from '../switches/index.js';
 import type { InventorySwitch } from './inventory.js';
 import { nameSwitches, planRollout, type PlannedSwitch, type RolloutPlanConfig } from './plan.js';
 import { Journal } from './journal.js';
@@ -128,7 +128,8 @@ export class EmbeddedExecutor implements SwitchExecutor {
   startFields() {
     // The address switches were told to pull from, and the port the server really listens on (a plan's 0 is resolved here).
     const s = this.options.plan.server;
-    return this.server ? { server: { address: s.address, port: this.server.address().port, pasvRange: s.pasvRange } } : {};
+    const web = this.server?.httpEndpoints();
+    return this.server ? { server: { address: s.address, port: this.server.address().port, pasvRange: s.pasvRange, http: web?.http?.port ?? null, https: web?.https?.port ?? null } } : {};
   }
 
   async open(run: ExecutorRun): Promise<void> {
@@ -245,10 +246,30 @@ export class RolloutRunner {
     }
   }
 
+  /**
+   * Switches that download over HTTP(S) (AOS-CX) need the plan's embedded server to serve it: said
+   * before anything starts, as a missing target is, not as a failed canary. (With `--engine` the
+   * site agents serve, with their own `--https`; a server handed in by the caller is its own.)
+   */
+  private refuseRestSwitchesWithoutHttp(planned: readonly PlannedSwitch[]): void {
+    const o = this.options;
+    if (!(this.executor instanceof EmbeddedExecutor) || o.server || o.plan.server.http !== null || o.plan.server.https !== null) return;
+    const driverFor = o.driverFor ?? defaultDriverFor;
+    const needHttp = planned.filter((p) => {
+      const schemes = driverFor(this.byName.get(p.name)!.driver).pullSchemes;
+      return schemes.length > 0 && !schemes.includes('ftp');
+    });
+    if (needHttp.length === 0) return;
+    throw new RefusalError(
+      `server.https: ${needHttp.length} switch${needHttp.length === 1 ? '' : 'es'} download over HTTP(S) only (${nameSwitches(needHttp.map((p) => p.name))}) and the plan's server serves FTP only: set server.https with server.tlsCert and server.tlsKey (or server.http)`,
+    );
+  }
+
   private async runLocked(journal: Journal): Promise<RunSummary> {
     const o = this.options;
     const { planned, waves, problems } = planRollout(o.plan, o.inventory, o.findImage);
     if (problems.length) throw new RefusalError(problems.map((p) => `targets.${p.platform}: ${p.message} (needed by ${nameSwitches(p.switches)})`).join('; '));
+    this.refuseRestSwitchesWithoutHttp(planned);
     const run: ExecutorRun = { journal, fold: this.fold!, planned: new Map(planned.map((p) => [p.name, p])), byName: this.byName, runId: () => this.fold!.state.runId! };
     let state = this.fold!.state;
     if (state.start) {

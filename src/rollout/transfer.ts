@@ -284,6 +284,22 @@ export function pullSchemeFor(driver: SwitchDriver, server: FirmwareServer): Pul
   return driver.pullSchemes.find((scheme) => scheme === 'ftp' || endpoints[scheme] !== null) ?? null;
 }
 
+/**
+ * What to check when a switch's copy failed and the server saw no transfer from it. Over HTTPS a
+ * certificate the switch does not trust is the likely cause (AOS-CX checks it against its TA
+ * profile); otherwise, where the switch got no reply it could show or its login was refused
+ * (530, or an HTTP 404 for a grant URL from another address), a source address other than its
+ * management address. A 425 or 550 has other causes.
+ */
+function noTransferHint(scheme: PullScheme, message: string, reply: string | undefined, hasFtpSource: boolean): string {
+  if (scheme === 'https' && /certificate|SSL|TLS/i.test(message)) {
+    return "; the switch does not trust the server's certificate: add it (or its CA) to the switch's trust store (AOS-CX: crypto pki ta-profile)";
+  }
+  if (hasFtpSource) return '';
+  const refused = scheme === 'ftp' ? reply === undefined || reply === '530' : reply === undefined || reply === '404';
+  return refused ? `; if the switch sources ${scheme === 'ftp' ? 'FTP' : 'HTTP(S)'} from another address, set ftpSource` : '';
+}
+
 /** The URL of a one-time grant, as the switch is given it: the server's address for switches, its port for the scheme. */
 function grantUrl(scheme: PullScheme, serverAddress: string, server: FirmwareServer, access: OneTimeAccess): string {
   const host = serverAddress.includes(':') ? `[${serverAddress}]` : serverAddress;
@@ -339,7 +355,7 @@ async function copyAndVerify(
     // The ftpSource hint only where a wrong source address is a likely cause: the switch got no
     // FTP reply it could show, or its login was refused (530). A 425 or 550 has other causes.
     const reply = /\b([45]\d\d)\b/.exec(outcome.message)?.[1];
-    const hint = !sw.ftpSource && (reply === undefined || reply === '530') ? '; if the switch sources FTP from another address, set ftpSource' : '';
+    const hint = noTransferHint(scheme, outcome.message, reply, sw.ftpSource !== null);
     const why = audit ? outcome.message : `${outcome.message} (the server saw no transfer from ${source}${hint})`;
     return done('failed', `the switch's copy failed: ${why}`, { hashes: { catalogSha256: entry.sha256, serverSha256: audit?.sha256 ?? null, switchDigests: {}, switchAlgorithm: null } });
   }

@@ -56,7 +56,7 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
 
   it('an agent that would drop root refuses a state directory the user cannot reach, before binding', async function () {
     if (process.geteuid?.() !== 0 || !CHECKOUT_READABLE_BY_NOBODY) {
-      console.log('      skipped: needs root and a checkout nobody can read');
+      console.log('      skipped: needs root and a checkout the user "nobody" can read (this one is not)');
       this.skip();
     }
     const closed = join(dir, 'closed');
@@ -86,7 +86,7 @@ describe('swfw agent and rollout --engine (the built CLI)', function () {
 
   it('an agent starts, drops root to nobody (its state directory handed over), says where it serves and which queue it takes, and stops on SIGTERM with 0', async function () {
     if (process.geteuid?.() !== 0 || !CHECKOUT_READABLE_BY_NOBODY) {
-      console.log('      skipped: needs root and a checkout nobody can read');
+      console.log('      skipped: needs root and a checkout the user "nobody" can read (this one is not)');
       this.skip();
     }
     const agent = startCli(agentArgs(redis.url));

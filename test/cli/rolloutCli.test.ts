@@ -152,6 +152,38 @@ describe('swfw emulate and swfw rollout (the built CLI)', function () {
     expect(report.ftpSequences.map((q) => q.driver).sort()).to.deep.equal([...drivers].sort());
   });
 
+  it("the README's AOS-CX fleet: emulate --platform aruba-aoscx --trust-ca, then rollout run config/rollout.aoscx.yaml: each switch downloads its HTTPS grant URL, verified, exit 0; without server.https: exit 2 before anything starts", async function () {
+    const inventory = join(dir, 'inventory.json');
+    const cert = join(FIXTURE_IMAGES, '..', 'tls', 'server.crt');
+    emulator = startCli(['emulate', '--switches', '3', '--platform', 'aruba-aoscx', '--ssh-port', String(SSH_PORT), '--rest-port', String(SSH_PORT + 1), '--first-octet', String(FIRST_OCTET), '--trust-ca', cert, '--inventory-out', inventory]);
+    await emulator.waitFor(/emulating 3 switches \(aruba-aoscx\)/, 30_000);
+    let example = readFileSync(join(FIXTURE_IMAGES, '..', '..', 'config', 'rollout.aoscx.yaml'), 'utf8');
+    for (const [from, to] of [
+      ['port: 2121', 'port: 0'],
+      ['pasvRange: 63011-63015', 'pasvRange: 44120-44124'],
+      ['https: 63002', 'https: 44126'],
+      ['tlsCert: ../fixtures/tls/server.crt', `tlsCert: ${cert}`],
+      ['tlsKey: ../fixtures/tls/server.key', `tlsKey: ${join(FIXTURE_IMAGES, '..', 'tls', 'server.key')}`],
+      ['images: ../fixtures/images', `images: ${FIXTURE_IMAGES}`],
+    ]) {
+      expect(example).to.include(from);
+      example = example.replace(from, to);
+    }
+    const path = join(dir, 'rollout.aoscx.yaml');
+    writeFileSync(path, example);
+    const result = await runCli(['rollout', 'run', path, '--inventory', inventory, '--state', join(dir, 'state'), '--json']);
+    expect(result.code, result.stderr).to.equal(0);
+    const out = JSON.parse(result.stdout) as { outcome: string; counts: Record<string, number> };
+    expect(out.counts).to.deep.equal({ verified: 3, skipped: 0, failed: 0, pending: 0 });
+
+    const ftpOnly = join(dir, 'ftp-only.yaml');
+    writeFileSync(ftpOnly, example.replace(/^  (https|tlsCert|tlsKey): .*\n/gm, ''));
+    const refused = await runCli(['rollout', 'run', ftpOnly, '--inventory', inventory, '--state', join(dir, 'state-ftp-only')]);
+    expect(refused.code, refused.stderr).to.equal(2);
+    expect(refused.stderr).to.include("swfw: server.https: 3 switches download over HTTP(S) only (emu-001, emu-002, emu-003) and the plan's server serves FTP only: set server.https with server.tlsCert and server.tlsKey (or server.http)");
+    expect(existsSync(join(dir, 'state-ftp-only', 'journal.jsonl'))).to.equal(false);
+  });
+
   it('the guard of the zero-setup check bites: with --engine, the same guard stops the run at the first load of bullmq', async function () {
     writeFileSync(join(dir, 'inventory.yaml'), 'switches:\n  - { name: a, address: 127.0.1.149, driver: cisco-ios-xe, site: a, credentials: { username: admin, passwordEnv: X } }\n');
     const result = await runCli(['rollout', 'run', plan({}), '--inventory', join(dir, 'inventory.yaml'), '--state', join(dir, 'state'), '--engine', 'redis://127.0.0.1:1'], { env: { X: 'x', NODE_OPTIONS: NO_ENGINE } });

@@ -265,7 +265,10 @@ describe('swfw serve (CLI)', function () {
   });
 
   it('--metrics HOST:PORT serves Prometheus metrics (bound before the drop of root) and closes them at SIGTERM', async function () {
-    const [port, metricsPort] = [await freePort(), await freePort()];
+    const port = await freePort();
+    // freePort() may hand the same port twice in a row: the control port and the metrics port must differ.
+    let metricsPort = await freePort();
+    while (metricsPort === port) metricsPort = await freePort();
     running = serve(port, ['--metrics', `127.0.0.1:${metricsPort}`]);
     await running.waitFor(/swfw serving/);
     const scraped = await httpGet(metricsPort);

@@ -43,7 +43,7 @@ describe('systemd units (contrib/)', function () {
 
   it("the unit's promise: serve as an unprivileged user with only CAP_NET_BIND_SERVICE binds 21 and serves an image", async function () {
     if (process.geteuid?.() !== 0 || !CHECKOUT_READABLE_BY_NOBODY || spawnSync('setpriv', ['--version']).error) {
-      console.log('      skipped: needs root, setpriv, and a checkout nobody can read');
+      console.log('      skipped: needs root, setpriv, and a checkout the user "nobody" can read (this one is not)');
       this.skip();
     }
     const unit = readFileSync(join(PROJECT_ROOT, 'contrib', 'swfw.service'), 'utf8');

@@ -104,7 +104,7 @@ describe('rollouts over the switch emulator', function () {
     expect(report.ftpSequences).to.have.length(1);
     expect(report.ftpSequences[0]).to.include({ driver: 'cisco-ios-xe', switch: 'emu-001' });
     expect(report.ftpSequences[0]!.commands).to.include.members(['PASS ***', 'TYPE I', 'CWD cisco', 'PASV', `RETR ${IMAGE.split('/')[1]}`]);
-    expect(html).to.include('FTP commands per platform').and.include(`RETR ${IMAGE.split('/')[1]}`);
+    expect(html).to.include('Transfer commands per platform').and.include(`RETR ${IMAGE.split('/')[1]}`);
     expect(readFileSync(join(dir, JOURNAL_FILE), 'utf8')).to.not.include(ENV.SWFW_SWITCH_PASSWORD).and.not.include(access.password);
   });
 

@@ -153,7 +153,7 @@ describe('firewall rules and serve --open-firewall, applied to real iptables and
       // A runtime nobody can read, so that serve really drops root here (see readableRuntime).
       const runtime = readableRuntime();
       try {
-        const first = serve({ SWFW_RUN_AS: 'nobody' }, runtime.cli);
+        const first = serve({ SWFW_RUN_AS: 'nobody', SWFW_IMAGES: runtime.images }, runtime.cli);
         await first.waitFor(/swfw serving .* as nobody/);
         expect(tagged('swfw:21')).to.have.length(2);
         expect(statuses(await check(lab.switchNs))).to.deep.equal({ 63006: 'open', 63007: 'open', 63008: 'open', 63009: 'open', 63010: 'open' });

@@ -56,7 +56,8 @@ describe('multi-site rollouts in network namespaces (swfw agent per site, the co
     for (const [site, spec] of Object.entries(sites)) {
       await lab.startRelay(site, redis.socketPath!);
       const invFile = join(dir, `emulated-${site}.json`);
-      const emulator = lab.start(site, ['emulate', '--switches', String(spec.switches), '--site', site, '--inventory-out', invFile, ...(spec.faults ? ['--faults', spec.faults] : [])], { SWFW_SWITCH_PASSWORD: PASSWORD });
+      // Its flash under the test's own directory: the lab stops emulators with SIGKILL, which leaves a flash dir behind.
+      const emulator = lab.start(site, ['emulate', '--switches', String(spec.switches), '--site', site, '--inventory-out', invFile, '--flash-under', dir, ...(spec.faults ? ['--faults', spec.faults] : [])], { SWFW_SWITCH_PASSWORD: PASSWORD });
       await emulator.waitFor(/^emulating /m);
       const doc = JSON.parse(readFileSync(invFile, 'utf8')) as { switches: Record<string, unknown>[] };
       expect(doc.switches.map((s) => [s['name'], s['site']])[0]).to.deep.equal([`${site}-emu-001`, site]);

@@ -34,7 +34,7 @@ describe('server config', function () {
       maxPerIp: 8,
       maxConnections: 64,
       requireTls: false,
-      hashSentBytes: true,
+      hashSentBytes: 'per-version',
       logFile: null,
       images: '/srv/firmware',
     });

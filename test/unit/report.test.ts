@@ -91,7 +91,7 @@ describe('rollout report', function () {
 
   it('per switch: times, the pre-check in words (MiB/GiB, on flash), versions before and after; never JSON', function () {
     expect(html).to.include('C9300-48P, 17.06.05, 1.2 GiB free, image not on flash; logged in by password');
-    expect(html).to.include('C9300-24T, 17.06.05, 700 MiB free, a different file of that name on flash');
+    expect(html).to.include('C9300-24T, 17.06.05, 700 MiB free, a different image where it goes (file of that name, or the non-booted slot)');
     expect(html).to.include('unreachable: connect ECONNREFUSED 10.0.0.2:22');
     expect(html).to.include('<td>22:00:01–22:00:04<br><small>3s</small></td>');
     expect(html).to.include('17.06.05 → 17.09.04a <small>on flash</small>');

@@ -100,7 +100,7 @@ export async function emulateCommand(flags: EmulateFlags): Promise<void> {
   const first = fleet.switches[0]!.address;
   const last = fleet.switches.at(-1)!.address;
   const platforms = [...new Set(fleet.switches.map((s) => s.driver))].join(', ');
-  process.stdout.write(`emulating ${fleet.switches.length} switches (${platforms}) on ${first}-${last} port ${flags.sshPort}${flags.inventoryOut ? `, inventory ${flags.inventoryOut}` : ''}\n`);
+  process.stdout.write(`emulating ${fleet.switches.length} switch${fleet.switches.length === 1 ? '' : 'es'} (${platforms}) on ${first}-${last} port ${flags.sshPort}${flags.inventoryOut ? `, inventory ${flags.inventoryOut}` : ''}\n`);
   await untilStopSignal(() => fleet.stop());
 }
 
