@@ -47,7 +47,7 @@ async function sleepWork(ctx: SwitchWorkContext, job: SwitchJob): Promise<void> 
 // The coordinator's plan uses the fixture catalog: so do the agents (they check the image's SHA-256).
 const catalog = await loadCatalog(join(PROJECT_ROOT, 'fixtures', 'images'));
 // One real server, shared: the agents need one for their grant desks, and the sleep never grants.
-const config = loadServerConfig({ env: {}, flags: { host: '127.0.0.1', port: '0', pasvRange: '42030-42034', logLevel: 'error' } });
+const config = loadServerConfig({ env: {}, flags: { host: '127.0.0.1', port: '0', pasvRange: '42030-42034', images: join(PROJECT_ROOT, 'fixtures', 'images'), logLevel: 'error' } });
 const server = new FirmwareServer({ config, accounts: [], logger: silentLogger });
 server.setMaxListeners(0);
 await server.start();
