@@ -49,8 +49,11 @@ function transferOf(result: RunResult, bytes: number, file: ImageFile, client: s
 }
 
 /** `curl -o /dev/null`, with curl's own count of bytes received. */
-export async function curlToNull(endpoint: Endpoint, file: ImageFile, timeoutMs = transferTimeoutMs(file.size)): Promise<Transfer> {
-  const result = await run('curl', curlArgs(endpoint, file, timeoutMs, '/dev/null', '%{size_download}'), { timeoutMs: timeoutMs + KILL_AFTER_MS });
+export async function curlToNull(endpoint: Endpoint, file: ImageFile, timeoutMs = transferTimeoutMs(file.size), fromAddress?: string): Promise<Transfer> {
+  const args = curlArgs(endpoint, file, timeoutMs, '/dev/null', '%{size_download}');
+  // From its own loopback address, as each switch has its own: control and data connections both.
+  if (fromAddress) args.unshift('--interface', fromAddress);
+  const result = await run('curl', args, { timeoutMs: timeoutMs + KILL_AFTER_MS });
   return transferOf(result, Number.parseInt(result.stdout.trim(), 10), file, `curl from ${endpoint.name}`);
 }
 
@@ -67,10 +70,29 @@ export async function curlSha256sum(endpoint: Endpoint, file: ImageFile): Promis
   return transfer;
 }
 
-/** N curls started together; the wall time runs from the first start to the last exit. */
-export async function curlConcurrent(endpoint: Endpoint, file: ImageFile, count: number): Promise<{ wallMs: number; transfers: Transfer[] }> {
+/**
+ * `curl | openssl dgst -sha256`: the fastest pipeline an admin would build by hand (OpenSSL's
+ * SHA-256, the same code Node's crypto uses); the digest must be the file's.
+ */
+export async function curlOpensslSha256(endpoint: Endpoint, file: ImageFile): Promise<Transfer> {
+  const timeoutMs = transferTimeoutMs(file.size) * 2;
+  const args = curlArgs(endpoint, file, timeoutMs, '-', '%{stderr}%{size_download}\\n');
+  const result = await run('bash', ['-c', 'set -o pipefail; curl "$@" | openssl dgst -sha256 -r', 'curl-openssl', ...args], { timeoutMs: timeoutMs + KILL_AFTER_MS });
+  const bytes = Number.parseInt(result.stderr.trim().split('\n').pop() ?? '', 10);
+  const transfer = transferOf(result, bytes, file, `curl | openssl dgst -sha256 from ${endpoint.name}`);
+  const digest = result.stdout.trim().split(/\s+/)[0];
+  if (transfer.ok && digest !== file.sha256) throw new HarnessError(`curl | openssl dgst -sha256 of ${file.name} gave ${digest}, expected ${file.sha256}`);
+  return transfer;
+}
+
+/**
+ * N curls started together; the wall time runs from the first start to the last exit. With
+ * `ownAddresses`, curl i comes from 127.0.10+⌊i/250⌋.(i%250+1): each its own client, as switches are.
+ */
+export async function curlConcurrent(endpoint: Endpoint, file: ImageFile, count: number, ownAddresses = false): Promise<{ wallMs: number; transfers: Transfer[] }> {
   const timeoutMs = transferTimeoutMs(file.size * count);
-  const transfers = await Promise.all(Array.from({ length: count }, () => curlToNull(endpoint, file, timeoutMs)));
+  const address = (i: number) => `127.0.${10 + Math.floor(i / 250)}.${(i % 250) + 1}`;
+  const transfers = await Promise.all(Array.from({ length: count }, (_, i) => curlToNull(endpoint, file, timeoutMs, ownAddresses ? address(i) : undefined)));
   const wallMs = Math.max(...transfers.map((t) => t.endedAt)) - Math.min(...transfers.map((t) => t.startedAt));
   return { wallMs, transfers };
 }

@@ -24,22 +24,32 @@ export const HOST = '127.0.0.1';
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
-/** Targets from the design's performance reference. Ratios are swfw ÷ reference; lower is better. */
+/**
+ * Targets (issue 14). Ratios are swfw ÷ reference; lower is better. Where a figure's floor row
+ * (what the work needs on this machine) is printed, the figure is judged against it as the issue
+ * says: 1c, 4 and 7 are ratios to their floor.
+ */
 export const Targets = {
-  /** Figure 1: serve 1 GiB to curl, swfw ÷ vsftpd. */
-  serveLarge: 1.15,
+  /** Figure 1: serve 1 GiB to curl, swfw ÷ vsftpd, on the default config after the first transfer of that version. */
+  serveLarge: 1.05,
+  /** Figure 1c: the first transfer of a new version (hashed on the stream) ÷ its floor (1f). */
+  serveNewVersionVsFloor: 1.1,
   /** Figure 2: 200 × 4 KiB RETR on one session, swfw ÷ vsftpd. */
-  smallRetrs: 1.5,
+  smallRetrs: 1.1,
   /** Figure 3: 5 concurrent 256 MiB pulls, wall time swfw ÷ vsftpd. */
-  concurrentPulls: 1.2,
-  /** Figure 4: `swfw pull --sha256 --out /dev/null` ÷ `curl -o /dev/null`, both from vsftpd. */
-  pullWithHash: 1.3,
-  /** Figure 5: 15 pulls through 5 ports, swfw wall ÷ (3 × figure-3 swfw wall). */
+  concurrentPulls: 1.1,
+  /** Figure 4: `swfw pull --sha256 --out /dev/null` ÷ its floor (4f). */
+  pullVsFloor: 1.15,
+  /** Figure 4d: `swfw pull --sha256` ÷ `curl | openssl dgst -sha256`. */
+  pullVsOpenssl: 1.0,
+  /** Figure 5: 50 pulls from their own addresses through 5 ports, swfw wall ÷ ideal (10 × figure 3's swfw wall). */
   oversubscribed: 1.1,
   /** Figure 6: peak RSS of the server while it serves 5 × 1 GiB, in MiB. */
-  serverPeakRssMiB: 150,
-  /** Figure 7: rollout wall ÷ (total bytes ÷ single-stream loopback throughput). */
-  rollout: 1.3,
+  serverPeakRssMiB: 100,
+  /** Figure 6b: peak RSS of `swfw pull` of 1 GiB to a file, in MiB. */
+  clientPeakRssMiB: 100,
+  /** Figure 7: rollout wall ÷ its floor (7f). */
+  rolloutVsFloor: 1.3,
 } as const;
 
 /** Image sizes and counts for one mode. */
@@ -54,7 +64,7 @@ export interface Sizes {
   smallCount: number;
   /** Concurrent pulls in figures 3 and 6: the size of the passive range. */
   concurrent: number;
-  /** Concurrent pulls in figure 5: three times the passive range. */
+  /** Concurrent pulls in figure 5, each from its own address: ten times the passive range. */
   oversubscribed: number;
   /** Figure 7: emulated switches in the rollout (200). */
   rolloutSwitches: number;
@@ -68,7 +78,7 @@ export const FULL_SIZES: Sizes = {
   smallBytes: 4096,
   smallCount: 200,
   concurrent: 5,
-  oversubscribed: 15,
+  oversubscribed: 50,
   rolloutSwitches: 200,
   rolloutBytes: 8 * MiB,
 };

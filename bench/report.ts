@@ -18,7 +18,7 @@ export interface RunSettings {
 const HEADERS = ['#', 'Figure', 'Target', 'Median', 'Min', 'Max', 'Absolute medians', 'Result'] as const;
 
 function cells(row: FigureRow): string[] {
-  const format = (v: number) => (row.unit === 'bytes' ? mebibytes(v) : ratio(v));
+  const format = (v: number) => (row.unit === 'bytes' ? mebibytes(v) : row.unit === 'ms' ? `${v.toFixed(1)} ms` : ratio(v));
   // An n/a row says why in its result cell ("n/a (swfw pull not built yet)").
   const result = row.verdict === 'n/a' && row.note ? row.note : row.verdict;
   return [
@@ -61,14 +61,22 @@ export function markdownReport(rows: readonly FigureRow[], machine: MachineInfo,
   const mode = options.smoke ? 'smoke (tiny images; correctness only, times not judged)' : 'full';
   return `# swfw benchmark results${options.smoke ? ' (smoke run)' : ''}
 
-- Date: ${machine.date}
-- Mode: ${mode}; ${options.warmups} warm-up round(s), then ${options.reps} counted rounds per figure; figure 6: ${options.rssRuns} run(s)
-- Command: \`${settings.command}\` (took ${(settings.durationMs / 1000).toFixed(0)} s)
+- Date: ${machine.date}; mode: ${mode}; ${options.warmups} warm-up round(s), then ${options.reps} counted rounds per figure; figure 6: ${options.rssRuns} run(s)
+- Command: \`${settings.command}\` (took ${(settings.durationMs / 1000).toFixed(0)} s); the machine and the setup are at the end.
 
-Ratios are swfw ÷ reference; each is the median (min, max) over the counted rounds of the ratio
-within a round. Each round runs swfw first, then the reference, back to back, so background load
-hits both. Every download's byte count is checked against the file size, and every digest
-(ftplib, \`curl | sha256sum\`, \`swfw pull --sha256\`) against the file's SHA-256.
+Ratios are swfw ÷ reference (or ÷ the figure's floor, where the target says so); each is the
+median (min, max) over the counted rounds. Each round runs swfw first, then the reference, back
+to back, so background load hits both. Every download's byte count is checked against the file
+size, and every digest (ftplib, \`curl | openssl dgst -sha256\`, \`swfw pull --sha256\`) against
+the file's SHA-256. Floor rows: the least time the work needs on this machine's cores.
+
+## Results
+
+${markdownTable(rows)}
+${notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}
+## Analysis
+
+_To be written by the lead engineer: what limits each figure, and what changed since the last run._
 
 ## Machine
 
@@ -87,11 +95,12 @@ ${machine.versions.map((v) => `- ${v.label}: ${v.value}`).join('\n')}
 Three servers on 127.0.0.1, each with a five-port passive range, serving the same directory of
 random-byte images (${mebibytes(options.sizes.largeBytes)}, ${mebibytes(options.sizes.mediumBytes)}, ${options.sizes.smallCount} × ${options.sizes.smallBytes} B).
 
-- swfw, its defaults otherwise (SHA-256 of sent bytes on, info log to a file):
-  \`${settings.swfwCommand}\`${options.raiseSwfwLimits ? '\n  The per-address limits are raised to match vsftpd\'s max_per_ip/max_clients: every benchmark\n  client comes from 127.0.0.1, where switches each have their own address.' : ''}
+- swfw on its defaults (\`hashSentBytes: per-version\`: each file version hashed once, on the
+  stream of its first whole transfer; info log to a file):
+  \`${settings.swfwCommand}\`${options.raiseSwfwLimits ? '\n  The per-address limits are raised to match vsftpd\'s max_per_ip/max_clients: the benchmark\'s\n  clients come from 127.0.0.1 (figure 5\'s from 127.0.10.x), where switches each have their own address.' : ''}
 - for rows 1b and 3b only, a second swfw with the same flags plus \`--no-hash-sent-bytes\` (port
-  ${options.swfwNoHashPort}, passive ${options.swfwNoHashPasv.min}-${options.swfwNoHashPasv.max}): the data path without the hash, measured in the same
-  rounds. The targets are judged on the default (hashing) server only.
+  ${options.swfwNoHashPort}, passive ${options.swfwNoHashPasv.min}-${options.swfwNoHashPasv.max}): the data path without any hash, measured in the same
+  rounds. The targets are judged on the default server only.
 - CPU-seconds per run: swfw's from \`/proc/PID/stat\` (all its threads), vsftpd's by
   ${settings.vsftpdCpuSource}, and the clients' (curl, python, \`swfw pull\`, \`swfw rollout\`),
   which are the harness's own children, from its \`cutime\` and \`cstime\`.
@@ -100,14 +109,6 @@ random-byte images (${mebibytes(options.sizes.largeBytes)}, ${mebibytes(options.
 \`\`\`
 ${settings.vsftpdConfig.trim()}
 \`\`\`
-
-## Results
-
-${markdownTable(rows)}
-${notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}
-## Analysis
-
-_To be written by the lead engineer: what limits each figure, and what changed since the last run._
 `;
 }
 
