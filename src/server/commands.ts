@@ -229,7 +229,9 @@ const retr: CommandHandler = async (session, argument) => {
     result: 'aborted',
     reason: 'no data connection',
     sha256: null,
-    commands: [...session.commandLog],
+    // The commands since the session's previous transfer: what led to this one (a long session
+    // does not repeat its whole history in every record).
+    commands: session.commandLog.splice(0),
   };
   try {
     session.reply(ReplyCode.FILE_STATUS_OK_OPENING_DATA, `Opening BINARY mode data connection for ${virtualPath} (${expectedBytes} bytes)`);

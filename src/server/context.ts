@@ -48,7 +48,7 @@ export interface TransferRecord {
    */
   sha256Basis?: 'stream' | 'version' | null;
   /**
-   * FTP: the session's commands up to this RETR (`USER sw-…`, `PASS ***`, `TYPE I`, `PASV`, …).
+   * FTP: the session's commands since its previous transfer, up to this RETR (the first: `USER sw-…`, `PASS ***`, `TYPE I`, `PASV`, …; at most AUDIT_COMMANDS).
    * HTTP: the request line with a grant's password replaced by `***`, then the Range, If-Range
    * and User-Agent headers it had (never Authorization).
    */

@@ -162,16 +162,25 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.signal?.aborted) return onAbort();
 
+    const succeed = () => {
+      if (finished || finishing) return;
+      finishing = true;
+      void digest().then((sha256) => finish({ ok: true, bytes: sentBytes, sha256 }));
+    };
+    /**
+     * Once every byte is read: a sink we end gets its end queued behind the writes at once (its
+     * 'finish' comes after every write's callback); a sink left open (HTTP: the caller ends the
+     * response after the audit record) succeeds once every write is done.
+     */
     const endWhenDrained = () => {
-      if (remaining > 0 || inFlight > 0 || finished || finishing || ending) return;
-      ending = true;
-      const succeed = () => {
-        if (finished || finishing) return;
-        finishing = true;
-        void digest().then((sha256) => finish({ ok: true, bytes: sentBytes, sha256 }));
-      };
-      if (endSink) socket.end(succeed);
-      else succeed();
+      if (remaining > 0 || finished || finishing || ending) return;
+      if (endSink) {
+        ending = true;
+        socket.end(succeed);
+      } else if (inFlight === 0) {
+        ending = true;
+        succeed();
+      }
     };
 
     /** A buffer goes back to the pool once the socket and the hasher are both done with it. */
@@ -246,6 +255,9 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
             } else done();
             done(); // the socket is done with the buffer
           });
+          // The FIN is queued behind the last write, in the same turn: a small file's data and
+          // its end leave together, not one event-loop turn apart.
+          if (remaining === 0) endWhenDrained();
         }
       } catch (err) {
         const e = err as NodeJS.ErrnoException;

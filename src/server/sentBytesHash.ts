@@ -131,6 +131,9 @@ export class HashWorker {
   }
 }
 
+/** How long the hash worker may sit idle before its thread is stopped. */
+const HASH_WORKER_IDLE_MS = 60_000;
+
 /** Transfers up to this size hash on the event loop: 1 MiB costs under a millisecond. */
 export const INLINE_HASH_MAX_BYTES = 1024 * 1024;
 
@@ -174,17 +177,54 @@ export interface TransferHashing {
  * independent witnesses.
  */
 export class SentBytesHashing {
-  private readonly worker: HashWorker | null;
+  /** Started at the first large transfer to hash, retired after HASH_WORKER_IDLE_MS without one. */
+  private worker: HashWorker | null = null;
+  /** Large transfers whose digest is still to come. */
+  private hashingNow = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private retiring: Promise<void> = Promise.resolve();
   private readonly versionDigests = new Map<string, string>();
 
-  constructor(readonly mode: HashSentBytesMode) {
-    this.worker = mode === 'off' ? null : new HashWorker();
-  }
+  constructor(readonly mode: HashSentBytesMode) {}
 
   /** A hasher on the stream for `expectedBytes`, or null when hashing is off. */
   open(expectedBytes: number): SentBytesHash | null {
-    if (!this.worker) return null;
-    return expectedBytes <= INLINE_HASH_MAX_BYTES ? inlineHash() : this.worker.open();
+    if (this.mode === 'off') return null;
+    if (expectedBytes <= INLINE_HASH_MAX_BYTES) return inlineHash();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    this.worker ??= new HashWorker();
+    this.hashingNow++;
+    const hash = this.worker.open();
+    let done = false;
+    return {
+      update: hash.update,
+      digest: async () => {
+        try {
+          return await hash.digest();
+        } finally {
+          if (!done) {
+            done = true;
+            if (--this.hashingNow === 0) this.retireWhenIdle();
+          }
+        }
+      },
+    };
+  }
+
+  /**
+   * Under `per-version` a rollout hashes each image once, then the worker has nothing to do for
+   * hours: its thread and heap (about 9 MiB) go back after a quiet minute, and come back with the
+   * next new version.
+   */
+  private retireWhenIdle(): void {
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      const worker = this.worker;
+      this.worker = null;
+      if (worker) this.retiring = worker.stop();
+    }, HASH_WORKER_IDLE_MS);
+    this.idleTimer.unref();
   }
 
   /**
@@ -225,6 +265,10 @@ export class SentBytesHashing {
   }
 
   async stop(): Promise<void> {
-    await this.worker?.stop();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    const worker = this.worker;
+    this.worker = null;
+    await Promise.all([this.retiring, worker?.stop()]);
   }
 }
