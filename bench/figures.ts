@@ -582,6 +582,9 @@ export async function figureRollout(ctx: BenchContext): Promise<FigureRow[]> {
   const transfers = result.transferMs.length
     ? `; per switch, one-time account granted to copy done (the wait for one of the ${concurrent} passive-port slots included) median ${median(result.transferMs).toFixed(0)} ms (max ${Math.max(...result.transferMs).toFixed(0)} ms), ${(result.transferMs.reduce((a, b) => a + b, 0) / result.wallMs).toFixed(1)} switches in that phase at once on average (a slot is held only until the switch's data connection is up)`
     : '';
+  const phases = result.phases
+    ? `; median per switch: waiting for its wave and a slot ${result.phases.queued.toFixed(0)} ms, SSH login and pre-check ${result.phases.precheck.toFixed(0)} ms, passive slot and grant ${result.phases.grant.toFixed(0)} ms, copy ${result.phases.copy.toFixed(0)} ms, on-switch hash and verdict ${result.phases.verify.toFixed(0)} ms`
+    : '';
   const cpuMs = result.switchesCpuMs + result.rolloutCpuMs;
   // What the job cannot do without, at the cheapest cost measured here: every switch's SSH session
   // (the dry run), the bytes served and received (swfw's hash of them included) at the single
@@ -608,7 +611,7 @@ export async function figureRollout(ctx: BenchContext): Promise<FigureRow[]> {
     unit: 'ratio',
     absolute: `wall ${seconds(result.wallMs)}, floor ${seconds(floorAbsMs)}, ideal ${seconds(idealMs)} (${mebibytes(totalBytes)} at ${((bytesPerMs * 1000) / MiB).toFixed(0)} MiB/s; wall ÷ ideal ${value.toFixed(2)}), overhead ${perSwitchMs.toFixed(0)} ms per switch; CPU ${seconds(cpuMs)} (emulated switches ${seconds(result.switchesCpuMs)}, swfw rollout ${seconds(result.rolloutCpuMs)}), ÷ ${ctx.cores} cores = ${seconds(cpuMs / ctx.cores)}`,
     verdict: judge(ctx, vsFloor <= Targets.rolloutVsFloor && result.verified === switches),
-    note: `${result.verified}/${switches} verified; ideal from the median of ${THROUGHPUT_RUNS} curl -o /dev/null of ${sizeLabel(file.size)} from swfw serve in this run; wall = spawn to exit of ${result.command}${transfers}`,
+    note: `${result.verified}/${switches} verified; ideal from the median of ${THROUGHPUT_RUNS} curl -o /dev/null of ${sizeLabel(file.size)} from swfw serve in this run; wall = spawn to exit of ${result.command}${transfers}${phases}`,
   };
   const perSwitchCpu: FigureRow = {
     id: '7c',

@@ -43,6 +43,8 @@ export interface RolloutRun {
   outcome: string;
   /** Per switch, from the runner's JSON report: one-time account granted to copy done (durationMs), ms. */
   transferMs: number[];
+  /** Median per-switch time in each phase (the journal's step times), or null when unreadable. */
+  phases: RolloutPhases | null;
   stateDir: string;
   command: string;
   /** CPU-ms during the timed run: the emulated switches (`swfw emulate`) and `swfw rollout run` (its embedded server included). */
@@ -176,6 +178,7 @@ export async function timedRollout(workDir: string, setup: RolloutSetup, log: (l
       verified,
       outcome: summary.outcome,
       transferMs,
+      phases: phasesOf(join(stateDir, 'journal.jsonl')),
       stateDir,
       command,
       switchesCpuMs: timed.byPidMs[0]!,
@@ -185,5 +188,46 @@ export async function timedRollout(workDir: string, setup: RolloutSetup, log: (l
     };
   } finally {
     await emulator.stop();
+  }
+}
+
+/** Median milliseconds per switch in each phase of its work, from the journal's step times. */
+export interface RolloutPhases {
+  /** SSH connect, login and the pre-check commands (precheck → prechecked). */
+  precheck: number;
+  /** A passive slot and the one-time grant (prechecked → transfer). */
+  grant: number;
+  /** The switch's copy (transfer → transferred). */
+  copy: number;
+  /** The switch's hash and the three-way verdict (verify → done). */
+  verify: number;
+  /** Rollout start to this switch's first step: waiting for its wave and a concurrency slot. */
+  queued: number;
+}
+
+function phasesOf(journalFile: string): RolloutPhases | null {
+  try {
+    const records = readFileSync(journalFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as { t: string; at: string; name?: string; phase?: string });
+    const start = Date.parse(records.find((r) => r.t === 'run-start')?.at ?? '');
+    const steps = new Map<string, Record<string, number>>();
+    for (const r of records) {
+      if (r.t !== 'switch' || !r.name || !r.phase) continue;
+      const times = steps.get(r.name) ?? {};
+      times[r.phase] = Date.parse(r.at);
+      steps.set(r.name, times);
+    }
+    const medianOf = (pick: (t: Record<string, number>) => number) => {
+      const values = [...steps.values()].map(pick).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+      return values.length ? values[Math.floor(values.length / 2)]! : Number.NaN;
+    };
+    return {
+      queued: medianOf((t) => t['precheck']! - start),
+      precheck: medianOf((t) => t['prechecked']! - t['precheck']!),
+      grant: medianOf((t) => t['transfer']! - t['prechecked']!),
+      copy: medianOf((t) => t['transferred']! - t['transfer']!),
+      verify: medianOf((t) => t['done']! - t['verify']!),
+    };
+  } catch {
+    return null;
   }
 }
