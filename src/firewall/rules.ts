@@ -1,5 +1,5 @@
 /**
- * Ready-to-apply firewall rules for the control port and the passive range (`swfw firewall rules`),
+ * Ready-to-apply firewall rules for the control port, the passive range and the HTTP(S) ports when served (`swfw firewall rules`),
  * and the exact rule arguments `serve --open-firewall` inserts. Pure functions: unit-tested, and
  * applied to real iptables and nft in test/netns/firewallRules.test.ts.
  */
@@ -11,10 +11,12 @@ import { HELPER_FTPS_NOTE } from './classify.js';
 export const RULE_FORMATS = ['iptables', 'iptables-restore', 'nftables', 'firewalld', 'ufw', 'windows'] as const;
 export type RuleFormat = (typeof RULE_FORMATS)[number];
 
-/** What to open: inbound TCP to the control port and the passive range, optionally from one block. */
+/** What to open: inbound TCP to the control port and the passive range (and the HTTP(S) ports when served), optionally from one block. */
 export interface RuleSpec {
   controlPort: number;
   pasvRange: PortRange;
+  /** `serve --http`/`--https` ports (63001/63002 in the HP layout), opened with the same source and destination; [] when not served. */
+  webPorts: number[];
   /** A CIDR block (the switch subnet), or null for any source. */
   source: string | null;
   /** The server's bind address when it is a specific one, or null (0.0.0.0 / ::). */
@@ -31,7 +33,7 @@ export function ruleTag(controlPort: number): string {
  * Builds a RuleSpec from the server's bind address and control/passive ports. Returns an error
  * message when `source` is not a CIDR block or its family does not match the bind address.
  */
-export function ruleSpec(options: { host: string; controlPort: number; pasvRange: PortRange; source?: string | null }): RuleSpec | string {
+export function ruleSpec(options: { host: string; controlPort: number; pasvRange: PortRange; webPorts?: number[]; source?: string | null }): RuleSpec | string {
   const destination = options.host === '0.0.0.0' || options.host === '::' ? null : options.host;
   let source: string | null = null;
   let family: 4 | 6 = isIP(options.host) === 6 && destination !== null ? 6 : 4;
@@ -48,14 +50,23 @@ export function ruleSpec(options: { host: string; controlPort: number; pasvRange
     family = sourceFamily;
     source = options.source;
   }
-  return { controlPort: options.controlPort, pasvRange: options.pasvRange, source, destination, family };
+  return { controlPort: options.controlPort, pasvRange: options.pasvRange, webPorts: options.webPorts ?? [], source, destination, family };
 }
 
 const range = (r: PortRange, separator: string) => (r.min === r.max ? String(r.min) : `${r.min}${separator}${r.max}`);
 
+/** Every port to open, in order: the control port, the passive range, then each HTTP(S) port. */
+function openedPorts(spec: RuleSpec, separator: string): { what: 'control' | 'passive' | 'web'; port: string }[] {
+  return [
+    { what: 'control', port: String(spec.controlPort) },
+    { what: 'passive', port: range(spec.pasvRange, separator) },
+    ...spec.webPorts.map((port) => ({ what: 'web' as const, port: String(port) })),
+  ];
+}
+
 /**
- * iptables/ip6tables arguments after `-I INPUT` / `-D INPUT`: one rule for the control port and
- * one for the passive range, both tagged with the comment `swfw:<port>`.
+ * iptables/ip6tables arguments after `-I INPUT` / `-D INPUT`: one rule for the control port, one
+ * for the passive range and one per HTTP(S) port, all tagged with the comment `swfw:<port>`.
  */
 export function iptablesRules(spec: RuleSpec): string[][] {
   const match = (dport: string) => [
@@ -66,7 +77,7 @@ export function iptablesRules(spec: RuleSpec): string[][] {
     '-m', 'comment', '--comment', ruleTag(spec.controlPort),
     '-j', 'ACCEPT',
   ];
-  return [match(String(spec.controlPort)), match(range(spec.pasvRange, ':'))];
+  return openedPorts(spec, ':').map(({ port }) => match(port));
 }
 
 /** The nft rule statement (one rule, a port set) for an input chain of family ip, ip6 or inet. */
@@ -75,7 +86,7 @@ export function nftRule(spec: RuleSpec): string {
   return [
     ...(spec.source ? [`${ip} saddr ${spec.source}`] : []),
     ...(spec.destination ? [`${ip} daddr ${spec.destination}`] : []),
-    `tcp dport { ${spec.controlPort}, ${range(spec.pasvRange, '-')} }`,
+    `tcp dport { ${openedPorts(spec, '-').map(({ port }) => port).join(', ')} }`,
     'accept',
     `comment "${ruleTag(spec.controlPort)}"`,
   ].join(' ');
@@ -98,7 +109,7 @@ function header(spec: RuleSpec, comment: string): string[] {
     return lines.map((l) => `${comment} ${l}`);
   };
   return [
-    `${comment} swfw: allow inbound TCP ${spec.controlPort} (FTP control) and ${range(spec.pasvRange, '-')} (passive data)${from}${to}.`,
+    `${comment} swfw: allow inbound TCP ${spec.controlPort} (FTP control) and ${range(spec.pasvRange, '-')} (passive data)${spec.webPorts.length ? ` and ${spec.webPorts.join(', ')} (HTTP(S))` : ''}${from}${to}.`,
     ...wrap(`Open the passive range explicitly, as these rules do. ${HELPER_FTPS_NOTE}`),
   ];
 }
@@ -112,7 +123,6 @@ function sh(arg: string): string {
 export function formatRules(format: RuleFormat, spec: RuleSpec): string {
   const lines: string[] = [];
   const tag = ruleTag(spec.controlPort);
-  const pasv = range(spec.pasvRange, '-');
   switch (format) {
     case 'iptables': {
       const tool = spec.family === 6 ? 'ip6tables' : 'iptables';
@@ -148,10 +158,10 @@ export function formatRules(format: RuleFormat, spec: RuleSpec): string {
     case 'firewalld': {
       lines.push(...header(spec, '#'), "# Do not enable firewalld's ftp service instead: it relies on the FTP helper.");
       if (!spec.source && !spec.destination) {
-        lines.push(`firewall-cmd --permanent --add-port=${spec.controlPort}/tcp`, `firewall-cmd --permanent --add-port=${pasv}/tcp`);
+        for (const { port } of openedPorts(spec, '-')) lines.push(`firewall-cmd --permanent --add-port=${port}/tcp`);
       } else {
         const family = spec.family === 6 ? 'ipv6' : 'ipv4';
-        for (const port of [String(spec.controlPort), pasv]) {
+        for (const { port } of openedPorts(spec, '-')) {
           const parts = [`rule family="${family}"`];
           if (spec.source) parts.push(`source address="${spec.source}"`);
           if (spec.destination) parts.push(`destination address="${spec.destination}"`);
@@ -164,7 +174,7 @@ export function formatRules(format: RuleFormat, spec: RuleSpec): string {
     }
     case 'ufw':
       lines.push(...header(spec, '#'));
-      for (const port of [String(spec.controlPort), range(spec.pasvRange, ':')]) {
+      for (const { port } of openedPorts(spec, ':')) {
         lines.push(
           ['ufw', 'allow', 'proto', 'tcp', 'from', spec.source ?? 'any', 'to', spec.destination ?? 'any', 'port', port, 'comment', tag].map(sh).join(' '),
         );
@@ -172,10 +182,10 @@ export function formatRules(format: RuleFormat, spec: RuleSpec): string {
       break;
     case 'windows':
       lines.push(...header(spec, '#'), '# PowerShell, as Administrator. Windows Firewall\'s StatefulFTP plays the FTP helper\'s role.');
-      for (const [what, port] of [['control', String(spec.controlPort)], ['passive', pasv]] as const) {
+      for (const { what, port } of openedPorts(spec, '-')) {
         const parts = [
           'New-NetFirewallRule',
-          `-DisplayName "${tag} FTP ${what}"`,
+          `-DisplayName "${tag} ${what === 'web' ? `HTTP(S) ${port}` : `FTP ${what}`}"`,
           '-Group "swfw"',
           '-Direction Inbound',
           '-Protocol TCP',

@@ -57,8 +57,8 @@ describe('firewall rules and serve --open-firewall, applied to real iptables and
   });
 
   const srv = () => lab!.serverNs;
-  const check = (ns: string) =>
-    lab!.runCli(ns, ['check-ports', '--host', SERVER_ADDRESS, '--timeout', '1', '--json'], { env: { SWFW_PASSWORD: PASSWORD }, timeoutMs: 40_000 });
+  const check = (ns: string, extra: string[] = []) =>
+    lab!.runCli(ns, ['check-ports', '--host', SERVER_ADDRESS, '--timeout', '1', '--json', ...extra], { env: { SWFW_PASSWORD: PASSWORD }, timeoutMs: 40_000 });
   const tagged = (tag: string) => lab!.iptables(srv(), '-S', 'INPUT').split('\n').filter((l) => l.includes(`--comment ${tag}`) || l.includes(`--comment "${tag}"`));
 
   describe('printed rules', function () {
@@ -68,7 +68,8 @@ describe('firewall rules and serve --open-firewall, applied to real iptables and
     before(async function () {
       if (!lab) this.skip();
       scratch = mkdtempSync(join(tmpdir(), 'swfw-rules-'));
-      server = lab.start(srv(), ['serve', '--pasv-wait', '2', '--log-level', 'warn'], { env: { SWFW_PASSWORD: PASSWORD } });
+      // HTTP on 63001 too: the nft case prints and loads its rule, and checks it from the switch side.
+      server = lab.start(srv(), ['serve', '--pasv-wait', '2', '--log-level', 'warn', '--http', '63001'], { env: { SWFW_PASSWORD: PASSWORD } });
       await server.waitFor(/swfw serving/);
     });
     after(async () => {
@@ -112,14 +113,17 @@ describe('firewall rules and serve --open-firewall, applied to real iptables and
     it('nftables: the printed script passes nft -c -f and, loaded with nft -f into an inet filter input chain with policy drop, the same ports pass', async function () {
       lab!.exec(srv(), ['nft', '-f', '-'], 'table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}\n');
       try {
-        const script = await printedText('nftables', ['--pasv-range', '63006-63008', '--source', SWITCH_SUBNET]);
+        const script = await printedText('nftables', ['--pasv-range', '63006-63008', '--source', SWITCH_SUBNET, '--http', '63001']);
         const file = join(scratch, 'swfw.nft');
         writeFileSync(file, script);
         lab!.exec(srv(), ['nft', '-c', '-f', file]);
         lab!.exec(srv(), ['nft', '-f', file]);
         expect(lab!.exec(srv(), ['nft', 'list', 'chain', 'inet', 'filter', 'input'])).to.include('comment "swfw:21"');
-        const result = await check(lab!.switchNs);
+        const result = await check(lab!.switchNs, ['--http', '63001']);
         expect(statuses(result)).to.deep.equal({ 63006: 'open', 63007: 'open', 63008: 'open', 63009: 'filtered', 63010: 'filtered' });
+        // The HTTP port of serve --http passes too: a real HTTP exchange from the switch side.
+        const web = (JSON.parse(result.stdout) as { web: Array<{ port: number; status: string }> }).web;
+        expect(web.map((w) => [w.port, w.status])).to.deep.equal([[63001, 'open']]);
         expect((await check(lab!.firewallNs)).code).to.equal(4);
       } finally {
         lab!.exec(srv(), ['nft', 'delete', 'table', 'inet', 'filter']);

@@ -179,6 +179,17 @@ describe('firewall rule generators', function () {
     expect(formatRules('iptables-restore', spec('fd00::/8', '::'))).to.include('ip6tables-restore --noflush');
   });
 
+  it('HTTP(S) ports served beside FTP (serve --http/--https) are opened in every format, with the same source', function () {
+    const web = ruleSpec({ host: '0.0.0.0', controlPort: 21, pasvRange: { min: 63006, max: 63010 }, webPorts: [63001, 63002], source: '10.1.0.0/24' });
+    if (typeof web === 'string') throw new Error(web);
+    expect(iptablesRules(web).map((r) => r[r.indexOf('--dport') + 1])).to.deep.equal(['21', '63006:63010', '63001', '63002']);
+    expect(nftRule(web)).to.equal('ip saddr 10.1.0.0/24 tcp dport { 21, 63006-63010, 63001, 63002 } accept comment "swfw:21"');
+    expect(formatRules('ufw', web)).to.include('ufw allow proto tcp from 10.1.0.0/24 to any port 63002 comment swfw:21');
+    expect(formatRules('firewalld', web)).to.include('port port="63001" protocol="tcp" accept');
+    expect(formatRules('windows', web)).to.include('-DisplayName "swfw:21 HTTP(S) 63002"');
+    expect(formatRules('iptables', web)).to.match(/^# swfw: allow inbound TCP 21 \(FTP control\) and 63006-63010 \(passive data\) and 63001, 63002 \(HTTP\(S\)\) from 10\.1\.0\.0\/24\./);
+  });
+
   it('every format carries the FTP helper / FTPS note', function () {
     for (const format of ['iptables', 'iptables-restore', 'nftables', 'firewalld', 'ufw', 'windows'] as const) {
       const text = formatRules(format, spec()).replace(/^#!.*\n/, '');
@@ -190,7 +201,7 @@ describe('firewall rule generators', function () {
 });
 
 describe('open-firewall rule bookkeeping', function () {
-  const spec: RuleSpec = { controlPort: 21, pasvRange: { min: 63006, max: 63010 }, source: null, destination: null, family: 4 };
+  const spec: RuleSpec = { controlPort: 21, pasvRange: { min: 63006, max: 63010 }, webPorts: [], source: null, destination: null, family: 4 };
 
   it('finds exactly the rules tagged swfw:<port> in iptables -S output', function () {
     const listing = [

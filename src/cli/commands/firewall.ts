@@ -2,6 +2,7 @@ import { Option, type Command } from '../program.js';
 import { numberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
 import { loadServerConfig, type ServeFlags } from '../../config/loader.js';
+import { parseEndpoint } from '../../config/schema.js';
 import { RULE_FORMATS, formatRules, ruleSpec, type RuleFormat } from '../../firewall/index.js';
 
 export interface FirewallRulesFlags {
@@ -11,6 +12,8 @@ export interface FirewallRulesFlags {
   host?: string;
   port?: string;
   pasvRange?: string;
+  http?: string;
+  https?: string;
 }
 
 /** `swfw firewall rules`: prints rules for the configured control port and passive range. */
@@ -20,7 +23,17 @@ export function firewallRulesCommand(flags: FirewallRulesFlags): string {
   if (flags.port !== undefined) serveFlags.port = flags.port;
   if (flags.pasvRange !== undefined) serveFlags.pasvRange = flags.pasvRange;
   const config = loadServerConfig({ configFile: flags.config, flags: serveFlags });
-  const spec = ruleSpec({ host: config.host, controlPort: config.port, pasvRange: config.pasvRange, source: flags.source ?? null });
+  // The flags are read here, not through the config: HTTPS would want a certificate to serve, and
+  // printing rules needs only the port.
+  const flagPorts = (['http', 'https'] as const).flatMap((key) => {
+    const text = flags[key];
+    if (text === undefined) return [];
+    const endpoint = parseEndpoint(text, config.host);
+    if (typeof endpoint === 'string') throw new ExitError(ExitCode.USAGE, `--${key}: ${endpoint}`);
+    return [endpoint.port];
+  });
+  const webPorts = [...new Set([...[config.http, config.https].filter((e) => e !== null).map((e) => e.port), ...flagPorts])];
+  const spec = ruleSpec({ host: config.host, controlPort: config.port, pasvRange: config.pasvRange, webPorts, source: flags.source ?? null });
   if (typeof spec === 'string') throw new ExitError(ExitCode.USAGE, spec);
   return formatRules(flags.format, spec);
 }
@@ -36,6 +49,8 @@ export function registerFirewall(program: Command): void {
     .option('--host <addr>', "the server's bind address (a specific address also limits the destination)")
     .option('--port <n>', 'control port (default 21)', numberArgument)
     .option('--pasv-range <min-max>', 'passive range (default 63006-63010)')
+    .option('--http <[addr:]port>', 'also open the HTTP port serve --http listens on (63001 in the HP layout)')
+    .option('--https <[addr:]port>', 'also open the HTTPS port serve --https listens on (63002; it needs --tls-cert/--tls-key in serve, not here)')
     .action((flags: FirewallRulesFlags) => {
       process.stdout.write(firewallRulesCommand(flags));
     });

@@ -182,16 +182,12 @@ async function openXferlog(file: string, server: FirmwareServer, logger: Closabl
 }
 
 async function startFirewallHelper(config: ServerConfig, logger: ReturnType<typeof createLogger>): Promise<FirewallHelper> {
-  const spec = ruleSpec({ host: config.host, controlPort: config.port, pasvRange: config.pasvRange });
+  const webPorts = [config.http, config.https].filter((e) => e !== null).map((e) => e.port);
+  const spec = ruleSpec({ host: config.host, controlPort: config.port, pasvRange: config.pasvRange, webPorts });
   try {
     if (typeof spec === 'string') throw new FirewallRefusal(spec);
     if (config.port === 0) throw new FirewallRefusal('--open-firewall needs a fixed control port, not 0');
-    if (config.http || config.https) {
-      logger.warn('--open-firewall opens the FTP control port and the passive range only; open the HTTP(S) ports yourself', {
-        http: config.http?.port ?? null,
-        https: config.https?.port ?? null,
-      });
-    }
+    if (webPorts.includes(0)) throw new FirewallRefusal('--open-firewall needs fixed HTTP(S) ports, not 0');
     return await FirewallHelper.start(spec, logger);
   } catch (err) {
     await logger.close();
