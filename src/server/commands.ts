@@ -10,7 +10,7 @@ import { command, reject, type CommandHandler, type CommandSpec } from './comman
 import { toVirtualPath } from './jail.js';
 import { ActiveDataChannel, PassiveDataChannel, type ChannelOptions, type DataChannel } from './dataChannel.js';
 import { lsLine, mlsxFacts, timeVal } from './listing.js';
-import { sendFile } from './sendFile.js';
+import { transferImage } from './sendFile.js';
 import type { TransferRecord } from './context.js';
 
 /** After a transfer, how long the data socket may take to close before it is destroyed. */
@@ -183,7 +183,7 @@ const port: CommandHandler = (session, argument, verb) => {
 // --- files ----------------------------------------------------------------------------------
 
 const retr: CommandHandler = async (session, argument) => {
-  const { jail, config, pool, hashing, events, logger } = session.context;
+  const { jail, config, events, logger } = session.context;
   const offset = session.restOffset;
   session.restOffset = 0;
   // Taken first: a RETR that fails for any reason also ends the data connection it was given.
@@ -244,33 +244,27 @@ const retr: CommandHandler = async (session, argument) => {
       return;
     }
     record.dataPort = socket.localPort ?? null;
-    const digest = hashing.begin(fd, offset, expectedBytes, entry.stats.size);
     const abort = new AbortController();
     session.setTransfer(abort);
     events.emit('transfer-start', progress);
-    const outcome = await sendFile({
-      fd,
-      offset,
-      length: expectedBytes,
-      sink: socket,
-      dataTimeoutMs: config.dataTimeoutMs,
-      hash: digest.hash,
-      unchangedAfterLastRead: digest.unchanged,
-      pool,
-      signal: AbortSignal.any([abort.signal, session.lifetime.signal]),
-      onProgress: (bytes) => events.emit('transfer-progress', { ...progress, bytes }),
-    });
-    record.bytes = outcome.bytes;
-    const evidence = digest.settle(outcome);
-    record.sha256 = evidence.sha256;
-    record.sha256Basis = evidence.basis;
-    if (evidence.versionChanged) {
+    const { outcome, versionChanged } = await transferImage(
+      session.context,
+      {
+        fd,
+        offset,
+        length: expectedBytes,
+        size: entry.stats.size,
+        sink: socket,
+        signal: AbortSignal.any([abort.signal, session.lifetime.signal]),
+        onProgress: (bytes) => events.emit('transfer-progress', { ...progress, bytes }),
+      },
+      record,
+    );
+    if (versionChanged) {
       // The file changed on disk while it was sent (RFC 959: 451, a local error): the client got
       // a mix of two versions, no digest describes it, and no 226 says otherwise.
       closeDataSocket(socket);
-      logger.error('image changed on disk while it was being sent: transfer failed', { path: virtualPath, client: session.peerAddress });
       record.code = ReplyCode.LOCAL_ERROR;
-      record.reason = 'file-changed';
       finalReplies.push([ReplyCode.LOCAL_ERROR, 'The file changed while it was being sent; transfer failed, retry']);
     } else if (outcome.ok) {
       closeDataSocket(socket);
@@ -280,13 +274,10 @@ const retr: CommandHandler = async (session, argument) => {
       finalReplies.push([ReplyCode.TRANSFER_COMPLETE, 'Transfer complete']);
     } else if (outcome.reason === 'read-error') {
       // Our disk failed, not the network (RFC 959: 451, a local error). The client gets no path.
-      logger.error('disk read error while serving: transfer aborted', { path: virtualPath, offset: offset + outcome.bytes, error: outcome.error ?? 'unknown' });
       record.code = ReplyCode.LOCAL_ERROR;
-      record.reason = 'read-error';
       finalReplies.push([ReplyCode.LOCAL_ERROR, 'Local error reading the file; transfer aborted']);
     } else {
       record.code = ReplyCode.TRANSFER_ABORTED;
-      record.reason = outcome.reason;
       const why =
         outcome.reason === 'stalled'
           ? `No progress for ${config.dataTimeoutMs / 1000} s; transfer aborted`

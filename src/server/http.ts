@@ -21,7 +21,7 @@ import type { Login } from './accounts.js';
 import type { ServerContext, TransferRecord } from './context.js';
 import { ANONYMOUS_USERS } from './preLogin.js';
 import { ifRangeMatches, parseRange } from './httpRange.js';
-import { sendFile } from './sendFile.js';
+import { transferImage } from './sendFile.js';
 
 export type HttpProtocol = 'http' | 'https';
 
@@ -548,7 +548,7 @@ export class HttpFrontEnd {
     expectedBytes: number,
     status: number,
   ): Promise<void> {
-    const { config, pool, hashing, events, logger } = context;
+    const { events, logger } = context;
     const id = randomUUID();
     const commands = [`${req.method} ${redactTarget(req.url ?? '')} HTTP/${req.httpVersion}`];
     for (const name of ['range', 'if-range', 'user-agent'] as const) {
@@ -575,42 +575,29 @@ export class HttpFrontEnd {
     const started = Date.now();
     this.transfers++;
     try {
-      const digest = hashing.begin(fd, offset, expectedBytes, size);
       events.emit('transfer-start', progress);
-      const outcome = await sendFile({
-        fd,
-        offset,
-        length: expectedBytes,
-        sink: res,
-        peerSocket: req.socket,
-        endSink: false,
-        dataTimeoutMs: config.dataTimeoutMs,
-        hash: digest.hash,
-        unchangedAfterLastRead: digest.unchanged,
-        pool,
-        onProgress: (bytes) => events.emit('transfer-progress', { ...progress, bytes }),
-      });
-      record.bytes = outcome.bytes;
-      const evidence = digest.settle(outcome);
-      record.sha256 = evidence.sha256;
-      record.sha256Basis = evidence.basis;
-      if (evidence.versionChanged) {
-        // Headers are sent: the only way left to say "failed" is to cut the response unfinished.
-        logger.error('image changed on disk while it was being sent: transfer failed', { path, client });
-        record.reason = 'file-changed';
-      } else if (outcome.ok) record.result = 'complete';
-      else {
-        record.reason = outcome.reason;
-        if (outcome.reason === 'read-error') {
-          logger.error('disk read error while serving: transfer aborted', { path, offset: offset + outcome.bytes, error: outcome.error ?? 'unknown' });
-        }
-      }
+      const { outcome, versionChanged } = await transferImage(
+        context,
+        {
+          fd,
+          offset,
+          length: expectedBytes,
+          size,
+          sink: res,
+          peerSocket: req.socket,
+          endSink: false,
+          onProgress: (bytes) => events.emit('transfer-progress', { ...progress, bytes }),
+        },
+        record,
+      );
+      // A changed file: headers are sent, so the only way left to say "failed" is a response cut short.
+      if (outcome.ok && !versionChanged) record.result = 'complete';
       record.durationMs = Date.now() - started;
       // As RETR logs before its 226: the evidence exists before the response ends.
       logger.info('transfer', { ...record });
       events.emit('transfer', record);
-      if (outcome.ok && !evidence.versionChanged) res.end();
-      else if (evidence.versionChanged) res.destroy();
+      if (outcome.ok && !versionChanged) res.end();
+      else if (versionChanged) res.destroy();
     } finally {
       this.transfers--;
     }

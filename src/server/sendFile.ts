@@ -1,4 +1,5 @@
 import type { BufferPool, PooledBuffer, SentBytesHash } from './sentBytesHash.js';
+import type { ServerContext, TransferRecord } from './context.js';
 import { read, readSync } from 'node:fs';
 import * as Net from 'node:net';
 import type { Socket } from 'node:net';
@@ -273,3 +274,33 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
   });
 }
 
+/**
+ * One image transfer with its evidence, for RETR and HTTP GET alike: sendFile with the server's
+ * buffers and hasher (`hashSentBytes`), the file's version checked after the last read, and the
+ * audit record's bytes, SHA-256 and its basis filled in. `size` is the file's size at open (a
+ * whole transfer of a known version carries that version's digest). The caller writes its own
+ * final reply; `versionChanged` means that reply must say failed.
+ */
+export async function transferImage(
+  context: Pick<ServerContext, 'config' | 'pool' | 'hashing' | 'logger'>,
+  options: Omit<SendFileOptions, 'hash' | 'unchangedAfterLastRead' | 'pool' | 'dataTimeoutMs'> & { size: number },
+  record: TransferRecord,
+): Promise<{ outcome: SendOutcome; versionChanged: boolean }> {
+  const digest = context.hashing.begin(options.fd, options.offset, options.length, options.size);
+  const outcome = await sendFile({ ...options, dataTimeoutMs: context.config.dataTimeoutMs, hash: digest.hash, unchangedAfterLastRead: digest.unchanged, pool: context.pool });
+  const evidence = digest.settle(outcome);
+  record.bytes = outcome.bytes;
+  record.sha256 = evidence.sha256;
+  record.sha256Basis = evidence.basis;
+  if (evidence.versionChanged) {
+    record.reason = 'file-changed';
+    context.logger.error('image changed on disk while it was being sent: transfer failed', { path: record.path, client: record.client, protocol: record.protocol });
+  } else if (!outcome.ok) {
+    record.reason = outcome.reason;
+    // Our disk failed, not the network: the client gets no path, the log gets the error.
+    if (outcome.reason === 'read-error') {
+      context.logger.error('disk read error while serving: transfer aborted', { path: record.path, offset: options.offset + outcome.bytes, error: outcome.error ?? 'unknown' });
+    }
+  }
+  return { outcome, versionChanged: evidence.versionChanged };
+}
