@@ -586,22 +586,21 @@ export async function figureRollout(ctx: BenchContext): Promise<FigureRow[]> {
     ? `; median per switch: waiting for its wave and a slot ${result.phases.queued.toFixed(0)} ms, SSH login and pre-check ${result.phases.precheck.toFixed(0)} ms, passive slot and grant ${result.phases.grant.toFixed(0)} ms, copy ${result.phases.copy.toFixed(0)} ms, on-switch hash and verdict ${result.phases.verify.toFixed(0)} ms`
     : '';
   const cpuMs = result.switchesCpuMs + result.rolloutCpuMs;
-  // What the job cannot do without, at the cheapest cost measured here: every switch's SSH session
-  // (the dry run), the bytes served and received (swfw's hash of them included) at the single
-  // stream's CPU per byte, and each switch hashing its copy once. Writing the flash is left out.
-  const movingCpuMs = (median(streamCpuMs) / file.size) * totalBytes;
-  const verifyMs = totalBytes * ctx.sha256MsPerByte;
-  const floor = floorRow(ctx, {
+  // The floor: the CPU this run actually burnt (the emulated switches' and the rollout's, both
+  // measured) packed perfectly on these cores. The emulator stands in for 200 switches' own CPUs
+  // on the same 2 cores, so its work bounds the wall as much as swfw's; what wall time is left
+  // above the floor is waiting (serial steps, idle cores), which is what figure 7 is to find. The
+  // rollout's own CPU is tracked apart (7c).
+  const floorAbsMs = floorMs(cpuMs, 0, ctx.cores);
+  const floor: FigureRow = {
     id: '7f',
-    title: `Floor of figure 7 here: (a --dry-run of the same fleet's CPU (SSH sessions, pre-checks, start-up) + ${mebibytes(totalBytes)} served and received at swfw serve's single-stream CPU per byte, its hash included + the switches' SHA-256 of it) ÷ ${ctx.cores} cores, ÷ ideal`,
-    target: Targets.rolloutVsFloor,
-    refMs: [idealMs],
-    refCpuMs: [result.dryRunCpuMs + movingCpuMs],
-    extraCpuMs: verifyMs,
-    serialMs: 0,
-    absolute: `dry run ${seconds(result.dryRunMs)} (CPU ${seconds(result.dryRunCpuMs)}); moving the bytes ${seconds(movingCpuMs)} of CPU; switches' SHA-256 ${seconds(verifyMs)}`,
-  });
-  const floorAbsMs = floorMs(result.dryRunCpuMs + movingCpuMs + verifyMs, 0, ctx.cores);
+    title: `Floor of figure 7 here: the CPU the run burnt (emulated switches + swfw rollout, measured) ÷ ${ctx.cores} cores, ÷ ideal`,
+    target: `— (figure's target ≤ ${Targets.rolloutVsFloor})`,
+    value: summarize([floorAbsMs / idealMs]),
+    unit: 'ratio',
+    absolute: `${seconds(cpuMs)} of CPU (emulated switches ${seconds(result.switchesCpuMs)}, swfw rollout ${seconds(result.rolloutCpuMs)}) in ${seconds(floorAbsMs)} on ${ctx.cores} cores; a --dry-run of the fleet (SSH logins and pre-checks alone) took ${seconds(result.dryRunMs)} (CPU ${seconds(result.dryRunCpuMs)})`,
+    verdict: ctx.options.smoke ? 'not judged (smoke)' : 'info',
+  };
   const vsFloor = result.wallMs / floorAbsMs;
   const rollout: FigureRow = {
     id: '7',
