@@ -29,13 +29,21 @@ export interface RenderedPage {
   dom: string;
   /** The DOM's text: tags dropped, entities decoded, white space collapsed. */
   text: string;
-  /** Everything the page printed on its console (errors, CSP violations, console.log alike). */
+  /**
+   * Everything the page printed on its console (errors, CSP violations, console.log alike).
+   * Chromium's own pages (chrome://, chrome-untrusted://, extensions) log to the same stream, for
+   * instance a "Slow network is detected" from its new-tab box when the network is off: those
+   * name their own source and are left out.
+   */
   console: string[];
   /** URLs the page itself asked for (chromium's own background requests left out), file: and data: excepted. */
   requests: string[];
   /** Whether it ran in its own network namespace. */
   isolated: boolean;
 }
+
+/** A console line whose source is one of chromium's own pages, not the document rendered. */
+const BROWSER_OWN_SOURCE = /, source: (chrome|chrome-untrusted|chrome-extension|devtools):\/\//;
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'", nbsp: ' ' };
 
@@ -119,7 +127,7 @@ export async function renderInChromium(chromium: string, htmlPath: string, optio
     return {
       dom: stdout,
       text: domText(stdout),
-      console: stderr.split('\n').filter((line) => /:CONSOLE[:(]/.test(line)),
+      console: stderr.split('\n').filter((line) => /:CONSOLE[:(]/.test(line) && !BROWSER_OWN_SOURCE.test(line)),
       requests: pageRequests(netLog),
       isolated,
     };
