@@ -48,7 +48,14 @@ function encodePath(virtualPath: string): string {
  * when it does not look like one), the query is dropped, and the text is cut short.
  */
 export function redactTarget(target: string): string {
-  const withoutQuery = target.replace(/\?.*$/s, '?…');
+  // Decoded first: `/%67rant/…` names the same grant as `/grant/…` and must lose its password too.
+  let decoded = target;
+  try {
+    decoded = decodeURIComponent(target);
+  } catch {
+    // Not valid percent-encoding: such a target is answered 404 and logged as it came.
+  }
+  const withoutQuery = decoded.replace(/\?.*$/s, '?…');
   const grant = /^\/grant\/([^/]*)(.*)$/s.exec(withoutQuery);
   const shown = grant ? `${GRANT_PREFIX}${/^(sw-[0-9a-f]+)\./.exec(grant[1]!)?.[1]?.concat('.***') ?? '***'}${grant[2]}` : withoutQuery;
   // eslint-disable-next-line no-control-regex
@@ -179,6 +186,8 @@ export class HttpFrontEnd {
   private transfers = 0;
   private context: ServerContext | null = null;
   private readonly logger: Logger;
+  /** Per connection, the pipelined requests waiting for their turn: told when it closes. */
+  private readonly queuedOn = new WeakMap<Socket, Set<() => void>>();
 
   constructor(private readonly options: HttpFrontEndOptions) {
     this.logger = options.logger.child({ component: 'http' });
@@ -267,11 +276,13 @@ export class HttpFrontEnd {
     server.timeout = 0;
     server.on('connection', (socket: Socket) => this.admit(socket));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      this.handle(protocol, req, res).catch((err: unknown) => {
-        this.logger.error('HTTP request failed', { protocol, error: describeError(err) });
-        if (!res.headersSent) this.reply(res, HttpStatus.INTERNAL_SERVER_ERROR, 'Internal error');
-        else res.destroy();
-      });
+      this.whenOwnsSocket(req, res)
+        .then((owns) => (owns ? this.handle(protocol, req, res) : undefined))
+        .catch((err: unknown) => {
+          this.logger.error('HTTP request failed', { protocol, error: describeError(err) });
+          if (!res.headersSent) this.reply(res, HttpStatus.INTERNAL_SERVER_ERROR, 'Internal error');
+          else res.destroy();
+        });
     });
     server.on('connect', (_req: IncomingMessage, socket: Socket) => {
       // CONNECT (RFC 9110 §9.3.6) asks for a tunnel: this is no proxy.
@@ -344,6 +355,44 @@ export class HttpFrontEnd {
     });
     res.end(head ? undefined : body);
     return ANSWERED;
+  }
+
+  /**
+   * Pipelined requests (RFC 9112 §9.3) are handled one at a time: a request waits until the
+   * responses before it on its connection have finished and its own response holds the socket.
+   * Handled at once, a queued response would read the file into the server's shared buffers and
+   * leave them in a write queue that never drains if the client goes away (every other download
+   * then waits for buffers), and a burst of pipelined wrong passwords would all be checked before
+   * the first failure counted towards the lockout. Resolves false when the connection closed
+   * first: nothing to do.
+   */
+  private whenOwnsSocket(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    if (res.socket) return Promise.resolve(true);
+    const connection = req.socket;
+    // One 'close' listener per connection, however many requests it queued.
+    let waiting = this.queuedOn.get(connection);
+    if (!waiting) {
+      const set = new Set<() => void>();
+      waiting = set;
+      this.queuedOn.set(connection, set);
+      connection.once('close', () => {
+        this.queuedOn.delete(connection);
+        for (const giveUp of set) giveUp();
+      });
+    }
+    const queue = waiting;
+    return new Promise((resolve) => {
+      const giveUp = () => {
+        res.removeListener('socket', owned);
+        resolve(false);
+      };
+      const owned = () => {
+        queue.delete(giveUp);
+        resolve(true);
+      };
+      queue.add(giveUp);
+      res.once('socket', owned);
+    });
   }
 
   private async handle(protocol: HttpProtocol, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -505,7 +554,7 @@ export class HttpFrontEnd {
       const lastModified = new Date(stats.mtimeMs).toUTCString();
       let range = parseRange(req.headers.range, size);
       const ifRange = req.headers['if-range'];
-      if (range.kind !== 'whole' && ifRange !== undefined && !ifRangeMatches(String(ifRange), etag, lastModified)) range = { kind: 'whole' };
+      if (range.kind !== 'whole' && ifRange !== undefined && !ifRangeMatches(String(ifRange), etag)) range = { kind: 'whole' };
       const validators = { 'Accept-Ranges': 'bytes', ETag: etag, 'Last-Modified': lastModified };
       if (range.kind === 'unsatisfiable') {
         this.logger.debug('HTTP request', { protocol, client, method: req.method, target: redactTarget(req.url ?? ''), status: HttpStatus.RANGE_NOT_SATISFIABLE });

@@ -41,13 +41,15 @@ export function parseRange(header: string | undefined, size: number): RangeReque
 
 /**
  * RFC 9110 §13.1.5: a Range is honoured under `If-Range` only when the validator still matches
- * the file: the strong ETag exactly, or an HTTP-date equal to Last-Modified. A weak ETag never
- * matches. Otherwise the whole file is sent.
+ * the file: the strong ETag exactly. A weak ETag never matches, nor does a date (see below).
+ * Otherwise the whole file is sent.
  */
-export function ifRangeMatches(ifRange: string, etag: string, lastModified: string): boolean {
+export function ifRangeMatches(ifRange: string, etag: string): boolean {
   const value = ifRange.trim();
   if (value.startsWith('"')) return value === etag;
   if (value.startsWith('W/')) return false;
-  const date = Date.parse(value);
-  return !Number.isNaN(date) && date === Date.parse(lastModified);
+  // An HTTP-date is a weak validator here: a file rewritten within the same second keeps its
+  // Last-Modified (RFC 9110 §13.1.5 allows a date only when it is known to be strong). A resume
+  // that names a date gets the whole file, never bytes of another version spliced on.
+  return false;
 }

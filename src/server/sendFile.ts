@@ -8,8 +8,12 @@ import { ackedBytesProbe } from './peerProgress.js';
 /** Transfers up to this size read synchronously (see readChunk). */
 const SYNC_READ_MAX_BYTES = 256 * 1024;
 
-/** Buffers one transfer may have between disk and socket: enough to keep both busy, bounded memory. */
-const MAX_BUFFERS_IN_FLIGHT = 4;
+/**
+ * Buffers one transfer may hold between disk and socket: one being written, one read ahead, so
+ * the next read overlaps the current write. Two, not more: a reader that stops reading pins
+ * every buffer it was handed until the stall check cuts it, and the server's pool is shared.
+ */
+const MAX_BUFFERS_IN_FLIGHT = 2;
 /** How often a transfer checks for a stall (a quarter of the data timeout, at most this). */
 const STALL_CHECK_MAX_MS = 1000;
 

@@ -21,9 +21,17 @@ import { HttpFrontEnd, HttpListenError, grantUrlPath } from './http.js';
 
 /**
  * Read buffers the server may ever allocate (each Limits.RETR_READ_BYTES): the bound on transfer
- * memory. 24 lets 5 transfers (the passive range) keep 4 buffers each in flight, with room.
+ * memory. Allocated as transfers need them, kept for reuse. At least this many; more with more
+ * connections allowed (see readBuffersFor), so that transfers whose clients stopped reading
+ * (each pins its two buffers until the stall check cuts it) cannot leave none for the others.
  */
-const MAX_READ_BUFFERS = 24;
+const MIN_READ_BUFFERS = 24;
+
+/** Two buffers per transfer (sendFile) for every control and HTTP connection the limits allow. */
+function readBuffersFor(config: ServerConfig): number {
+  const connections = config.maxConnections * (config.http || config.https ? 2 : 1);
+  return Math.max(MIN_READ_BUFFERS, 2 * connections);
+}
 
 /** What a rollout hands one switch: its own credentials for its own image. */
 export interface OneTimeAccess {
@@ -223,7 +231,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
         if (err instanceof ConfigError) throw err;
         throw new StartError(`the image catalog cannot be used: ${err.message}`, 'images');
       });
-      const pool = new BufferPool(Limits.RETR_READ_BYTES, MAX_READ_BUFFERS);
+      const pool = new BufferPool(Limits.RETR_READ_BYTES, readBuffersFor(config));
       const hashing = new SentBytesHashing(config.hashSentBytes);
       this.hashing = hashing;
       const ports = new PassivePorts({

@@ -1,0 +1,135 @@
+/**
+ * What a hostile-client review found in HTTP serving, as regression tests: pipelined requests
+ * are handled one at a time (a queued response must not take the server's read buffers, and
+ * pipelined wrong passwords must each count towards the lockout before the next is checked);
+ * clients that stop reading cannot leave no buffers for the others; a grant's password is kept
+ * out of the log however its path is encoded; an If-Range date never splices two versions.
+ */
+import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Limits } from '../../src/core/limits.js';
+import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
+
+const BIG = 'big.bin';
+const BIG_BYTES = 24 * 1024 * 1024;
+const BASIC = `Basic ${Buffer.from(`${TEST_USER}:${TEST_PASSWORD}`).toString('base64')}`;
+const get = (target: string, headers: Record<string, string> = {}) =>
+  `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
+
+/** A whole download with Basic auth; rejects when it does not complete within `timeoutMs`. */
+function download(port: number, path: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet({ host: '127.0.0.1', port, path, agent: false, headers: { authorization: BASIC, ...headers } }, (res: IncomingMessage) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, bytes });
+      });
+      res.on('error', reject);
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`no complete download of ${path} within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', reject);
+  });
+}
+
+describe('protocol: HTTP pipelining, stalled readers, encoded grant paths, If-Range dates', function () {
+  this.timeout(90_000);
+  let server: TestServer;
+  let port: number;
+  const sockets = new Set<Socket>();
+  const open = (localAddress = '127.0.0.1') => {
+    const socket = connect({ host: '127.0.0.1', port, localAddress });
+    socket.on('error', () => {});
+    sockets.add(socket);
+    return socket;
+  };
+
+  before(async () => {
+    server = await startTestServer('44825-44829', {
+      copyImages: true,
+      beforeStart: async (images) => writeFileSync(join(images, BIG), Buffer.alloc(BIG_BYTES, 9)),
+      // A long data timeout: a download that waited for buffers would hang well past this test's limits.
+      flags: { http: '127.0.0.1:0', dataTimeout: '120' },
+    });
+    port = server.server.httpEndpoints().http!.port;
+  });
+  afterEach(() => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  });
+  after(() => server.stop());
+
+  it('pipelined GETs of a large file, never read, then closed: no buffer is lost, the next download completes at once', async function () {
+    for (let round = 0; round < 3; round++) {
+      const socket = open();
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(Array.from({ length: 8 }, () => get(`/${BIG}`, { Authorization: BASIC })).join(''));
+      await delay(500);
+      socket.destroy();
+    }
+    const after = await download(port, `/${BIG}`, 15_000);
+    expect(after).to.deep.equal({ status: 200, bytes: BIG_BYTES });
+  });
+
+  it('six clients that stop reading large downloads leave the others served', async function () {
+    for (let i = 0; i < 6; i++) {
+      const socket = open(`127.0.0.${20 + i}`);
+      socket.once('connect', () => socket.write(get(`/${BIG}`, { Authorization: BASIC })));
+      socket.pause();
+    }
+    await delay(1000);
+    expect(await download(port, `/${BIG}`, 15_000)).to.deep.equal({ status: 200, bytes: BIG_BYTES });
+  });
+
+  it('pipelined wrong passwords: each failure counts before the next is checked, so the lockout holds', async function () {
+    const wrong = `Basic ${Buffer.from(`${TEST_USER}:not-the-password`).toString('base64')}`;
+    const socket = open('127.0.0.40');
+    const replies: number[] = [];
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      for (const m of text.matchAll(/HTTP\/1\.1 (\d{3})/g)) replies.push(Number(m[1]));
+      text = text.slice(text.lastIndexOf('HTTP/1.1 ') + 1);
+    });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const requests = [...Array.from({ length: 8 }, () => get('/cisco/c9300-universalk9.17.09.04a.SPA.bin', { Authorization: wrong })), get('/cisco/c9300-universalk9.17.09.04a.SPA.bin', { Authorization: BASIC, Connection: 'close' })];
+    socket.write(requests.join(''));
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    expect(replies.filter((s) => s === 401)).to.have.length.at.most(Limits.MAX_FAILED_LOGINS);
+    expect(replies).to.not.include(200);
+    expect(replies.at(-1)).to.equal(429);
+  });
+
+  it('a grant path percent-encoded (/%67rant/…) is logged without its password', async function () {
+    const access = await server.server.grantOneTimeAccess({ sourceAddress: '127.0.0.1', imagePath: 'cisco/c9300-universalk9.17.09.04a.SPA.bin', validForMs: 60_000 });
+    try {
+      const encoded = access.httpPath.replace('/grant/', '/%67rant/');
+      // No Authorization: the token in the path is the credential.
+      const socket = open();
+      let reply = '';
+      socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1', 0, Math.min(chunk.length, 64))));
+      socket.once('connect', () => socket.write(get(encoded, { Connection: 'close' })));
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      expect(reply).to.match(/^HTTP\/1\.1 200 /);
+      const record = server.transfers.at(-1)!;
+      expect(record.user).to.equal(access.user);
+      expect(JSON.stringify(record)).to.not.include(access.password);
+    } finally {
+      access.revoke();
+    }
+  });
+
+  it('If-Range with a date gets the whole file (a date cannot tell two versions written in the same second apart)', async function () {
+    const head = await download(port, '/cisco/c9300-universalk9.17.09.04a.SPA.bin', 10_000);
+    const lastModified = new Date().toUTCString();
+    const ranged = await download(port, '/cisco/c9300-universalk9.17.09.04a.SPA.bin', 10_000, { range: 'bytes=0-9', 'if-range': lastModified });
+    expect(ranged).to.deep.equal({ status: 200, bytes: head.bytes });
+  });
+});
