@@ -288,15 +288,17 @@ export function pullSchemeFor(driver: SwitchDriver, server: FirmwareServer): Pul
  * What to check when a switch's copy failed and the server saw no transfer from it. Over HTTPS a
  * certificate the switch does not trust is the likely cause (AOS-CX checks it against its TA
  * profile); otherwise, where the switch got no reply it could show or its login was refused
- * (530, or an HTTP 404 for a grant URL from another address), a source address other than its
- * management address. A 425 or 550 has other causes.
+ * (FTP 530), or an HTTP 404 for its grant URL, a source address other than its management
+ * address. A 425 or 550 has other causes.
  */
 function noTransferHint(scheme: PullScheme, message: string, reply: string | undefined, hasFtpSource: boolean): string {
   if (scheme === 'https' && /certificate|SSL|TLS/i.test(message)) {
     return "; the switch does not trust the server's certificate: add it (or its CA) to the switch's trust store (AOS-CX: crypto pki ta-profile)";
   }
   if (hasFtpSource) return '';
-  const refused = scheme === 'ftp' ? reply === undefined || reply === '530' : reply === undefined || reply === '404';
+  // Over HTTP(S) a grant URL from another address is answered 404; any other failure (a switch
+  // that never started its download, a refused connection) says nothing about the source.
+  const refused = scheme === 'ftp' ? reply === undefined || reply === '530' : reply === '404';
   return refused ? `; if the switch sources ${scheme === 'ftp' ? 'FTP' : 'HTTP(S)'} from another address, set ftpSource` : '';
 }
 

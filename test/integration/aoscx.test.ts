@@ -15,6 +15,7 @@ import { EmulatedFleet, parseFaults } from '../../src/switches/emulator/index.js
 import { validateInventory, type InventorySwitch } from '../../src/rollout/inventory.js';
 import { validatePlan } from '../../src/rollout/plan.js';
 import type { RunSummary } from '../../src/rollout/index.js';
+import { AosCxRest } from '../../src/switches/aoscx/rest.js';
 
 const PASV = '44045-44049';
 const SSH_PORT = 47150;
@@ -75,7 +76,7 @@ describe('aruba-aoscx over its REST API, against the emulator', function () {
   };
 
   it('downloads into the non-booted slot over HTTPS and verifies its SHA-256; a broken download and a corrupted slot fail as they should; REST sessions are logged out', async function () {
-    const fleet = await start({ count: 4, firstOctet: 110, faults: '2:dlfail,3:corrupt=4096,4:put400' });
+    const fleet = await start({ count: 6, firstOctet: 110, faults: '2:dlfail,3:corrupt=4096,4:put400,5:statusfail=2,6:statusfail=3' });
     const before = server.transfers.length;
     const summary = await rollout(inventoryOf(fleet));
     const good = summary.state.switches.get('emu-001')!;
@@ -102,6 +103,12 @@ describe('aruba-aoscx over its REST API, against the emulator', function () {
 
     // A PUT answered 400 "Firmware upgrade in progress" that downloads anyway: the status decides.
     expect(summary.state.switches.get('emu-004')!.outcome).to.equal('verified');
+    // Two failed reads of firmware/status are waited out; a third in a row ends the wait.
+    const busy = summary.state.switches.get('emu-005')!;
+    expect(busy.outcome, busy.reason ?? '').to.equal('verified');
+    const unreadable = summary.state.switches.get('emu-006')!;
+    expect(unreadable.outcome).to.equal('failed');
+    expect(unreadable.reason).to.match(/firmware\/status.*500/);
 
     for (const sw of fleet.switches) {
       const rest = fleet.restSessions(sw.name)!;
@@ -113,6 +120,30 @@ describe('aruba-aoscx over its REST API, against the emulator', function () {
     const again = await rollout(inventoryOf(fleet).slice(0, 1), {}, 'state-again');
     expect(again.state.switches.get('emu-001')).to.include({ outcome: 'verified', transfers: 0 });
     expect(again.state.switches.get('emu-001')!.precheck).to.deep.include({ onFlash: 'match' });
+  });
+
+  it("a download already running on the switch (an earlier run's) is waited for, then the rollout's own is made and verified", async function () {
+    const fleet = await start({ count: 1, firstOctet: 118, faults: '1:slow=400000' });
+    const sw = fleet.switches[0]!;
+    // The earlier download: someone else's grant, started through the switch's REST API.
+    const earlier = await server.server.grantOneTimeAccess({ sourceAddress: sw.address, imagePath: AOSCX.file, validForMs: 60_000 });
+    const rest = await AosCxRest.login({ host: sw.address, port: REST_PORT, username: 'admin', password: PASSWORD, certificate: { pinned: sw.rest!.certificateFingerprint }, timeoutMs: 5000 });
+    try {
+      const url = `https://127.0.0.1:${server.server.httpEndpoints().https!.port}${earlier.httpPath}`;
+      expect((await rest.put(`/firmware?image=secondary&from=${encodeURIComponent(url)}&vrf=mgmt`)).status).to.equal(200);
+      expect((await rest.firmwareStatus()).status).to.equal('in_progress');
+      const summary = await rollout(inventoryOf(fleet));
+      const result = summary.state.switches.get('emu-001')!;
+      expect(result.outcome, result.reason ?? '').to.equal('verified');
+      // Both downloads reached the server, one after the other; the verdict rests on the rollout's own.
+      const mine = server.transfers.filter((r) => r.client === sw.address && r.result === 'complete').map((r) => r.user);
+      expect(mine).to.have.length(2);
+      expect(mine[0]).to.equal(earlier.user);
+      expect(result.hashes!.serverSha256).to.equal(AOSCX.sha256);
+    } finally {
+      earlier.revoke();
+      await rest.logout();
+    }
   });
 
   it('a release before 10.04 is told it cannot download from a URL, with no REST login and nothing served', async function () {

@@ -40,6 +40,8 @@ import { AosCxRest, type FirmwareStatus } from './rest.js';
 export const AOSCX_DEFAULT_VRF = 'mgmt';
 /** How often `firmware/status` is read while the switch downloads. */
 const STATUS_POLL_MS = 1000;
+/** Consecutive failed reads of firmware/status that end the wait (one or two happen on a busy switch). */
+const STATUS_READ_FAILURES = 3;
 /** A download the switch still does not report after this long was never started. */
 const STATUS_APPEAR_MS = 15_000;
 
@@ -145,8 +147,16 @@ class AosCxSession implements SwitchSession {
       const slot = await this.targetSlot();
       const vrf = this.target.vrf ?? AOSCX_DEFAULT_VRF;
       const rest = await this.rest();
-      const baseline = await rest.firmwareStatus();
       const started = Date.now();
+      // A download already running is not ours (an earlier run's, say, killed mid-way): its end
+      // is awaited, so that the PUT below starts ours and the status that follows is ours.
+      let baseline = await rest.firmwareStatus();
+      while (baseline.status === 'in_progress') {
+        if (Date.now() - started > request.timeoutMs) return { ok: false, message: `the switch was busy with another download for ${request.timeoutMs} ms (firmware/status in_progress)`, bytes: null };
+        this.logger.info('the switch is running another download; waiting for it to end', { slot });
+        await sleep(STATUS_POLL_MS);
+        baseline = await rest.firmwareStatus();
+      }
       const query = `image=${slot}&from=${encodeURIComponent(request.url)}&vrf=${encodeURIComponent(vrf)}`;
       this.logger.info('starting the switch download', { slot, vrf, url: redact(request.url) });
       const answer = await rest.put(`/firmware?${query}`);
@@ -165,9 +175,22 @@ class AosCxSession implements SwitchSession {
   /** Reads `firmware/status` until our download ends; a result left from an earlier download does not count. */
   private async follow(rest: AosCxRest, baseline: FirmwareStatus, request: PullRequest, started: number, slot: AosCxSlot): Promise<PullOutcome> {
     let seenRunning = false;
+    let failedReads = 0;
     for (;;) {
-      const status = await rest.firmwareStatus();
-      const fresh = seenRunning || status.date !== baseline.date || (baseline.status === 'none' && status.status !== 'none');
+      let status: FirmwareStatus;
+      try {
+        status = await rest.firmwareStatus();
+        failedReads = 0;
+      } catch (err) {
+        // A busy switch may fail one status read (HTTP 500, a timeout): the download goes on.
+        if (++failedReads >= STATUS_READ_FAILURES) throw err;
+        this.logger.warn('firmware/status could not be read; trying again', { error: describeError(err), attempt: failedReads });
+        await sleep(STATUS_POLL_MS);
+        continue;
+      }
+      // Ours: seen running, or a result dated after the one before our PUT (a clock that went
+      // back, or a result older than the baseline, is not ours).
+      const fresh = seenRunning || status.date > baseline.date || (baseline.status === 'none' && status.status !== 'none');
       if (status.status === 'in_progress') seenRunning = true;
       else if (status.status === 'success' && fresh) return { ok: true, message: `downloaded into the ${slot} image${status.reason ? ` (${status.reason})` : ''}`, bytes: null };
       else if (status.status === 'failure' && fresh) return { ok: false, message: `the switch's download failed: ${status.reason || 'no reason given'}`, bytes: null };

@@ -44,6 +44,8 @@ export interface SwitchFaults {
   downloadFails?: boolean;
   /** `put400`: AOS-CX's `PUT /firmware` answers 400 "Firmware upgrade in progress" and downloads anyway (the answer pyaoscx tolerates). */
   put400?: boolean;
+  /** `statusfail=N`: after a download starts, AOS-CX's next N reads of `firmware/status` answer HTTP 500 (a busy switch's REST server). */
+  statusFailures?: number;
 }
 
 export const FAULT_KINDS = [
@@ -67,6 +69,7 @@ export const FAULT_KINDS = [
   'ftpsource',
   'dlfail',
   'put400',
+  'statusfail',
 ] as const;
 
 /** `3:slow=65536,5:cut=300000,7:stall=12,9:erase,11:kbdint,2:version=17.09.04a` → faults per switch number. */
@@ -117,6 +120,7 @@ export function parseFaults(spec: string | undefined, count: number): Map<number
         break;
       case 'dlfail': f.downloadFails = flag(); break;
       case 'put400': f.put400 = flag(); break;
+      case 'statusfail': f.statusFailures = num(1); break;
       default:
         throw new Error(`fault "${item}": unknown kind (kinds: ${FAULT_KINDS.join(', ')})`);
     }

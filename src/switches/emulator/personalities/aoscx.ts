@@ -70,6 +70,8 @@ export class AosCxImages {
   readonly slots: Record<Slot, SlotImage | null>;
   readonly booted: Slot = 'primary';
   status: FirmwareStatus = { status: 'none', reason: '', date: 0 };
+  /** Reads of firmware/status still to fail (fault `statusfail`). */
+  statusFailuresLeft = 0;
   private controller: AbortController | null = null;
   private task: Promise<void> | null = null;
 
@@ -86,11 +88,13 @@ export class AosCxImages {
 
   /** Starts a download into `slot`; the switch fetches it from `ftpSource`. */
   start(sw: EmulatedSwitchState, slot: Slot, url: URL, trustCa: string | null): void {
-    this.status = { status: 'in_progress', reason: '', date: Math.floor(Date.now() / 1000) };
+    // Each status change is dated at least a second after the last (chosen: two downloads never look alike).
+    const nextDate = () => Math.max(Math.floor(Date.now() / 1000), this.status.date + 1);
+    this.status = { status: 'in_progress', reason: '', date: nextDate() };
     const controller = new AbortController();
     this.controller = controller;
     const end = (status: 'success' | 'failure', reason: string) => {
-      this.status = { status, reason, date: Math.floor(Date.now() / 1000) };
+      this.status = { status, reason, date: nextDate() };
     };
     this.task = (async () => {
       const imageRelease = releaseInImageName(decodeURIComponent(basename(url.pathname)));
@@ -137,15 +141,19 @@ function download(sw: EmulatedSwitchState, url: URL, trustCa: string | null, sig
     let total: number | null = null;
     let settled = false;
     let stalled = false;
+    /** The one pending resume of a paused read (`slow`, `stall`): cleared when the download ends. */
+    let resumeTimer: NodeJS.Timeout | null = null;
     const finish = (result: DownloadResult) => {
       if (settled) return;
       settled = true;
+      if (resumeTimer) clearTimeout(resumeTimer);
       signal.removeEventListener('abort', onAbort);
       resolve(result);
     };
     const get = url.protocol === 'https:' ? httpsGet : url.protocol === 'http:' ? httpGet : null;
     if (!get) return finish({ ok: false, reason: `Unsupported protocol ${url.protocol.replace(':', '')}` });
-    const req = get(url, { localAddress: sw.ftpSource, ...(url.protocol === 'https:' ? (trustCa ? { ca: trustCa } : {}) : {}), timeout: sw.ftpTimeoutMs });
+    // One connection per download, closed at its end, as the switch's own client does (no keep-alive pool).
+    const req = get(url, { agent: false, localAddress: sw.ftpSource, ...(url.protocol === 'https:' ? (trustCa ? { ca: trustCa } : {}) : {}), timeout: sw.ftpTimeoutMs });
     const onAbort = () => {
       req.destroy();
       finish({ ok: false, reason: 'Download aborted' });
@@ -175,8 +183,10 @@ function download(sw: EmulatedSwitchState, url: URL, trustCa: string | null, sig
         if (faults.downloadFails && total !== null && bytes >= total / 2) return req.destroy(new Error('Connection reset by peer'));
         const pauseFor = (ms: number) => {
           res.pause();
-          const timer = setTimeout(() => res.resume(), ms);
-          signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+          resumeTimer = setTimeout(() => {
+            resumeTimer = null;
+            res.resume();
+          }, ms);
         };
         if (faults.stallSeconds && !stalled && bytes >= 64 * 1024) {
           stalled = true;
@@ -367,7 +377,13 @@ export class AosCxRestServer {
     if (req.method === 'GET' && path === '/firmware') {
       return send(200, { current_version: sw.version, primary_version: d.slots.primary?.version ?? '', secondary_version: d.slots.secondary?.version ?? '', default_image: d.booted, booted_image: d.booted });
     }
-    if (req.method === 'GET' && path === '/firmware/status') return send(200, d.status);
+    if (req.method === 'GET' && path === '/firmware/status') {
+      if (d.statusFailuresLeft > 0) {
+        d.statusFailuresLeft--;
+        return send(500, 'Internal Server Error');
+      }
+      return send(200, d.status);
+    }
     if (req.method === 'PUT' && path === '/firmware') {
       const slot = url.searchParams.get('image');
       const from = url.searchParams.get('from');
@@ -383,6 +399,7 @@ export class AosCxRestServer {
         return send(400, 'Invalid URL');
       }
       d.start(sw, slot, target, this.options.trustCa);
+      d.statusFailuresLeft = sw.faults.statusFailures ?? 0;
       return sw.faults.put400 ? send(400, 'Firmware upgrade in progress') : send(200, '');
     }
     return send(404, 'Not Found');
