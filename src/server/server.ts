@@ -21,17 +21,13 @@ import { HttpFrontEnd, HttpListenError, grantUrlPath } from './http.js';
 
 /**
  * Read buffers the server may ever allocate (each Limits.RETR_READ_BYTES): the bound on transfer
- * memory. Allocated as transfers need them, kept for reuse. At least this many; more with more
- * connections allowed (see readBuffersFor), so that transfers whose clients stopped reading
- * (each pins its two buffers until the stall check cuts it) cannot leave none for the others.
+ * memory, 24 MiB, allocated as transfers need them and kept for reuse. Each transfer holds at
+ * most two (sendFile), so twelve move at full speed; more wait their turn for a buffer. A client
+ * that stops reading pins its two until the stall check cuts it. Not sized by maxConnections:
+ * the passive slot is freed once a data connection is up, so a range of 5 ports can carry 50
+ * transfers, and 2 MiB each of them would put the server past its memory target (bench fig 6).
  */
-const MIN_READ_BUFFERS = 24;
-
-/** Two buffers per transfer (sendFile) for every control and HTTP connection the limits allow. */
-function readBuffersFor(config: ServerConfig): number {
-  const connections = config.maxConnections * (config.http || config.https ? 2 : 1);
-  return Math.max(MIN_READ_BUFFERS, 2 * connections);
-}
+const MAX_READ_BUFFERS = 24;
 
 /** What a rollout hands one switch: its own credentials for its own image. */
 export interface OneTimeAccess {
@@ -231,7 +227,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
         if (err instanceof ConfigError) throw err;
         throw new StartError(`the image catalog cannot be used: ${err.message}`, 'images');
       });
-      const pool = new BufferPool(Limits.RETR_READ_BYTES, readBuffersFor(config));
+      const pool = new BufferPool(Limits.RETR_READ_BYTES, MAX_READ_BUFFERS);
       const hashing = new SentBytesHashing(config.hashSentBytes);
       this.hashing = hashing;
       const ports = new PassivePorts({
