@@ -645,7 +645,7 @@ export async function runFigures(ctx: BenchContext): Promise<FigureRow[]> {
   ctx.log('figure 3: concurrent pulls over the whole passive range');
   const concurrent = await figureConcurrent(ctx);
   rows.push(concurrent.row, concurrent.noHashRow, concurrent.floorRow);
-  ctx.log('figure 5: three times more pulls than passive ports');
+  ctx.log('figure 5: ten times more pulls than passive ports, each from its own address');
   rows.push(await figureOversubscribed(ctx, concurrent.swfwMedianMs));
   ctx.log('figure 6: server memory under concurrent large pulls');
   rows.push(await figureServerMemory(ctx));

@@ -1,4 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from './options.js';
 import type { FigureRow } from './figures.js';
 import type { MachineInfo } from './machine.js';
 import type { BenchOptions } from './options.js';
@@ -55,6 +57,18 @@ export function markdownTable(rows: readonly FigureRow[]): string {
   return [head, rule, ...rows.map((r) => `| ${cells(r).map(escapeCell).join(' | ')} |`)].join('\n');
 }
 
+/**
+ * The hand-written analysis, kept in bench/ANALYSIS.md so that a new run's table never overwrites
+ * it. It names the run it was written for; a later run's table may differ from its figures.
+ */
+export const ANALYSIS_FILE = join(PROJECT_ROOT, 'bench', 'ANALYSIS.md');
+
+function analysis(smoke: boolean): string {
+  if (smoke) return '_A smoke run: tiny images, times not judged. The analysis of a full run is in bench/ANALYSIS.md._';
+  if (!existsSync(ANALYSIS_FILE)) return '_bench/ANALYSIS.md is missing: what limits each figure is written there._';
+  return readFileSync(ANALYSIS_FILE, 'utf8').replace(/^# .*\n+/, '').trim();
+}
+
 export function markdownReport(rows: readonly FigureRow[], machine: MachineInfo, settings: RunSettings): string {
   const { options } = settings;
   const notes = footnotes(rows);
@@ -76,7 +90,7 @@ ${markdownTable(rows)}
 ${notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}
 ## Analysis
 
-_To be written by the lead engineer: what limits each figure, and what changed since the last run._
+${analysis(options.smoke)}
 
 ## Machine
 
