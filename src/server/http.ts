@@ -466,7 +466,7 @@ export class HttpFrontEnd {
         return;
       }
       sending = true;
-      await this.sendImage(protocol, context, req, res, client, login.user, path, opened, head);
+      await this.sendImage({ protocol, context, req, res, client, user: login.user, path }, opened, head);
     } finally {
       if (!sending) closeSync(opened.fd);
     }
@@ -535,17 +535,8 @@ export class HttpFrontEnd {
    * stall cut after dataTimeoutMs) and emits the audit events as RETR does; the record is
    * emitted before the response is ended. Closes `opened.fd`.
    */
-  private async sendImage(
-    protocol: HttpProtocol,
-    context: ServerContext,
-    req: IncomingMessage,
-    res: ServerResponse,
-    client: string,
-    user: string,
-    path: string,
-    opened: { fd: number; stats: Stats },
-    head: boolean,
-  ): Promise<void> {
+  private async sendImage(exchange: ImageExchange, opened: { fd: number; stats: Stats }, head: boolean): Promise<void> {
+    const { protocol, req, res, client, user, path } = exchange;
     const { fd, stats } = opened;
     try {
       const size = stats.size;
@@ -576,20 +567,14 @@ export class HttpFrontEnd {
         this.logger.debug('HTTP HEAD', { protocol, client, user, path, status });
         return;
       }
-      await this.transfer(protocol, context, req, res, client, user, path, fd, size, start, length, status);
+      await this.transfer(exchange, fd, size, start, length, status);
     } finally {
       closeSync(fd);
     }
   }
 
   private async transfer(
-    protocol: HttpProtocol,
-    context: ServerContext,
-    req: IncomingMessage,
-    res: ServerResponse,
-    client: string,
-    user: string,
-    path: string,
+    exchange: ImageExchange,
     fd: number,
     /** The file's size at open: a whole transfer of it may carry its version's digest. */
     size: number,
@@ -597,6 +582,7 @@ export class HttpFrontEnd {
     expectedBytes: number,
     status: number,
   ): Promise<void> {
+    const { protocol, context, req, res, client, user, path } = exchange;
     const { events, logger } = context;
     const id = randomUUID();
     const commands = [`${req.method} ${redactTarget(req.url ?? '')} HTTP/${req.httpVersion}`];
@@ -651,6 +637,19 @@ export class HttpFrontEnd {
       this.transfers--;
     }
   }
+}
+
+/** One GET or HEAD of an image by a logged-in client: who asked, for what, and where to answer. */
+interface ImageExchange {
+  protocol: HttpProtocol;
+  context: ServerContext;
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The client's address, canonical (IPv4-mapped IPv6 as IPv4). */
+  client: string;
+  user: string;
+  /** The image's virtual path in the repository. */
+  path: string;
 }
 
 function headerName(lower: string): string {

@@ -30,6 +30,7 @@ import { basename } from 'node:path';
 import { once } from 'node:events';
 import type { CliIo } from '../terminal.js';
 import { type EmulatedSwitchState, type Personality } from '../personality.js';
+import { BackgroundJob } from '../backgroundJob.js';
 
 const MEMORY_KEY = 'aoscx-images';
 const INVALID = (word: string) => `Invalid input: ${word}\n`;
@@ -72,8 +73,7 @@ export class AosCxImages {
   status: FirmwareStatus = { status: 'none', reason: '', date: 0 };
   /** Reads of firmware/status still to fail (fault `statusfail`). */
   statusFailuresLeft = 0;
-  private controller: AbortController | null = null;
-  private task: Promise<void> | null = null;
+  private readonly job = new BackgroundJob();
 
   constructor(running: string) {
     const [major, minor] = release(running);
@@ -83,7 +83,7 @@ export class AosCxImages {
   }
 
   get running(): boolean {
-    return this.task !== null;
+    return this.job.running;
   }
 
   /** Starts a download into `slot`; the switch fetches it from `ftpSource`. */
@@ -91,29 +91,22 @@ export class AosCxImages {
     // Each status change is dated at least a second after the last (chosen: two downloads never look alike).
     const nextDate = () => Math.max(Math.floor(Date.now() / 1000), this.status.date + 1);
     this.status = { status: 'in_progress', reason: '', date: nextDate() };
-    const controller = new AbortController();
-    this.controller = controller;
     const end = (status: 'success' | 'failure', reason: string) => {
       this.status = { status, reason, date: nextDate() };
     };
-    this.task = (async () => {
+    this.job.start(async (controller) => {
       const imageRelease = releaseInImageName(decodeURIComponent(basename(url.pathname)));
       const got = await download(sw, url, trustCa, controller.signal);
       if (!got.ok) return end('failure', got.reason);
       if (imageRelease === null) return end('failure', 'Image verification failed');
       this.slots[slot] = { version: `${FAMILY}.${imageRelease}`, size: got.bytes, sha256: got.sha256, date: new Date() };
       end('success', '');
-    })()
-      .catch((err: Error) => end('failure', err.message))
-      .finally(() => {
-        this.task = null;
-        this.controller = null;
-      });
+    }, (err) => end('failure', err.message));
   }
 
-  async stop(): Promise<void> {
-    this.controller?.abort();
-    await this.task;
+  /** Stops a running download (the fleet stops; the switch goes away). */
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 }
 

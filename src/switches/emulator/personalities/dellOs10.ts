@@ -19,6 +19,7 @@
 import { basename } from 'node:path';
 import type { CliIo } from '../terminal.js';
 import { wrapped, type EmulatedSwitchState, type Personality } from '../personality.js';
+import { BackgroundJob } from '../backgroundJob.js';
 
 const IMAGE_DIR = '/var/os10-image';
 const MEMORY_KEY = 'dell-os10-image-download';
@@ -49,11 +50,10 @@ interface DownloadStatus {
 /** The switch's image download: one at a time, outliving the session that started it. */
 class ImageDownloads {
   last: DownloadStatus | null = null;
-  private controller: AbortController | null = null;
-  private task: Promise<void> | null = null;
+  private readonly job = new BackgroundJob();
 
   get running(): boolean {
-    return this.task !== null;
+    return this.job.running;
   }
 
   start(sw: EmulatedSwitchState, url: string, file: string): void {
@@ -62,8 +62,6 @@ class ImageDownloads {
     const startMs = previous !== null && Math.floor(now / 1000) <= Math.floor(previous / 1000) ? (Math.floor(previous / 1000) + 1) * 1000 : now;
     const status: DownloadStatus = { file, startMs, realStartMs: now, endMs: null, realEndMs: null, bytes: 0, totalBytes: null, detail: 'In progress' };
     this.last = status;
-    const controller = new AbortController();
-    this.controller = controller;
     let injected = false;
     const before = Date.now();
     const finish = (detail: string) => {
@@ -71,7 +69,7 @@ class ImageDownloads {
       status.realEndMs = Date.now();
       status.endMs = Math.max(status.realEndMs, status.startMs);
     };
-    this.task = (async () => {
+    this.job.start(async (controller) => {
       const result = await sw.copy(url, file, controller.signal, (bytes, totalBytes) => {
         status.bytes = bytes;
         status.totalBytes = totalBytes;
@@ -94,18 +92,12 @@ class ImageDownloads {
       }
       if (controller.signal.aborted) return finish('Failed: Operation aborted');
       finish(`Failed: ${curlReason(result)}`);
-    })()
-      .catch((err: Error) => finish(`Failed: ${err.message}`))
-      .finally(() => {
-        this.task = null;
-        this.controller = null;
-      });
+    }, (err) => finish(`Failed: ${err.message}`));
   }
 
   /** Stops a running download (the fleet stops; the switch goes away). */
-  async stop(): Promise<void> {
-    this.controller?.abort();
-    await this.task;
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 }
 
