@@ -5,6 +5,7 @@ import { PROJECT_ROOT } from '../../src/config/loader.js';
 import { checkPorts, reportJson, reportTable, type CheckPortsOptions } from '../../src/firewall/index.js';
 import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
 import { freePort } from '../helpers/ports.js';
+import { runCli } from '../helpers/cli.js';
 
 const TLS_CERT = join(PROJECT_ROOT, 'fixtures', 'tls', 'server.crt');
 const TLS_KEY = join(PROJECT_ROOT, 'fixtures', 'tls', 'server.key');
@@ -48,6 +49,23 @@ describe('check-ports: HTTP and HTTPS ports of the real server', function () {
     expect(table).to.match(new RegExp(`^${https} \\(https\\)\\s+open\\s+`, 'm'));
     const json = JSON.parse(reportJson(report)) as { web: Array<{ port: number; status: string }> };
     expect(json.web.map((w) => [w.port, w.status])).to.deep.equal([[http, 'open'], [https, 'open']]);
+  });
+
+  it('from the command line on a switch-side host (no server certificate or key there): --https with --ca checks, --insecure too, no --ca fails the handshake', async () => {
+    const base = ['check-ports', '--host', '127.0.0.1', '--port', String(server.port), '--pasv-range', '44820-44821', '--http', String(http), '--https', `127.0.0.1:${https}`, '--json'];
+    const env = { SWFW_PASSWORD: TEST_PASSWORD };
+    type Web = { web: Array<{ port: number; status: string }> };
+    const trusted = await runCli([...base, '--user', TEST_USER, '--ca', TLS_CERT], { env });
+    expect(trusted.code, trusted.stderr).to.equal(0);
+    expect((JSON.parse(trusted.stdout.trim().split('\n').pop()!) as Web).web.map((w) => [w.port, w.status])).to.deep.equal([[http, 'open'], [https, 'open']]);
+    const insecure = await runCli([...base, '--user', TEST_USER, '--insecure'], { env });
+    expect(insecure.code, insecure.stderr).to.equal(0);
+    const untrusted = await runCli([...base, '--user', TEST_USER], { env });
+    expect(untrusted.code).to.not.equal(0);
+    expect((JSON.parse(untrusted.stdout.trim().split('\n').pop()!) as Web).web.map((w) => [w.port, w.status])).to.deep.equal([[http, 'open'], [https, 'tls-failed']]);
+    const bad = await runCli(['check-ports', '--host', '127.0.0.1', '--https', 'not-a-port'], { env });
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/--https not-a-port: /);
   });
 
   it('a closed port is rejected and to be opened; FTP on the HTTP port is no-http; an untrusted certificate is tls-failed', async () => {

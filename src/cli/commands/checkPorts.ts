@@ -5,6 +5,7 @@ import { numberArgument } from '../arguments.js';
 import { ExitCode, ExitError } from '../exitCodes.js';
 import { Limits } from '../../core/limits.js';
 import { loadServerConfig, PASSWORD_ENV, type ServeFlags } from '../../config/loader.js';
+import { parseEndpoint, type ServerConfig } from '../../config/schema.js';
 import { createLogger } from '../../log/logger.js';
 import { StartError } from '../../server/server.js';
 import { untilStopSignal } from '../stopSignal.js';
@@ -50,8 +51,17 @@ function portFlags(flags: CheckPortsFlags): ServeFlags {
     ...(flags.port !== undefined ? { port: flags.port } : {}),
     ...(flags.pasvRange !== undefined ? { pasvRange: flags.pasvRange } : {}),
     ...(flags.http !== undefined ? { http: flags.http } : {}),
-    ...(flags.https !== undefined ? { https: flags.https } : {}),
+    // --https is not passed: serve's rule that https needs tlsCert and tlsKey is the server's, and
+    // the switch-side host that runs this check holds no server key (see httpsPort).
   };
+}
+
+/** The HTTPS port to check: --https ([ADDR:]PORT, the port is what counts here), else the config's. */
+function httpsPort(flags: CheckPortsFlags, config: ServerConfig): number | null {
+  if (flags.https === undefined) return config.https?.port ?? null;
+  const parsed = parseEndpoint(flags.https, '0.0.0.0');
+  if (typeof parsed === 'string') usage(`--https ${flags.https}: ${parsed}`);
+  return parsed.port;
 }
 
 /** Credentials: --user (default switch) with SWFW_PASSWORD; without a password and --user, anonymous. */
@@ -69,7 +79,8 @@ async function runCheck(flags: CheckPortsFlags): Promise<void> {
   const timeoutS = flags.timeout === undefined ? Limits.CHECK_PORTS_STEP_TIMEOUT_MS / 1000 : Number(flags.timeout);
   if (!(timeoutS > 0 && timeoutS <= 600)) usage('--timeout must be more than 0 and at most 600 seconds');
   if (flags.expectAddress !== undefined && isIP(flags.expectAddress) === 0) usage('--expect-address must be an IP address');
-  if ((flags.ca || flags.insecure) && !flags.tls && !config.https) usage('--ca and --insecure need --tls or an HTTPS port');
+  const https = httpsPort(flags, config);
+  if ((flags.ca || flags.insecure) && !flags.tls && https === null) usage('--ca and --insecure need --tls or an HTTPS port');
   let ca: Buffer | undefined;
   if (flags.ca) {
     try {
@@ -89,7 +100,7 @@ async function runCheck(flags: CheckPortsFlags): Promise<void> {
       user,
       password,
       tls: flags.tls ? { minVersion: 'TLSv1.2', ...(ca ? { ca } : {}), ...(flags.insecure ? { rejectUnauthorized: false } : {}) } : null,
-      web: { http: config.http?.port ?? null, https: config.https?.port ?? null },
+      web: { http: config.http?.port ?? null, https },
       httpsTls: { ...(ca ? { ca } : {}), ...(flags.insecure ? { rejectUnauthorized: false } : {}) },
       timeoutMs: Math.round(timeoutS * 1000),
       expectAddress: flags.expectAddress ?? null,
@@ -170,8 +181,8 @@ export function registerCheckPorts(program: Command): void {
     .option('--config <file>', 'config file for the port defaults, as serve uses it')
     .option('--user <name>', `login (default ${DEFAULT_USER} with ${PASSWORD_ENV}; anonymous when ${PASSWORD_ENV} is unset)`)
     .option('--tls', 'explicit FTPS (AUTH TLS, PROT P), as switches with FTPS would use')
-    .option('--ca <file>', 'with --tls: trust this CA or self-signed certificate')
-    .option('--insecure', 'with --tls: do not verify the server certificate')
+    .option('--ca <file>', 'with --tls or an HTTPS port: trust this CA or self-signed certificate')
+    .option('--insecure', 'with --tls or an HTTPS port: do not verify the server certificate')
     .option('--timeout <s>', 'limit for each step: connect, reply, data connection (default 5)', numberArgument)
     .option('--expect-address <ip>', 'the address PASV replies should carry (default: the address connected to)')
     .option('--json', 'print one JSON object instead of the table')
