@@ -43,21 +43,35 @@ function encodePath(virtualPath: string): string {
   return virtualPath.split('/').map(encodeURIComponent).join('/');
 }
 
+/** Percent-decodes what is valid and leaves the rest as it came (a log line, not a parse). */
+function decodeLeniently(text: string): string {
+  return text.replace(/(?:%[0-9a-f]{2})+/gi, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
+}
+
 /**
- * A request target as something safe to log: a grant's password becomes `***` (the whole token
- * when it does not look like one), the query is dropped, and the text is cut short.
+ * A request target as something safe to log: every grant password becomes `***`, the query is
+ * dropped, and the text is cut short. A client may spell a grant path many ways that are answered
+ * (`/%67rant/…`, a bad escape in the query) or refused (`//grant/…`, `/x/../grant/…`, `/Grant/…`,
+ * `%2567`, backslashes, absolute-form): the target is decoded up to three times, leniently, and
+ * then both a grant user's token (`sw-<12 hex>.<password>`) anywhere and whatever follows a
+ * `grant` segment are hidden.
  */
 export function redactTarget(target: string): string {
-  // Decoded first: `/%67rant/…` names the same grant as `/grant/…` and must lose its password too.
-  let decoded = target;
-  try {
-    decoded = decodeURIComponent(target);
-  } catch {
-    // Not valid percent-encoding: such a target is answered 404 and logged as it came.
+  let shown = target.replace(/\?.*$/s, '?…');
+  for (let round = 0; round < 3; round++) {
+    const next = decodeLeniently(shown);
+    if (next === shown) break;
+    shown = next;
   }
-  const withoutQuery = decoded.replace(/\?.*$/s, '?…');
-  const grant = /^\/grant\/([^/]*)(.*)$/s.exec(withoutQuery);
-  const shown = grant ? `${GRANT_PREFIX}${/^(sw-[0-9a-f]+)\./.exec(grant[1]!)?.[1]?.concat('.***') ?? '***'}${grant[2]}` : withoutQuery;
+  shown = shown
+    .replace(/(sw-[0-9a-f]{12})\.[^/\\?\s]*/gi, '$1.***')
+    .replace(/(grant[/\\]+)(?!sw-[0-9a-f]{12}\.\*\*\*(?:[/\\?]|$))[^/\\?]*/gi, '$1***');
   // eslint-disable-next-line no-control-regex
   return shown.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, Limits.AUDIT_ARGUMENT_CHARS);
 }
@@ -186,6 +200,8 @@ export class HttpFrontEnd {
   private transfers = 0;
   private context: ServerContext | null = null;
   private readonly logger: Logger;
+  /** Requests being handled (a download until its audit record is written): closeAll waits for them. */
+  private readonly inFlight = new Set<Promise<void>>();
   /** Per connection, the pipelined requests waiting for their turn: told when it closes. */
   private readonly queuedOn = new WeakMap<Socket, Set<() => void>>();
 
@@ -236,8 +252,11 @@ export class HttpFrontEnd {
   }
 
   /** Ends every connection still open (running downloads are cut: their audit says aborted). */
-  closeAll(): void {
+  async closeAll(): Promise<void> {
     for (const server of this.servers.values()) server.closeAllConnections();
+    // Each cut download still writes its audit record (aborted): the stop waits for them, so
+    // that none is written after the logger has closed.
+    await Promise.all([...this.inFlight]);
   }
 
   private close(): Promise<void> {
@@ -276,13 +295,15 @@ export class HttpFrontEnd {
     server.timeout = 0;
     server.on('connection', (socket: Socket) => this.admit(socket));
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      this.whenOwnsSocket(req, res)
+      const handled = this.whenOwnsSocket(req, res)
         .then((owns) => (owns ? this.handle(protocol, req, res) : undefined))
         .catch((err: unknown) => {
           this.logger.error('HTTP request failed', { protocol, error: describeError(err) });
           if (!res.headersSent) this.reply(res, HttpStatus.INTERNAL_SERVER_ERROR, 'Internal error');
           else res.destroy();
-        });
+        })
+        .finally(() => this.inFlight.delete(handled));
+      this.inFlight.add(handled);
     });
     server.on('connect', (_req: IncomingMessage, socket: Socket) => {
       // CONNECT (RFC 9110 §9.3.6) asks for a tunnel: this is no proxy.

@@ -318,7 +318,7 @@ export class FirmwareServer extends EventEmitter<FirmwareServerEvents> {
     for (const session of this.sessions.values()) {
       session.closeWith(ReplyCode.SERVICE_NOT_AVAILABLE, 'Server shutting down');
     }
-    this.http?.closeAll();
+    await this.http?.closeAll();
     await httpClosed;
     await this.ports?.stop();
     await allClosed;

@@ -12,6 +12,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Limits } from '../../src/core/limits.js';
+import { redactTarget } from '../../src/server/http.js';
 import { startTestServer, TEST_PASSWORD, TEST_USER, type TestServer } from '../helpers/testServer.js';
 
 const BIG = 'big.bin';
@@ -110,7 +111,8 @@ describe('protocol: HTTP pipelining, stalled readers, encoded grant paths, If-Ra
   it('a grant path percent-encoded (/%67rant/…) is logged without its password', async function () {
     const access = await server.server.grantOneTimeAccess({ sourceAddress: '127.0.0.1', imagePath: 'cisco/c9300-universalk9.17.09.04a.SPA.bin', validForMs: 60_000 });
     try {
-      const encoded = access.httpPath.replace('/grant/', '/%67rant/');
+      // A bad escape in the query must not keep the path from being decoded for the log.
+      const encoded = `${access.httpPath.replace('/grant/', '/%67rant/')}?x=%zz`;
       // No Authorization: the token in the path is the credential.
       const socket = open();
       let reply = '';
@@ -124,6 +126,32 @@ describe('protocol: HTTP pipelining, stalled readers, encoded grant paths, If-Ra
     } finally {
       access.revoke();
     }
+  });
+
+  it('a grant password is hidden in every spelling of a grant path, answered or refused', function () {
+    const user = 'sw-0123456789ab';
+    const password = 'hkicN7Y2fWY0-Xt6eXFAFg';
+    const spellings = [
+      `/grant/${user}.${password}/small.bin`,
+      `/%67rant/${user}.${password}/small.bin?x=%zz`,
+      `/%2567rant/${user}.${password}/small.bin`,
+      `//grant/${user}.${password}/small.bin`,
+      `/./grant/${user}.${password}/small.bin`,
+      `/x/../grant/${user}.${password}/small.bin`,
+      `http://127.0.0.1:8080/grant/${user}.${password}/small.bin`,
+      `/Grant/${user}.${password}/small.bin`,
+      `/grant\\${user}.${password}\\small.bin`,
+      `/grant/${user}%2E${password}/small.bin`,
+      `/grant/someone.${password}/small.bin`,
+      `/GRANT/%73w-0123456789ab.${password}`,
+    ];
+    for (const target of spellings) {
+      const shown = redactTarget(target);
+      expect(shown, target).to.not.include(password);
+      expect(shown, target).to.include('***');
+    }
+    expect(redactTarget(`/grant/${user}.${password}/a.bin`)).to.equal(`/grant/${user}.***/a.bin`);
+    expect(redactTarget('/cisco/c9300.bin?user=x')).to.equal('/cisco/c9300.bin?…');
   });
 
   it('If-Range with a date gets the whole file (a date cannot tell two versions written in the same second apart)', async function () {

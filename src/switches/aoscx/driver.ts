@@ -150,12 +150,12 @@ class AosCxSession implements SwitchSession {
       const started = Date.now();
       // A download already running is not ours (an earlier run's, say, killed mid-way): its end
       // is awaited, so that the PUT below starts ours and the status that follows is ours.
-      let baseline = await rest.firmwareStatus();
+      let baseline = await this.readStatus(rest);
       while (baseline.status === 'in_progress') {
         if (Date.now() - started > request.timeoutMs) return { ok: false, message: `the switch was busy with another download for ${request.timeoutMs} ms (firmware/status in_progress)`, bytes: null };
         this.logger.info('the switch is running another download; waiting for it to end', { slot });
         await sleep(STATUS_POLL_MS);
-        baseline = await rest.firmwareStatus();
+        baseline = await this.readStatus(rest);
       }
       const query = `image=${slot}&from=${encodeURIComponent(request.url)}&vrf=${encodeURIComponent(vrf)}`;
       this.logger.info('starting the switch download', { slot, vrf, url: redact(request.url) });
@@ -172,22 +172,28 @@ class AosCxSession implements SwitchSession {
     }
   }
 
+  /**
+   * One read of `firmware/status`, the way a busy switch allows: a failed read (HTTP 500, a
+   * timeout) is tried again after STATUS_POLL_MS, and the STATUS_READ_FAILURES-th in a row throws.
+   * Used for every read, the baseline before our PUT included.
+   */
+  private async readStatus(rest: AosCxRest): Promise<FirmwareStatus> {
+    for (let failed = 1; ; failed++) {
+      try {
+        return await rest.firmwareStatus();
+      } catch (err) {
+        if (failed >= STATUS_READ_FAILURES) throw err;
+        this.logger.warn('firmware/status could not be read; trying again', { error: describeError(err), attempt: failed });
+        await sleep(STATUS_POLL_MS);
+      }
+    }
+  }
+
   /** Reads `firmware/status` until our download ends; a result left from an earlier download does not count. */
   private async follow(rest: AosCxRest, baseline: FirmwareStatus, request: PullRequest, started: number, slot: AosCxSlot): Promise<PullOutcome> {
     let seenRunning = false;
-    let failedReads = 0;
     for (;;) {
-      let status: FirmwareStatus;
-      try {
-        status = await rest.firmwareStatus();
-        failedReads = 0;
-      } catch (err) {
-        // A busy switch may fail one status read (HTTP 500, a timeout): the download goes on.
-        if (++failedReads >= STATUS_READ_FAILURES) throw err;
-        this.logger.warn('firmware/status could not be read; trying again', { error: describeError(err), attempt: failedReads });
-        await sleep(STATUS_POLL_MS);
-        continue;
-      }
+      const status = await this.readStatus(rest);
       // Ours: seen running, or a result dated after the one before our PUT (a clock that went
       // back, or a result older than the baseline, is not ours).
       const fresh = seenRunning || status.date > baseline.date || (baseline.status === 'none' && status.status !== 'none');
