@@ -129,6 +129,25 @@ export function parseBasic(header: string | undefined): { user: string; password
  */
 export class LoginLockout {
   private readonly byAddress = new Map<string, { failures: number; since: number; lockedUntil: number }>();
+  /** Per address, the tail of its login checks: one at a time, so each sees the failures before it. */
+  private readonly checking = new Map<string, Promise<unknown>>();
+
+  /**
+   * Runs `check` after the address's earlier checks have finished. Without this, parallel
+   * connections from one address would all pass `lockedFor` before the first failure counted
+   * (an address got maxPerIp guesses, not MAX_FAILED_LOGINS). Other addresses are not held up.
+   */
+  async oneAtATime<T>(address: string, check: () => Promise<T>): Promise<T> {
+    const before = this.checking.get(address) ?? Promise.resolve();
+    const mine = before.then(check, check);
+    const tail = mine.catch(() => {});
+    this.checking.set(address, tail);
+    try {
+      return await mine;
+    } finally {
+      if (this.checking.get(address) === tail) this.checking.delete(address);
+    }
+  }
 
   /** Milliseconds the address stays locked out, 0 when it is not. */
   lockedFor(address: string, now = Date.now()): number {
@@ -507,13 +526,17 @@ export class HttpFrontEnd {
       return this.reply(res, HttpStatus.UNAUTHORIZED, 'Authentication required', challenge, head);
     }
     if (context.config.anonymous && ANONYMOUS_USERS.has(credentials.user.toLowerCase())) return { user: 'anonymous', onlyPath: null };
-    const locked = this.lockout.lockedFor(client);
-    if (locked > 0) {
-      return this.reply(res, HttpStatus.TOO_MANY_REQUESTS, 'Too many failed logins from your address; try again later', { 'Retry-After': Math.ceil(locked / 1000) }, head);
+    const checked = await this.lockout.oneAtATime(client, async () => {
+      const locked = this.lockout.lockedFor(client);
+      if (locked > 0) return { locked };
+      const login = await context.auth.check(credentials.user, credentials.password, client);
+      if (!login) this.lockout.fail(client);
+      return { locked: 0, login };
+    });
+    if (checked.locked > 0) {
+      return this.reply(res, HttpStatus.TOO_MANY_REQUESTS, 'Too many failed logins from your address; try again later', { 'Retry-After': Math.ceil(checked.locked / 1000) }, head);
     }
-    const login = await context.auth.check(credentials.user, credentials.password, client);
-    if (login) return login;
-    this.lockout.fail(client);
+    if (checked.login) return checked.login;
     this.logger.info('HTTP login failed', { client, user: credentials.user.slice(0, Limits.AUDIT_ARGUMENT_CHARS) });
     await new Promise<void>((resolve) => {
       const done = () => {

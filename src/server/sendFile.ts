@@ -146,11 +146,19 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
     const onAbort = () => fail('aborted');
 
     // Progress is a write the kernel took whole, or, once writes have been quiet for half the
-    // timeout, any byte the peer acknowledged since the last look.
+    // timeout, a byte the peer acknowledged since that half-way look. The first look of a quiet
+    // spell only notes the count: acknowledgements of bytes written before it (a peer that stopped
+    // reading still acknowledges what fits its window) would otherwise restart the clock and cut
+    // a stalled reader at 1.5 × the timeout. Time spent waiting for one of the server's buffers is
+    // the server's wait, not the client's stall: the clock does not run then.
     let progressAt = Date.now();
     let ackedSeen = 0;
+    /** The progressAt whose quiet spell has its acknowledged count noted. */
+    let ackedNotedFor = -1;
+    let waitingForBuffer = false;
     let probe: (() => number | null) | null | undefined;
     const stallCheck = setInterval(() => {
+      if (waitingForBuffer) progressAt = Date.now();
       const quiet = Date.now() - progressAt;
       if (quiet < options.dataTimeoutMs / 2) return;
       if (probe === undefined) {
@@ -158,10 +166,15 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
         probe = peer ? ackedBytesProbe(peer) : null;
       }
       const acked = probe?.() ?? null;
-      if (acked !== null && acked > ackedSeen) {
+      if (acked !== null && ackedNotedFor !== progressAt) {
+        ackedSeen = acked;
+        ackedNotedFor = progressAt;
+      } else if (acked !== null && acked > ackedSeen) {
         ackedSeen = acked;
         progressAt = Date.now();
-      } else if (quiet >= options.dataTimeoutMs) fail('stalled');
+        ackedNotedFor = progressAt;
+      }
+      if (Date.now() - progressAt >= options.dataTimeoutMs) fail('stalled');
     }, Math.max(50, Math.min(STALL_CHECK_MAX_MS, options.dataTimeoutMs / 4)));
     socket.once('close', onClose);
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -211,7 +224,11 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
             // otherwise our own writes completing will call pump again.
             if (inFlight > 0) break;
             const waiter = pool.wait();
-            buffer = await Promise.race([waiter, ended]);
+            waitingForBuffer = true;
+            buffer = await Promise.race([waiter, ended]).finally(() => {
+              waitingForBuffer = false;
+              progressAt = Date.now();
+            });
             if (!buffer) {
               pool.cancel(waiter);
               return;

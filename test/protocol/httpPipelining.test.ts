@@ -108,6 +108,26 @@ describe('protocol: HTTP pipelining, stalled readers, encoded grant paths, If-Ra
     expect(replies.at(-1)).to.equal(429);
   });
 
+  it('wrong passwords on parallel connections from one address: the lockout holds (checks run one at a time per address)', async function () {
+    const wrong = `Basic ${Buffer.from(`${TEST_USER}:not-the-password`).toString('base64')}`;
+    const status = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpGet({ host: '127.0.0.1', port, localAddress: '127.0.0.9', path: '/cisco/c9300-universalk9.17.09.04a.SPA.bin', agent: false, method: 'HEAD', headers }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+      });
+    const guesses = Array.from({ length: 7 }, () => status({ authorization: wrong }));
+    await delay(20);
+    // The right password, sent while the wrong ones are still being checked: the address is locked out by then.
+    const right = status({ authorization: BASIC });
+    const replies = await Promise.all([...guesses, right]);
+    expect(replies.filter((s) => s === 401)).to.have.length(Limits.MAX_FAILED_LOGINS);
+    expect(replies.filter((s) => s === 429)).to.have.length(8 - Limits.MAX_FAILED_LOGINS);
+    expect(replies.at(-1)).to.equal(429);
+  });
+
   it('a grant path percent-encoded (/%67rant/…) is logged without its password', async function () {
     const access = await server.server.grantOneTimeAccess({ sourceAddress: '127.0.0.1', imagePath: 'cisco/c9300-universalk9.17.09.04a.SPA.bin', validForMs: 60_000 });
     try {
@@ -159,5 +179,59 @@ describe('protocol: HTTP pipelining, stalled readers, encoded grant paths, If-Ra
     const lastModified = new Date().toUTCString();
     const ranged = await download(port, '/cisco/c9300-universalk9.17.09.04a.SPA.bin', 10_000, { range: 'bytes=0-9', 'if-range': lastModified });
     expect(ranged).to.deep.equal({ status: 200, bytes: head.bytes });
+  });
+});
+
+describe('protocol: the stall clock (dataTimeout 3 s) for readers that stop, and for the downloads waiting behind them', function () {
+  this.timeout(60_000);
+  const DATA_TIMEOUT_MS = 3000;
+  let server: TestServer;
+  let port: number;
+  const sockets = new Set<Socket>();
+  const stallFrom = (localAddress: string) => {
+    const socket = connect({ host: '127.0.0.1', port, localAddress });
+    socket.on('error', () => {});
+    socket.once('connect', () => socket.write(get(`/${BIG}`, { Authorization: BASIC })));
+    // Never read: once the socket buffers are full, the server's two buffers for it stay pinned.
+    socket.pause();
+    sockets.add(socket);
+    return socket;
+  };
+
+  before(async () => {
+    server = await startTestServer('44830-44831', {
+      copyImages: true,
+      beforeStart: async (images) => writeFileSync(join(images, BIG), Buffer.alloc(BIG_BYTES, 7)),
+      flags: { http: '127.0.0.1:0', dataTimeout: String(DATA_TIMEOUT_MS / 1000) },
+    });
+    port = server.server.httpEndpoints().http!.port;
+  });
+  afterEach(() => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  });
+  after(() => server.stop());
+
+  it('a reader that stops is cut after dataTimeout, not half as long again (acknowledgements of bytes sent before do not count)', async function () {
+    const before = server.transfers.length;
+    stallFrom('127.0.0.70');
+    while (!server.transfers.slice(before).some((r) => r.client === '127.0.0.70')) await delay(100);
+    const record = server.transfers.slice(before).find((r) => r.client === '127.0.0.70')!;
+    expect(record).to.include({ result: 'aborted', reason: 'stalled' });
+    expect(record.durationMs).to.be.within(DATA_TIMEOUT_MS, DATA_TIMEOUT_MS * 1.3);
+  });
+
+  it("fourteen readers that stop hold every server buffer: a download behind them waits for a buffer, is not cut as stalled, and completes once they are cut", async function () {
+    const before = server.transfers.length;
+    for (let i = 0; i < 14; i++) stallFrom(`127.0.0.${80 + i}`);
+    await delay(500);
+    const started = Date.now();
+    expect(await download(port, '/cisco/c9300-universalk9.17.09.04a.SPA.bin', 20_000)).to.include({ status: 200 });
+    const records = server.transfers.slice(before);
+    const mine = records.find((r) => r.client === '127.0.0.1')!;
+    expect(mine).to.include({ result: 'complete' });
+    // It waited for the stalled ones to be cut (their buffers back in the pool), no longer.
+    expect(Date.now() - started).to.be.below(DATA_TIMEOUT_MS * 2);
+    expect(records.filter((r) => r.reason === 'stalled').map((r) => r.client)).to.not.include('127.0.0.1');
   });
 });
