@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
 import { readableRuntime, runCli, startCli, type CliProcess } from '../helpers/cli.js';
 import { FtpControl, parsePasv, readDataConnection } from '../helpers/ftpControl.js';
 import { FIXTURE_IMAGES } from '../helpers/testServer.js';
@@ -305,6 +306,49 @@ describe('swfw serve (CLI)', function () {
     const unwritable = await runCli(['serve', '--port', '0', '--xferlog', join(dir, 'missing', 'xferlog')], { env: { SWFW_PASSWORD: PASSWORD } });
     expect(unwritable.code).to.equal(2);
     expect(unwritable.stderr.trim()).to.equal(`swfw: --xferlog: cannot open ${join(dir, 'missing', 'xferlog')} for appending (ENOENT)`);
+  });
+
+  it('stopping with HTTP downloads that are not being read: each is cut and still leaves its audit record, exit 0', async function () {
+    const images = join(dir, 'images');
+    mkdirSync(images);
+    writeFileSync(join(images, 'big.bin'), Buffer.alloc(64 * 1024 * 1024, 5));
+    const port = await freePort();
+    // freePort may hand the same port out twice in a row (it was free both times).
+    let httpPort = await freePort();
+    while (httpPort === port) httpPort = await freePort();
+    const logFile = join(dir, 'swfw.log');
+    const server = serve(port, ['--images', images, '--http', `127.0.0.1:${httpPort}`, '--log-file', logFile]);
+    running = server;
+    await server.waitFor(/swfw serving/);
+    const basic = Buffer.from(`switch:${PASSWORD}`).toString('base64');
+    const readers: Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const reader = connect({ port: httpPort, host: '127.0.0.1' });
+        reader.on('error', () => {});
+        await once(reader, 'connect');
+        reader.write(`GET /big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${basic}\r\n\r\n`);
+        reader.pause();
+        readers.push(reader);
+      }
+      await delay(500);
+      // The first signal waits for the downloads; the second cuts them at once.
+      server.child.kill('SIGTERM');
+      await server.waitFor(/waiting for running transfers/);
+      server.child.kill('SIGTERM');
+      const result = await server.exited;
+      expect(result.code, result.stderr).to.equal(0);
+      expect(result.stderr).to.not.match(/write after end|Error/);
+      const records = readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const transfers = records.filter((r) => r['message'] === 'transfer');
+      expect(transfers.map((r) => [r['protocol'], r['path'], r['result']])).to.deep.equal([
+        ['http', '/big.bin', 'aborted'],
+        ['http', '/big.bin', 'aborted'],
+      ]);
+      expect(records.at(-1)!['message']).to.equal('server stopped');
+    } finally {
+      for (const reader of readers) reader.destroy();
+    }
   });
 
   it('a second SIGTERM during the grace period stops at once: the transfer gets 421, exit 0', async function () {
