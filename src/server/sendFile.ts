@@ -145,12 +145,15 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
     };
     const onAbort = () => fail('aborted');
 
-    // Progress is a write the kernel took whole, or, once writes have been quiet for half the
-    // timeout, a byte the peer acknowledged since that half-way look. The first look of a quiet
-    // spell only notes the count: acknowledgements of bytes written before it (a peer that stopped
-    // reading still acknowledges what fits its window) would otherwise restart the clock and cut
-    // a stalled reader at 1.5 × the timeout. Time spent waiting for one of the server's buffers is
-    // the server's wait, not the client's stall: the clock does not run then.
+    // Progress is a write the kernel took whole, or, once writes have been quiet for a quarter of
+    // the timeout, a byte the peer acknowledged since then. The first look of a quiet spell only
+    // notes the count: acknowledgements of bytes written before it (a peer that stopped reading
+    // still acknowledges what fits its window) would otherwise restart the clock and cut a stalled
+    // reader at 1.5 × the timeout. Looks come every quarter of the timeout, so a slow but steady
+    // reader has three chances to show an acknowledgement before it would be cut. A healthy
+    // transfer's writes complete far more often than that: it never reads the kernel's counts.
+    // Time spent waiting for one of the server's buffers is the server's wait, not the client's
+    // stall: the clock does not run then.
     let progressAt = Date.now();
     let ackedSeen = 0;
     /** The progressAt whose quiet spell has its acknowledged count noted. */
@@ -160,7 +163,7 @@ export function sendFile(options: SendFileOptions): Promise<SendOutcome> {
     const stallCheck = setInterval(() => {
       if (waitingForBuffer) progressAt = Date.now();
       const quiet = Date.now() - progressAt;
-      if (quiet < options.dataTimeoutMs / 2) return;
+      if (quiet < options.dataTimeoutMs / 4) return;
       if (probe === undefined) {
         const peer = options.peerSocket !== undefined ? options.peerSocket : socket instanceof Net.Socket ? socket : null;
         probe = peer ? ackedBytesProbe(peer) : null;
