@@ -16,6 +16,13 @@ const KEEP_COMPLETED_SECONDS = 14 * 24 * 3600;
 const reconnectDelay = (attempt: number) => Math.min(attempt * 200, 2000);
 /** How long close() waits for Redis before it drops the connections (an unreachable engine). */
 const CLOSE_GRACE_MS = 5000;
+/**
+ * Seconds an idle worker blocks on Redis (BZPOPMIN) before it looks again (BullMQ's drainDelay,
+ * default 5). BullMQ guards each block with a timer of this plus a second, which a close while
+ * Redis is unreachable cannot clear: it outlives close() by up to that long and holds the
+ * process open. One second keeps that short; an idle site's worker then asks Redis once a second.
+ */
+const WORKER_BLOCK_SECONDS = 1;
 /** Connection errors are logged once per this interval, not once per retry. */
 const ERROR_LOG_INTERVAL_MS = 30_000;
 
@@ -181,6 +188,7 @@ class BullmqEngine implements JobEngine {
         lockDuration: options.lockDurationMs,
         stalledInterval: options.stalledIntervalMs ?? options.lockDurationMs,
         maxStalledCount: options.maxStalledCount ?? 3,
+        drainDelay: WORKER_BLOCK_SECONDS,
         removeOnComplete: { age: KEEP_COMPLETED_SECONDS },
         removeOnFail: { age: KEEP_COMPLETED_SECONDS },
       },
