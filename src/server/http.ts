@@ -71,7 +71,8 @@ export function redactTarget(target: string): string {
   }
   shown = shown
     .replace(/(sw-[0-9a-f]{12})\.[^/\\?\s]*/gi, '$1.***')
-    .replace(/(grant[/\\]+)(?!sw-[0-9a-f]{12}\.\*\*\*(?:[/\\?]|$))[^/\\?]*/gi, '$1***');
+    // `grant` as a whole segment (after a slash or a backslash), not inside a name such as `vagrant`.
+    .replace(/((?:^|[/\\])grant[/\\]+)(?!sw-[0-9a-f]{12}\.\*\*\*(?:[/\\?]|$))[^/\\?]*/gi, '$1***');
   // eslint-disable-next-line no-control-regex
   return shown.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, Limits.AUDIT_ARGUMENT_CHARS);
 }
@@ -274,8 +275,14 @@ export class HttpFrontEnd {
   async closeAll(): Promise<void> {
     for (const server of this.servers.values()) server.closeAllConnections();
     // Each cut download still writes its audit record (aborted): the stop waits for them, so
-    // that none is written after the logger has closed.
-    await Promise.all([...this.inFlight]);
+    // that none is written after the logger has closed. Bounded, so that a request stuck on
+    // something other than its socket cannot hold the stop forever.
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Limits.SHUTDOWN_GRACE_MS)));
+    const settled = await Promise.race([Promise.all([...this.inFlight]).then(() => 'settled' as const), late]);
+    clearTimeout(timer);
+    if (settled === 'late') this.logger.warn('HTTP requests still running at stop; their audit records may be missing', { requests: this.inFlight.size });
   }
 
   private close(): Promise<void> {

@@ -194,6 +194,19 @@ describe('aruba-aoscx over its REST API, against the emulator', function () {
     expect(sw.reason).to.not.match(/ftpSource/);
   });
 
+  it('a switch that downloads from another address gets 404 for its grant URL and is told to set ftpSource; with it set, verified', async function () {
+    const fleet = await start({ count: 1, firstOctet: 127, faults: '1:ftpsource=127.0.2.127' });
+    // The emulator's inventory names the source; an inventory written by hand may not.
+    const withoutSource = inventoryOf(fleet, ({ ftpSource: _source, ...s }) => s);
+    const refused = (await rollout(withoutSource)).state.switches.get('emu-001')!;
+    expect(refused.outcome).to.equal('failed');
+    expect(refused.reason).to.match(/HTTP 404.*if the switch sources HTTP\(S\) from another address, set ftpSource/);
+    expect(inventoryOf(fleet)[0]!.ftpSource).to.equal('127.0.2.127');
+    const named = await rollout(inventoryOf(fleet), {}, 'state-named');
+    const verified = named.state.switches.get('emu-001')!;
+    expect(verified.outcome, verified.reason ?? '').to.equal('verified');
+  });
+
   it('a server with no HTTP(S) fails AOS-CX switches before any login; with HTTP only, they download over HTTP', async function () {
     const fleet = await start({ count: 1, firstOctet: 130 });
     const ftpOnly = await startTestServer('44050-44054');
